@@ -1,0 +1,58 @@
+"""The registry of input formats.
+
+Every parser module is listed here explicitly (a test fails when a module in this package is
+missing from :data:`REGISTRY`). Order matters for sniffing: the first module whose
+``sniff`` accepts a file's head wins, so more specific formats come first.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+from parsers import alertmanager, nginx_access, nginx_error
+from parsers.base import (
+    REQUEST_COLUMNS,
+    BadLineError,
+    ParseError,
+    ParseOptions,
+    ParseStats,
+    Rejected,
+)
+
+REGISTRY: tuple[ModuleType, ...] = (alertmanager, nginx_error, nginx_access)
+
+#: Bytes read from the start of a file to decide its format.
+SNIFF_BYTES = 16384
+
+__all__ = [
+    "REGISTRY",
+    "REQUEST_COLUMNS",
+    "SNIFF_BYTES",
+    "BadLineError",
+    "ParseError",
+    "ParseOptions",
+    "ParseStats",
+    "Rejected",
+    "by_name",
+    "sniff",
+]
+
+
+def sniff(head: bytes) -> ModuleType | None:
+    """The first registered parser that recognises ``head`` (a file's first bytes), or None."""
+    for module in REGISTRY:
+        if module.sniff(head):
+            return module
+    return None
+
+
+def by_name(name: str) -> ModuleType:
+    """The parser module registered under ``name``.
+
+    Raises:
+        KeyError: when no parser has that name.
+    """
+    for module in REGISTRY:
+        if module.NAME == name:
+            return module
+    raise KeyError(name)

@@ -1,0 +1,210 @@
+"""What every parser shares: the parse statistics, bad-line policy and the output shapes.
+
+A parser module (see ``parsers/__init__.py``) exposes ``NAME``, ``DESCRIPTION``, ``TABLE``
+(``"requests"`` or ``"events"``), ``LOCAL_TIME`` (True when the format's timestamps carry no
+offset, as in Nginx error logs), ``sniff(head: bytes) -> bool`` and
+``parse(lines, stats, options) -> Iterator[Chunk]``.
+
+The line loop lives in each module rather than in a base class on purpose: a function call
+per line costs more than the regex match itself (see DESIGN.md, "Performance"), so each
+module inlines its match and hands the bookkeeping to :class:`ParseStats`.
+"""
+
+from __future__ import annotations
+
+import calendar
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+#: How many rejected lines are kept, with their reason and an excerpt, per file.
+MAX_REJECT_SAMPLES = 5
+#: Excerpts of bad lines are cut to this many characters.
+EXCERPT_CHARS = 80
+#: Rows per columnar chunk handed to the caller.
+CHUNK_ROWS = 65536
+
+OnBadLines = Literal["warn", "skip", "error"]
+
+#: Columns of a request chunk, in order. ``ts`` is epoch seconds UTC (float), ``status`` an
+#: int (0 for ``000``), ``bytes_sent`` an int (-1 when absent), times are float seconds
+#: (NaN when absent), strings are ``str`` (``""`` when absent).
+REQUEST_COLUMNS: tuple[str, ...] = (
+    "ts",
+    "client",
+    "remote_user",
+    "method",
+    "path",
+    "protocol",
+    "status",
+    "bytes_sent",
+    "referer",
+    "user_agent",
+    "forwarded_for",
+    "request_time",
+    "upstream_addr",
+    "upstream_status",
+    "upstream_time",
+    "vhost",
+    "line",
+)
+
+
+class ParseError(Exception):
+    """A file could not be parsed at all (the message names the file and the fix)."""
+
+
+class BadLineError(ParseError):
+    """A line was rejected while ``on_bad_lines="error"``."""
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """One rejected line: its number, why, and the start of its text."""
+
+    line: int
+    reason: str
+    excerpt: str
+
+
+@dataclass
+class ParseOptions:
+    """Options that change how a file is read."""
+
+    on_bad_lines: OnBadLines = "warn"
+    #: An Nginx ``log_format`` string overriding the predefined ones (access logs).
+    log_format: str | None = None
+    #: The path as it will be shown in reports (used in error messages).
+    display_path: str = "-"
+
+
+@dataclass
+class ParseStats:
+    """Counts for one file. ``lines == parsed + rejected + skipped`` always holds."""
+
+    lines: int = 0
+    parsed: int = 0
+    rejected: int = 0
+    skipped: int = 0
+    rejects: list[Rejected] = field(default_factory=list)
+    skip_reasons: dict[str, int] = field(default_factory=dict)
+    first_ts: float | None = None
+    last_ts: float | None = None
+    #: Free-text remarks a parser wants shown in the report (e.g. a detected variant).
+    notes: list[str] = field(default_factory=list)
+    #: Detected variant of the format (e.g. ``combined`` or ``main`` for access logs).
+    variant: str = ""
+    #: Fixed UTC offset in seconds seen in the data (access logs), when there is one.
+    utc_offset_s: int | None = None
+
+    def reject(self, lineno: int, reason: str, raw: bytes, options: ParseOptions) -> None:
+        """Count a rejected line and keep the first few as samples.
+
+        Raises:
+            BadLineError: when ``options.on_bad_lines == "error"``.
+        """
+        self.rejected += 1
+        excerpt = excerpt_of(raw)
+        if options.on_bad_lines == "error":
+            raise BadLineError(
+                f"{options.display_path}:{lineno}: {reason}: {excerpt!r} "
+                "(use --on-bad-lines warn to count bad lines and continue)"
+            )
+        if len(self.rejects) < MAX_REJECT_SAMPLES:
+            self.rejects.append(Rejected(lineno, reason, excerpt))
+
+    def skip(self, reason: str, n: int = 1) -> None:
+        """Count ``n`` lines skipped on purpose (blank lines, lines of another format)."""
+        self.skipped += n
+        self.skip_reasons[reason] = self.skip_reasons.get(reason, 0) + n
+
+    def see_ts(self, ts: float) -> None:
+        """Widen the first/last timestamp seen."""
+        if self.first_ts is None or ts < self.first_ts:
+            self.first_ts = ts
+        if self.last_ts is None or ts > self.last_ts:
+            self.last_ts = ts
+
+    def check(self) -> None:
+        """Assert the bookkeeping invariant (a bug in a parser if it fails)."""
+        total = self.parsed + self.rejected + self.skipped
+        if total != self.lines:
+            raise AssertionError(
+                f"parser bookkeeping: lines={self.lines} != parsed+rejected+skipped={total}"
+            )
+
+
+def excerpt_of(raw: bytes) -> str:
+    """The first :data:`EXCERPT_CHARS` characters of a raw line, safe to print."""
+    text = raw.rstrip(b"\r\n").decode("utf-8", "backslashreplace")
+    text = "".join(ch if ch.isprintable() else f"\\x{ord(ch):02x}" for ch in text[:EXCERPT_CHARS])
+    return text[:EXCERPT_CHARS]
+
+
+def decode(b: bytes) -> str:
+    """Bytes from a log to ``str`` without ever failing (invalid UTF-8 kept as escapes)."""
+    return b.decode("utf-8", "backslashreplace")
+
+
+_MONTHS = {
+    m: i
+    for i, m in enumerate(
+        [b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov",
+         b"Dec"],
+        start=1,
+    )
+}
+
+
+def parse_time_local(text: bytes) -> tuple[float, int]:
+    """Parse Nginx ``$time_local`` (``20/Mar/2023:12:30:00 +0000``) to (epoch UTC, offset s).
+
+    Raises:
+        ValueError: when the text is not a valid ``$time_local``.
+    """
+    # 20/Mar/2023:12:30:00 +0000
+    if len(text) != 26 or text[2:3] != b"/" or text[6:7] != b"/" or text[21:22] not in (b"+", b"-"):
+        raise ValueError("bad $time_local")
+    month = _MONTHS.get(text[3:6])
+    if month is None:
+        raise ValueError("bad month")
+    day, year = int(text[0:2]), int(text[7:11])
+    hh, mm, ss = int(text[12:14]), int(text[15:17]), int(text[18:20])
+    if not (1 <= day <= 31 and hh < 24 and mm < 60 and ss < 61):
+        raise ValueError("time out of range")
+    off = int(text[22:24]) * 3600 + int(text[24:26]) * 60
+    if text[21:22] == b"-":
+        off = -off
+    epoch = calendar.timegm((year, month, day, hh, mm, ss, 0, 0, 0))
+    return float(epoch - off), off
+
+
+def iter_lines(stream: Iterable[bytes]) -> Iterator[tuple[int, bytes]]:
+    """Number the lines of a binary stream from 1."""
+    return enumerate(stream, start=1)
+
+
+def empty_request_chunk() -> dict[str, list[Any]]:
+    """A new, empty columnar request chunk."""
+    return {c: [] for c in REQUEST_COLUMNS}
+
+
+#: Keys of an event row. ``ts``/``end`` are epoch seconds (``end`` None when unknown or still
+#: firing); for a ``LOCAL_TIME`` parser they are wall-clock local time read as if it were UTC,
+#: and the caller shifts them once the zone is known. ``severity`` is one of critical, error,
+#: warning, info. ``message`` is a template (numbers, addresses and ids masked) so that equal
+#: messages group; ``sample`` is the raw text. ``attrs`` holds parsed fields (client, server,
+#: request, upstream, host, level, alertname, labels...). ``host`` is "" when the line does
+#: not say; the caller then uses the file's host.
+EVENT_KEYS: tuple[str, ...] = (
+    "ts",
+    "end",
+    "kind",
+    "severity",
+    "host",
+    "message",
+    "sample",
+    "count",
+    "attrs",
+    "line",
+)

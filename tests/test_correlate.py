@@ -1,0 +1,158 @@
+"""The correlator on small hand-built datasets: windows, edges, impact, causes."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tests.conftest import T0, event_row, make_dataset, request_row
+from timeline import build
+
+Traffic = Callable[..., list[dict[str, Any]]]
+
+
+def test_quiet_traffic_has_no_incident(traffic: Traffic) -> None:
+    rows = traffic()
+    # Rare background 500s: one every 20 minutes.
+    for m in range(0, 180, 20):
+        rows.append(request_row(T0 + m * 60 + 30, "198.51.0.9", 500))
+    assert build(make_dataset(rows)).incidents == []
+
+
+def test_failure_ratio_window_refined_to_the_second(traffic: Traffic) -> None:
+    start, end = T0 + 60 * 60 + 17, T0 + 90 * 60 + 41
+    bad_users = {f"198.51.0.{i}" for i in range(1, 61)}
+
+    def fail(ts: float, user: str) -> bool:
+        return start <= ts <= end and user in bad_users
+
+    rows = traffic(fail=fail)
+    failing = [r for r in rows if r["status"] == 502]
+    a = build(make_dataset(rows))
+    assert len(a.incidents) == 1
+    inc = a.incidents[0]
+    # Edges are the first and last failing request, to the second.
+    assert inc.start == min(r["ts"] for r in failing)
+    assert inc.end == max(r["ts"] for r in failing)
+    assert "failure_ratio" in inc.signals
+    assert inc.impact.users_affected == len({r["client"] for r in failing})
+    active = {r["client"] for r in rows if inc.start <= r["ts"] <= inc.end}
+    assert inc.impact.users_total == len(active)
+    assert 0 < inc.impact.requests_failed <= inc.impact.requests_total
+    assert inc.impact.users_affected <= inc.impact.users_total
+
+
+def test_short_blip_is_not_an_incident(traffic: Traffic) -> None:
+    def fail(ts: float, user: str) -> bool:
+        return T0 + 3600 <= ts < T0 + 3630
+
+    assert build(make_dataset(traffic(fail=fail))).incidents == []
+
+
+def test_two_separate_incidents(traffic: Traffic) -> None:
+    def fail(ts: float, user: str) -> bool:
+        return T0 + 1800 <= ts < T0 + 2400 or T0 + 7200 <= ts < T0 + 7800
+
+    incs = build(make_dataset(traffic(fail=fail))).incidents
+    assert len(incs) == 2
+    assert incs[0].end < incs[1].start
+
+
+def test_host_silence_while_others_serve(traffic: Traffic) -> None:
+    gap = (T0 + 3600, T0 + 5400)
+
+    def silent(ts: float, user: str) -> bool:
+        return gap[0] <= ts < gap[1]
+
+    rows = traffic(host="web-1", xff=True, seed=1) + traffic(host="web-2", xff=True, seed=2)
+    rows += traffic(host="web-3", xff=True, seed=3, drop=silent, per_min=10)
+    events = [event_row(gap[0] - 1, "reload", "web-3", "signal 1 (SIGHUP) received",
+                        severity="info")]
+    a = build(make_dataset(rows, events))
+    assert len(a.incidents) == 1
+    inc = a.incidents[0]
+    assert inc.affected_hosts == ["web-3"]
+    assert abs(inc.start - gap[0]) < 10 and abs(inc.end - gap[1]) < 10
+    assert inc.causes[0].kind == "config_change" and inc.causes[0].host == "web-3"
+    assert inc.impact.requests_lost_estimate == pytest.approx(300, abs=20)
+
+
+def test_alert_gives_time_to_detect_and_watchdog_is_ignored(traffic: Traffic) -> None:
+    def fail(ts: float, user: str) -> bool:
+        return T0 + 3600 <= ts < T0 + 4800
+
+    events = [
+        event_row(T0 - 86400, "alert", "", "Watchdog", severity="info",
+                  attrs={"alertname": "Watchdog"}, parser="alertmanager"),
+        event_row(T0 + 3600 + 45, "alert", "lb-1:9113", "HighErrorRate", severity="critical",
+                  end=T0 + 4900, attrs={"alertname": "HighErrorRate"}, parser="alertmanager"),
+    ]
+    inc = build(make_dataset(traffic(fail=fail), events)).incidents[0]
+    assert inc.first_alert_name == "HighErrorRate"
+    assert inc.time_to_detect_s == pytest.approx(45, abs=3)
+    kinds = [e.kind for e in inc.timeline]
+    assert "alert_firing" in kinds and "alert_resolved" in kinds
+
+
+def test_upstream_refused_is_the_cause(traffic: Traffic) -> None:
+    def fail(ts: float, user: str) -> bool:
+        return T0 + 3600 <= ts < T0 + 4800
+
+    events = [event_row(T0 + 3600 + i * 10, "upstream_refused", "lb-1",
+                        "connect() failed (<n>: Connection refused) while connecting to upstream",
+                        attrs={"upstream": "http://10.0.1.13:80/"}, line=i + 1)
+              for i in range(100)]
+    inc = build(make_dataset(traffic(fail=fail), events)).incidents[0]
+    assert inc.causes[0].kind == "upstream_unreachable"
+    assert "10.0.1.13:80" in inc.causes[0].summary
+
+
+def test_probes_are_not_users(traffic: Traffic) -> None:
+    def fail(ts: float, user: str) -> bool:
+        return T0 + 3600 <= ts < T0 + 4800
+
+    rows = traffic(fail=fail)
+    rows += [request_row(T0 + i * 15, "10.0.0.50", 502 if 3600 <= i * 15 < 4800 else 200,
+                         path="/healthz", ua="Blackbox Exporter/0.23.0")
+             for i in range(720)]
+    a = build(make_dataset(rows))
+    assert a.probe_clients == 1
+    inc = a.incidents[0]
+    users = {r["client"] for r in rows if inc.start <= r["ts"] <= inc.end}
+    assert inc.impact.users_total == len(users) - 1
+    assert "10.0.0.50" in users
+
+
+def test_window_option_overrides_detection(traffic: Traffic) -> None:
+    a = build(make_dataset(traffic()), window=(T0 + 600, T0 + 1200))
+    assert len(a.incidents) == 1 and a.incidents[0].window_given
+    assert a.incidents[0].impact.requests_total == pytest.approx(400, abs=5)
+
+
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 10_000))
+def test_shuffled_input_gives_the_same_incident(seed: int) -> None:
+    rnd = random.Random(seed)
+    rows = []
+    for m in range(120):
+        for k in range(20):
+            ts = T0 + m * 60 + k * 3
+            user = f"203.0.113.{(m * 20 + k) % 200}"
+            status = 503 if 40 <= m < 70 and k % 3 == 0 else 200
+            rows.append(request_row(ts, user, status, line=m * 20 + k + 1))
+    base = build(make_dataset([dict(r) for r in rows])).incidents
+    rnd.shuffle(rows)
+    again = build(make_dataset(rows)).incidents
+    assert [(i.start, i.end) for i in base] == [(i.start, i.end) for i in again]
+    assert len(base) == 1
+    inc = base[0]
+    assert inc.start <= inc.end
+    assert inc.impact.users_affected <= inc.impact.users_total
+    assert inc.impact.requests_failed <= inc.impact.requests_total
+    assert np.isfinite(inc.impact.users_pct)

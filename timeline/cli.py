@@ -1,0 +1,213 @@
+"""The command line: parse arguments, call the library, map errors to exit codes.
+
+No business logic here (STYLE.md): everything below calls :mod:`timeline`.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from enum import IntEnum
+from pathlib import Path
+from typing import Annotated, Literal
+
+import typer
+
+import parsers
+import timeline
+from timeline.report.escape import terminal
+
+
+class ExitCode(IntEnum):
+    """Exit codes of every command (also listed in README.md)."""
+
+    OK = 0
+    #: An unexpected internal error (a bug: please report it).
+    INTERNAL = 1
+    #: Bad option value (unknown zone, malformed --window...).
+    USAGE = 2
+    #: A path is missing or unreadable.
+    INPUT = 3
+    #: Nothing in the inputs is in a supported format.
+    UNRECOGNISED = 4
+    #: A file could not be parsed (malformed JSON, or a bad line with --on-bad-lines error).
+    BAD_DATA = 5
+
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Turn the Nginx logs and alert exports of an outage into a draft postmortem.",
+    pretty_exceptions_enable=False,
+)
+
+OnBadLines = Literal["warn", "skip", "error"]
+PathsArg = Annotated[list[str], typer.Argument(
+    help="Log files or folders (searched recursively; one folder per host), or - for stdin.",
+    show_default=False)]
+TzOpt = Annotated[str | None, typer.Option(
+    "--tz", help="IANA zone of error logs (local time without offset), e.g. Europe/Berlin. "
+    "Default: the offset of the same host's access log, else UTC.")]
+HostOpt = Annotated[str | None, typer.Option(
+    "--host", help="Host name for every file (default: the name of the folder holding it).")]
+BadLinesOpt = Annotated[str, typer.Option(
+    "--on-bad-lines", help="warn: count and report bad lines; skip: count quietly; "
+    "error: stop at the first bad line.")]
+
+
+def _fail(code: ExitCode, message: str) -> typer.Exit:
+    typer.echo(f"incident-timeline: error: {terminal(message)}", err=True)
+    return typer.Exit(code=int(code))
+
+
+def _read(paths: list[str], tz: str | None, host: str | None, on_bad_lines: str,
+          quiet: bool) -> timeline.Dataset:
+    if on_bad_lines not in ("warn", "skip", "error"):
+        raise _fail(ExitCode.USAGE, f"--on-bad-lines {on_bad_lines}: use warn, skip or error")
+    total = 0
+    for p in paths:
+        if p != "-" and os.path.isdir(p):
+            for dirpath, _, files in os.walk(p):
+                total += sum(os.path.getsize(os.path.join(dirpath, f)) for f in files)
+        elif p != "-" and os.path.isfile(p):
+            total += os.path.getsize(p)
+    show = not quiet and sys.stderr.isatty() and total > 4 << 20
+    opts = timeline.ReadOptions(host=host, tz=tz, on_bad_lines=on_bad_lines)  # type: ignore[arg-type]
+    try:
+        if not show:
+            return timeline.read(paths, opts)
+        from rich.progress import (BarColumn, DownloadColumn, Progress, TimeRemainingColumn,
+                                   TransferSpeedColumn)
+
+        with Progress("reading", BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+                      TimeRemainingColumn(), transient=True) as progress:
+            task = progress.add_task("read", total=total)
+            opts.progress = lambda n: progress.advance(task, n)
+            return timeline.read(paths, opts)
+    except timeline.InputError as exc:
+        raise _fail(ExitCode.INPUT, str(exc)) from None
+    except timeline.NothingRecognisedError as exc:
+        raise _fail(ExitCode.UNRECOGNISED, str(exc)) from None
+    except timeline.UsageError as exc:
+        raise _fail(ExitCode.USAGE, str(exc)) from None
+    except parsers.ParseError as exc:
+        raise _fail(ExitCode.BAD_DATA, str(exc)) from None
+
+
+def _window(text: str | None) -> tuple[float, float] | None:
+    if text is None:
+        return None
+    start, sep, end = text.partition("..")
+    if not sep or not start or not end:
+        raise _fail(ExitCode.USAGE, f"--window {text}: use START..END, e.g. "
+                    "2023-03-20T12:30Z..2023-03-20T14:15Z")
+    try:
+        a, b = timeline.ingest.epoch_of(start), timeline.ingest.epoch_of(end)
+    except timeline.UsageError as exc:
+        raise _fail(ExitCode.USAGE, f"--window: {exc}") from None
+    if b <= a:
+        raise _fail(ExitCode.USAGE, f"--window {text}: the end must come after the start")
+    return a, b
+
+
+@app.command()
+def build(
+    paths: PathsArg,
+    out: Annotated[Path, typer.Option("-o", "--out", help="Folder to write the report into.")]
+    = Path("incident-report"),
+    window: Annotated[str | None, typer.Option(
+        "--window", help="Use this window instead of detecting one: START..END (UTC unless "
+        "an offset is given).")] = None,
+    tz: TzOpt = None,
+    host: HostOpt = None,
+    on_bad_lines: BadLinesOpt = "warn",
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")]
+    = False,
+) -> None:
+    """Find the incident in the logs and write postmortem.md, timeline.json and timeline.png.
+
+    Example:
+
+        incident-timeline build sample_logs/seed-outage/ -o report/
+    """
+    win = _window(window)
+    data = _read(paths, tz, host, on_bad_lines, quiet)
+    analysis = timeline.build(data, window=win)
+    try:
+        written = timeline.write_report(analysis, out)
+    except OSError as exc:
+        raise _fail(ExitCode.INPUT, f"{out}: cannot write the report: {exc.strerror}") from None
+    if quiet:
+        return
+    from timeline.narrate import fmt_ts
+
+    bad = sum(s.rejected for s in data.sources)
+    unknown = [s for s in data.sources if s.format == "unknown"]
+    typer.echo(f"read {len(data.sources)} files: {sum(s.parsed for s in data.sources)} "
+               f"records parsed, {bad} rejected, {len(unknown)} files skipped")
+    for s in data.sources:
+        if s.format != "unknown" and s.tz_note.startswith(("inferred", "assumed", "from")):
+            typer.echo(f"  zone {terminal(s.tz)} for {terminal(s.path)} ({terminal(s.tz_note)})")
+    if not analysis.incidents:
+        typer.echo("no incident found")
+    for i, inc in enumerate(analysis.incidents, start=1):
+        cause = inc.causes[0] if inc.causes else None
+        typer.echo(
+            f"incident {i}: {fmt_ts(inc.start)} to {fmt_ts(inc.end)}, "
+            f"{inc.impact.users_pct:.1f}% of users ({inc.impact.users_affected}/"
+            f"{inc.impact.users_total}), {inc.impact.requests_pct:.1f}% of requests failed"
+            + (f"; leading cause {cause.kind}" + (f" on {terminal(cause.host)}" if cause.host
+                                                  else "") if cause else ""))
+    for p in written:
+        typer.echo(f"wrote {terminal(p)}")
+
+
+@app.command()
+def inspect(
+    paths: PathsArg,
+    tz: TzOpt = None,
+    host: HostOpt = None,
+    on_bad_lines: BadLinesOpt = "warn",
+) -> None:
+    """Show, per file: format, host, lines, parsed, rejected (first reasons), time range, zone.
+
+    Example:
+
+        incident-timeline inspect sample_logs/
+    """
+    from timeline.narrate import fmt_ts
+
+    data = _read(paths, tz, host, on_bad_lines, quiet=True)
+    for s in data.sources:
+        typer.echo(terminal(s.path))
+        fmt = s.format + (f" ({s.variant})" if s.variant else "")
+        typer.echo(f"  format {terminal(fmt)}, host {terminal(s.host)}")
+        typer.echo(f"  lines {s.lines} = parsed {s.parsed} + rejected {s.rejected} "
+                   f"+ skipped {s.skipped}")
+        if s.first is not None and s.last is not None:
+            typer.echo(f"  time {fmt_ts(s.first)} to {fmt_ts(s.last)}")
+        if s.tz:
+            typer.echo(f"  zone {terminal(s.tz)} ({terminal(s.tz_note)})")
+        for reason, n in sorted(s.skip_reasons.items()):
+            typer.echo(f"  skipped {n}: {terminal(reason)}")
+        for r in s.rejects:
+            typer.echo(f"  rejected line {r.line}: {terminal(r.reason)}: {terminal(r.excerpt)}")
+        for note in s.notes:
+            typer.echo(f"  note: {terminal(note)}")
+
+
+def main() -> None:
+    """Entry point of the ``incident-timeline`` console script."""
+    try:
+        app()
+    except BrokenPipeError:
+        sys.exit(0)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception as exc:  # noqa: BLE001 - the promise is "never a traceback"
+        if os.environ.get("INCIDENT_TIMELINE_DEBUG"):
+            raise
+        typer.echo(f"incident-timeline: internal error: {type(exc).__name__}: "
+                   f"{terminal(exc)} (set INCIDENT_TIMELINE_DEBUG=1 for a traceback, and "
+                   "please report it)", err=True)
+        sys.exit(int(ExitCode.INTERNAL))

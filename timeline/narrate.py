@@ -1,0 +1,361 @@
+"""The story of an incident: timeline entries, detection, candidate causes, what is ruled out."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from timeline.ingest import Dataset
+from timeline.model import Cause, Entry, Incident
+
+#: Look this far before the start for triggers (reloads, deploys) and early alerts.
+LOOKBACK_S = 30 * 60
+#: ...and this far after the end for the resolution and resolved alerts.
+LOOKAHEAD_S = 15 * 60
+#: Lifecycle lines of one action (a reload writes a dozen) within this many seconds group.
+CLUSTER_S = 5.0
+#: Alerts that fire all the time by design: never evidence of an incident.
+ALWAYS_ON_ALERTS = {"watchdog", "deadmansswitch", "deadmanswitch", "infoinhibitor"}
+#: Error-log kinds that describe the process lifecycle rather than a failure.
+LIFECYCLE = {
+    "reload", "shutdown", "start_workers", "signal_process", "worker_exit", "startup_info",
+    "signal_other", "reopen_logs",
+}
+#: Error-log kinds and the cause they point at.
+CAUSE_OF_KIND = {
+    "upstream_refused": "upstream_unreachable",
+    "upstream_reset": "upstream_unreachable",
+    "upstream_closed": "upstream_unreachable",
+    "no_live_upstreams": "upstream_unreachable",
+    "upstream_disabled": "upstream_unreachable",
+    "resolve_failed": "upstream_unreachable",
+    "upstream_timeout": "upstream_timeout",
+    "worker_connections": "capacity_exhausted",
+    "too_many_open_files": "capacity_exhausted",
+    "rate_limited": "rate_limited",
+    "conn_limited": "rate_limited",
+    "tls_failure": "tls_failure",
+    "file_not_found": "file_missing",
+    "bind_failed": "nginx_unavailable",
+    "worker_crash": "nginx_unavailable",
+    "config_error": "config_change",
+}
+_PEER = re.compile(r"^[a-z]+://([^/]+)")
+
+
+def fmt_ts(ts: float) -> str:
+    """``2023-03-20 12:30:02 UTC``."""
+    return pd.Timestamp(ts, unit="s", tz="UTC").strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def fmt_hms(ts: float) -> str:
+    """``12:30:02 UTC``."""
+    return pd.Timestamp(ts, unit="s", tz="UTC").strftime("%H:%M:%S UTC")
+
+
+def _src(ev: Any) -> str:
+    return f"{ev.source_file}:{ev.line}"
+
+
+@dataclass
+class _Action:
+    """A lifecycle action on one host (reload, restart, stop, start), from its log lines."""
+
+    ts: float
+    host: str
+    what: str
+    source: str
+    detail: str
+
+
+def _actions(events: pd.DataFrame) -> list[_Action]:
+    life = events[events["kind"].isin(LIFECYCLE | {"worker_crash"})]
+    out: list[_Action] = []
+    for host, group in life.groupby("host", sort=True):
+        cluster: list[Any] = []
+        for ev in group.itertuples():
+            if cluster and ev.ts - cluster[-1].ts > CLUSTER_S:
+                out.extend(_classify(cluster, str(host)))
+                cluster = []
+            cluster.append(ev)
+        if cluster:
+            out.extend(_classify(cluster, str(host)))
+    return sorted(out, key=lambda a: (a.ts, a.host))
+
+
+def _classify(cluster: list[Any], host: str) -> list[_Action]:
+    kinds = {ev.kind for ev in cluster}
+
+    def first(kind: str) -> Any:
+        return next(ev for ev in cluster if ev.kind == kind)
+
+    if "worker_crash" in kinds:
+        ev = first("worker_crash")
+        return [_Action(ev.ts, host, "worker_crash", _src(ev), ev.message)]
+    if "reload" in kinds:
+        ev = first("reload")
+        return [_Action(ev.ts, host, "reload", _src(ev), "Nginx reloaded its configuration")]
+    if "shutdown" in kinds and "start_workers" in kinds:
+        ev = first("shutdown")
+        return [_Action(ev.ts, host, "nginx_restart", _src(ev), "Nginx restarted")]
+    if "shutdown" in kinds:
+        ev = first("shutdown")
+        return [_Action(ev.ts, host, "nginx_stop", _src(ev), "Nginx shut down")]
+    if "start_workers" in kinds:
+        ev = first("start_workers")
+        return [_Action(ev.ts, host, "nginx_start", _src(ev), "Nginx started")]
+    return []
+
+
+def _peer(upstream: str) -> str:
+    m = _PEER.match(upstream)
+    return m.group(1) if m else upstream
+
+
+def relevant_alerts(events: pd.DataFrame, inc: Incident) -> pd.DataFrame:
+    """Alerts that relate to the incident: firing inside it or shortly before, not always-on."""
+    al = events[events["kind"] == "alert"]
+    if al.empty:
+        return al
+    names = al["attrs"].map(lambda a: str(a.get("alertname", "")).lower())
+    keep = (~names.isin(ALWAYS_ON_ALERTS)) & (al["ts"] >= inc.start - LOOKBACK_S / 2) & (
+        al["ts"] <= inc.end)
+    return al[keep]
+
+
+def narrate(
+    inc: Incident, dataset: Dataset, bins: pd.DataFrame, per_host: pd.DataFrame, t0: float,
+    bin_s: int,
+) -> None:
+    """Fill the incident's timeline, detection, causes, ruled-out list and resolution."""
+    events = dataset.events
+    req = dataset.requests
+    entries: list[Entry] = []
+    lo, hi = inc.start - LOOKBACK_S, inc.end + LOOKAHEAD_S
+
+    # Start and end, backed by the first and last failing request when there is one.
+    entries.append(Entry(inc.start, "start", "Incident starts: " + _start_text(inc),
+                         _request_source(dataset, inc.start)))
+
+    # Alerts.
+    alerts = relevant_alerts(events, inc) if not events.empty else events
+    for ev in alerts.itertuples():
+        name = ev.attrs.get("alertname", "alert")
+        entries.append(Entry(ev.ts, "alert_firing", f"Alert {name} firing ({ev.severity})"
+                             + (f" on {ev.host}" if ev.host else ""), _src(ev), ev.host))
+        if ev.end is not None and not pd.isna(ev.end) and ev.end <= hi:
+            entries.append(Entry(float(ev.end), "alert_resolved", f"Alert {name} resolved",
+                                 _src(ev), ev.host))
+    if not alerts.empty:
+        first = alerts.sort_values("ts", kind="stable").iloc[0]
+        inc.first_alert = float(first["ts"])
+        inc.first_alert_name = str(first["attrs"].get("alertname", ""))
+        inc.first_alert_source = f"{first['source_file']}:{first['line']}"
+
+    # Actions: reloads, restarts; those shortly before the start are possible triggers.
+    actions = [a for a in _actions(events) if lo <= a.ts <= hi] if not events.empty else []
+    for a in actions:
+        flag = "possible trigger" if inc.start - LOOKBACK_S <= a.ts <= inc.start + bin_s else ""
+        entries.append(Entry(a.ts, a.what, f"{a.host}: {a.detail}", a.source, a.host, flag))
+
+    # Error-log messages that are unusual in the window (not the background).
+    groups = _error_groups(events, inc) if not events.empty else []
+    for g in groups:
+        entries.append(Entry(g["first_ts"], g["kind"], g["text"], g["source"], g["host"]))
+
+    if inc.peak_ts is not None:
+        pct = 100.0 * inc.peak_failed / inc.peak_total if inc.peak_total else 0.0
+        entries.append(Entry(inc.peak_ts, "peak",
+                             f"Peak: {inc.peak_failed} of {inc.peak_total} requests failed "
+                             f"({pct:.0f}%) in the {bin_s // 60}-minute bin from "
+                             f"{fmt_hms(inc.peak_ts)}",
+                             _request_source(dataset, inc.peak_ts, after=True)))
+    for host in inc.affected_hosts:
+        mine = req[(req["host"] == host) & (req["ts"] > inc.start)]
+        if not mine.empty:
+            row = mine.iloc[0]
+            entries.append(Entry(float(row["ts"]), "recovery", f"{host} serves requests again",
+                                 f"{dataset.sources[int(row['source'])].path}:{row['line']}",
+                                 host))
+    entries.append(Entry(inc.end, "end", "Incident ends: last failing request or end of silence",
+                         _request_source(dataset, inc.end, last=True)))
+    order = {"start": 0, "end": 9}
+    entries.sort(key=lambda e: (e.ts, order.get(e.kind, 5), e.host, e.text))
+    inc.timeline = entries
+    _causes(inc, actions, groups, events, per_host, bins, t0, bin_s)
+
+
+def _start_text(inc: Incident) -> str:
+    parts = []
+    if "failure_ratio" in inc.signals:
+        parts.append("requests start failing")
+    if inc.affected_hosts:
+        parts.append(", ".join(inc.affected_hosts) + " stops logging requests")
+    return "; ".join(parts) or ", ".join(inc.signals)
+
+
+def _request_source(dataset: Dataset, ts: float, after: bool = False, last: bool = False) -> str:
+    """``file:line`` of the request at (or just after/before) ``ts``."""
+    req = dataset.requests
+    if req.empty:
+        return ""
+    tsv = req["ts"].to_numpy()
+    side = "left"
+    i = int(np.searchsorted(tsv, ts, side=side))
+    if last:
+        i = max(0, int(np.searchsorted(tsv, ts, side="right")) - 1)
+    i = min(i, len(req) - 1)
+    row = req.iloc[i]
+    return f"{dataset.sources[int(row['source'])].path}:{row['line']}"
+
+
+def _error_groups(events: pd.DataFrame, inc: Incident) -> list[dict[str, Any]]:
+    """Error-log templates whose rate inside the window is well above their rate outside."""
+    ev = events[(events["kind"] != "alert") & ~events["kind"].isin(LIFECYCLE)]
+    if ev.empty:
+        return []
+    inside = (ev["ts"] >= inc.start - 60) & (ev["ts"] <= inc.end + 60)
+    dur = max(inc.end - inc.start + 120, 60.0)
+    span = max(float(ev["ts"].max() - ev["ts"].min()), dur)
+    out = []
+    keys = ["host", "kind", "message"]
+    for key, group in ev[inside].groupby(keys, sort=True):
+        host, kind, message = (str(k) for k in key)
+        n_in = int(group["count"].sum())
+        out_mask = (~inside) & (ev["host"] == host) & (ev["kind"] == kind) & (
+            ev["message"] == message)
+        n_out = int(ev.loc[out_mask, "count"].sum())
+        expected = n_out * dur / max(span - dur, 1.0)
+        if n_in < 3 and kind not in ("worker_crash", "config_error", "bind_failed"):
+            continue
+        if n_in <= 3 * expected:
+            continue
+        first = group.iloc[0]
+        attrs = first["attrs"]
+        peers = sorted({_peer(str(a.get("upstream", ""))) for a in group["attrs"]
+                        if a.get("upstream")})
+        text = f"{host}: first “{message}” ({kind}), {n_in}× in the window"
+        if peers:
+            text += "; upstream " + ", ".join(peers[:5])
+        out.append({
+            "text": text, "first_ts": float(first["ts"]), "last_ts": float(group["ts"].max()), "kind": kind,
+            "host": host, "message": message, "count": n_in, "peers": peers,
+            "source": f"{first['source_file']}:{first['line']}", "sample": first["sample"],
+            "attrs": attrs, "group": group,
+        })
+    out.sort(key=lambda g: (-g["count"], g["first_ts"]))
+    return out[:12]
+
+
+def _causes(
+    inc: Incident,
+    actions: list[Any],
+    groups: list[dict[str, Any]],
+    events: pd.DataFrame,
+    per_host: pd.DataFrame,
+    bins: pd.DataFrame,
+    t0: float,
+    bin_s: int,
+) -> None:
+    causes: list[Cause] = []
+    used: set[int] = set()
+    for host in inc.affected_hosts:
+        before = [a for a in actions if a.host == host and
+                  inc.start - LOOKBACK_S <= a.ts <= inc.start + bin_s]
+        linked = [(i, g) for i, g in enumerate(groups) if g["host"] != host and
+                  _overlaps(g, inc)]
+        evidence = []
+        for i, g in linked:
+            used.add(i)
+            evidence.append(f"{g['host']}: “{g['message']}” ×{g['count']} "
+                            f"(upstream {', '.join(g['peers'][:3]) or '?'}), first at "
+                            f"{g['source']}")
+        others = [h for h in per_host.columns if h != host]
+        if before:
+            act = before[-1]
+            kind = "config_change" if act.what in ("reload", "nginx_restart") else "nginx_unavailable"
+            summary = (f"{host}: {act.detail.lower()} at {fmt_hms(act.ts)}, and from then on it "
+                       f"served no requests until {fmt_hms(inc.end)} while "
+                       f"{', '.join(others) or 'the other hosts'} kept serving")
+            evidence.insert(0, f"{act.what} on {host} at {act.source}")
+            causes.append(Cause(kind, summary, 0.8 if linked else 0.6, evidence, host))
+        else:
+            causes.append(Cause("nginx_unavailable",
+                                f"{host} wrote no access lines from {fmt_hms(inc.start)} to "
+                                f"{fmt_hms(inc.end)} while the other hosts kept serving",
+                                0.5, evidence, host))
+    by_kind: dict[str, list[dict[str, Any]]] = {}
+    for i, g in enumerate(groups):
+        if i in used:
+            continue
+        kind = CAUSE_OF_KIND.get(g["kind"])
+        if kind:
+            by_kind.setdefault(kind, []).append(g)
+    for kind, gs in by_kind.items():
+        total = sum(g["count"] for g in gs)
+        hosts = sorted({g["host"] for g in gs})
+        summary = (f"{total} “{gs[0]['message']}” errors on {', '.join(hosts)} during the window"
+                   + (f" (upstream {', '.join(sorted({p for g in gs for p in g['peers']})[:5])})"
+                      if any(g["peers"] for g in gs) else ""))
+        evidence = [f"{g['host']}: “{g['message']}” ×{g['count']}, first at {g['source']}"
+                    for g in gs[:5]]
+        conf = min(0.7, 0.3 + 0.1 * np.log10(max(total, 1)))
+        causes.append(Cause(kind, summary, round(conf, 2), evidence, hosts[0]))
+    if not causes:
+        causes.append(Cause("unknown", "No error-log message or host silence explains the "
+                            "failures; read the failing requests' upstream logs", 0.1, []))
+    causes.sort(key=lambda c: -c.confidence)
+    inc.causes = causes
+    inc.ruled_out = _ruled_out(inc, groups, per_host, bins, t0, bin_s)
+    inc.resolution = [f"{a.host}: {a.detail.lower()} at {fmt_hms(a.ts)} ({a.source})"
+                      for a in actions
+                      if inc.end - 10 * 60 <= a.ts <= inc.end + 2 * bin_s
+                      and (not inc.affected_hosts or a.host in inc.affected_hosts)]
+
+
+def _overlaps(group: dict[str, Any], inc: Incident) -> bool:
+    """An error group explains a host's silence when it spans most of the window."""
+    first, last = group["first_ts"], group["last_ts"]
+    dur = max(inc.end - inc.start, 1.0)
+    return bool(first <= inc.start + 120 and (last - first) >= 0.8 * dur - 120)
+
+
+def _ruled_out(
+    inc: Incident,
+    groups: Iterable[dict[str, Any]],
+    per_host: pd.DataFrame,
+    bins: pd.DataFrame,
+    t0: float,
+    bin_s: int,
+) -> list[str]:
+    out: list[str] = []
+    kinds = {g["kind"] for g in groups}
+    b0 = int((inc.start - t0) // bin_s)
+    b1 = int((inc.end - t0) // bin_s)
+    total = bins["total"].to_numpy(dtype=float)
+    outside = np.ones(len(total), dtype=bool)
+    outside[b0 : b1 + 1] = False
+    if outside.any() and b1 >= b0:
+        base = float(np.median(total[outside]))
+        inside = float(np.mean(total[b0 : b1 + 1])) if b1 >= b0 else 0.0
+        if base > 0 and inside <= 1.5 * base:
+            out.append(f"Traffic volume was normal ({inside:.0f} requests/bin against a usual "
+                       f"{base:.0f}): not a surge of load.")
+    if inc.affected_hosts:
+        others = [h for h in per_host.columns if h not in inc.affected_hosts]
+        if others:
+            out.append(f"Other hosts were unaffected: {', '.join(others)} kept serving "
+                       "requests throughout.")
+    if not kinds & {"worker_connections", "too_many_open_files"}:
+        out.append("No sign of capacity exhaustion: no “worker_connections are not enough” "
+                   "or “Too many open files” in the error logs.")
+    if "upstream_timeout" not in kinds:
+        out.append("No upstream timeouts in the error logs: backends were not slow.")
+    if not kinds & {"rate_limited", "conn_limited"}:
+        out.append("No requests were rejected by limit_req or limit_conn.")
+    return out

@@ -1,0 +1,150 @@
+"""Find input files, open them (plain or compressed), decide their format and host."""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import io
+import lzma
+import os
+import re
+import sys
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import BinaryIO
+
+import parsers
+from timeline.errors import InputError
+
+_OPENERS = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
+# access.log, access.log.1, access.log.2.gz: the rotation number sorts older files first.
+_ROTATED = re.compile(r"^(?P<base>.*?)(?:\.(?P<n>\d+))?(?:\.(?:gz|bz2|xz))?$")
+#: Files we never try to parse (editor backups, archives of other kinds, our own outputs).
+_IGNORED_SUFFIXES = (".png", ".jpg", ".zip", ".tar", ".pyc", ".swp")
+
+
+@dataclass
+class Source:
+    """One input file (or stdin) with what discovery decided about it."""
+
+    path: Path | None
+    display: str
+    host: str
+    size: int
+    parser: ModuleType | None = None
+    skip_reason: str = ""
+
+    @property
+    def format(self) -> str:
+        """The parser's name, or ``unknown``."""
+        return self.parser.NAME if self.parser is not None else "unknown"
+
+
+def open_binary(path: Path) -> BinaryIO:
+    """Open a log file for binary reading, decompressing ``.gz``, ``.bz2`` and ``.xz``."""
+    opener = _OPENERS.get(path.suffix)
+    if opener is not None:
+        return opener(path, "rb")  # type: ignore[no-any-return]
+    return open(path, "rb")
+
+
+def read_head(path: Path, size: int = parsers.SNIFF_BYTES) -> bytes:
+    """The first ``size`` bytes of a file (after decompression).
+
+    Raises:
+        InputError: when the file cannot be read.
+    """
+    try:
+        with open_binary(path) as fh:
+            return fh.read(size)
+    except PermissionError:
+        raise InputError(f"{path}: permission denied (make the file readable)") from None
+    except (OSError, EOFError, lzma.LZMAError) as exc:
+        raise InputError(f"{path}: cannot read: {exc}") from None
+
+
+def _rotation_key(path: Path) -> tuple[str, str, int]:
+    """Sort key: same log together, the oldest rotation (highest number) first."""
+    m = _ROTATED.match(path.name)
+    assert m is not None
+    n = int(m.group("n")) if m.group("n") else 0
+    return (str(path.parent), m.group("base"), -n)
+
+
+def _host_for(file: Path, host: str | None) -> str:
+    """The host a file belongs to: ``--host``, else the name of the folder holding it."""
+    return host or file.parent.resolve().name or "localhost"
+
+
+def discover(paths: Sequence[str], *, host: str | None = None) -> list[Source]:
+    """Walk the given files and folders (recursively) and sniff every file's format.
+
+    Args:
+        paths: files, folders, or ``-`` for standard input.
+        host: force this host name for every file (else the file's folder name).
+
+    Returns:
+        One :class:`Source` per file, in a stable order; unrecognised files are included
+        with ``parser=None`` and a ``skip_reason``.
+
+    Raises:
+        InputError: a path does not exist or cannot be read.
+    """
+    sources: list[Source] = []
+    for given in paths:
+        if given == "-":
+            sources.append(Source(None, "-", host or "stdin", 0))
+            continue
+        root = Path(given)
+        if not root.exists():
+            raise InputError(f"{given}: no such file or directory")
+        if root.is_dir():
+            files = []
+            for dirpath, dirnames, filenames in os.walk(root):
+                dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+                files.extend(
+                    Path(dirpath) / f
+                    for f in filenames
+                    if not f.startswith(".") and not f.endswith(_IGNORED_SUFFIXES)
+                )
+            files.sort(key=_rotation_key)
+        else:
+            files = [root]
+        for f in files:
+            display = str(f)
+            if not os.access(f, os.R_OK):
+                raise InputError(f"{display}: permission denied (make the file readable)")
+            src = Source(f, display, _host_for(f, host), f.stat().st_size)
+            head = read_head(f)
+            if not head.strip():
+                src.skip_reason = "empty file"
+            else:
+                src.parser = parsers.sniff(head)
+                if src.parser is None:
+                    src.skip_reason = "not a recognised format (tried: " + ", ".join(
+                        m.NAME for m in parsers.REGISTRY
+                    ) + ")"
+            sources.append(src)
+    return sources
+
+
+def sniff_stdin(src: Source) -> BinaryIO:
+    """Read stdin fully into memory so its head can be sniffed, and set its parser."""
+    data = sys.stdin.buffer.read()
+    src.size = len(data)
+    src.parser = parsers.sniff(data[: parsers.SNIFF_BYTES])
+    if src.parser is None:
+        src.skip_reason = "not a recognised format"
+    return io.BytesIO(data)
+
+
+def iter_source_lines(src: Source, stream: BinaryIO | None = None) -> Iterator[bytes]:
+    """The binary lines of a source (decompressed)."""
+    if stream is not None:
+        yield from stream
+        return
+    assert src.path is not None
+    with open_binary(src.path) as fh:
+        yield from fh
