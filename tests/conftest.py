@@ -30,7 +30,7 @@ def request_row(ts: float, client: str, status: int, host: str = "lb-1", *,
                 path: str = "/", ua: str = "Mozilla/5.0", xff: str = "",
                 line: int = 0) -> dict[str, Any]:
     """One row of the requests table, the way a parser chunk carries it."""
-    row: dict[str, Any] = {c: "" for c in REQUEST_COLUMNS}
+    row: dict[str, Any] = dict.fromkeys(REQUEST_COLUMNS, "")
     row.update(ts=float(ts), client=client, status=status, bytes_sent=100, method="GET",
                path=path, protocol="HTTP/1.1", user_agent=ua, forwarded_for=xff,
                request_time=float("nan"), upstream_time=float("nan"), line=line, host=host,
@@ -43,7 +43,7 @@ def event_row(ts: float, kind: str, host: str, message: str = "", *, severity: s
               line: int = 1, source_file: str = "error.log",
               parser: str = "nginx_error") -> dict[str, Any]:
     """One row of the events table."""
-    row: dict[str, Any] = {k: None for k in EVENT_KEYS}
+    row: dict[str, Any] = dict.fromkeys(EVENT_KEYS)
     row.update(ts=float(ts), end=end, kind=kind, severity=severity, host=host,
                message=message or kind, sample=message or kind, count=1, attrs=attrs or {},
                line=line, source_file=source_file, parser=parser)

@@ -39,7 +39,8 @@ HEALTH_PATH = re.compile(r"^/(?:-/)?(?:healthz?|health-?check|ping|status|readyz
 def mark_failed(status: pd.Series) -> np.ndarray:
     """Requests where the user got an error or nothing: 5xx, 000, 444."""
     s = status.to_numpy()
-    return (s >= 500) | (s == 0) | (s == 444)
+    out: np.ndarray = (s >= 500) | (s == 0) | (s == 444)
+    return out
 
 
 def find_edge_hosts(requests: pd.DataFrame) -> list[str]:
@@ -66,7 +67,8 @@ def find_probes(requests: pd.DataFrame) -> np.ndarray:
     by_ua = np.where(codes >= 0, probe_cats[np.maximum(codes, 0)], False)
     health = requests["path"].str.match(HEALTH_PATH).to_numpy(dtype=bool)
     only_health = pd.Series(health).groupby(requests["client"].to_numpy()).transform("all")
-    return by_ua | only_health.to_numpy(dtype=bool)
+    out: np.ndarray = by_ua | only_health.to_numpy(dtype=bool)
+    return out
 
 
 def build(dataset: Dataset, window: tuple[float, float] | None = None) -> Analysis:
@@ -121,7 +123,7 @@ def build(dataset: Dataset, window: tuple[float, float] | None = None) -> Analys
         incidents.append(inc)
         method.append("The window was given with --window; detection was not used.")
     elif nbins > 1 and not req.empty:
-        for w in detect(edge_total, edge_failed, per_host):
+        for w in detect(edge_total, edge_failed, per_host, edge_hosts):
             incidents.append(_refine(w, req, ts, b, failed, is_edge, host_arr, t0, bin_s))
     incidents.sort(key=lambda i: (i.start, i.end))
     method += [

@@ -76,8 +76,13 @@ def _read(paths: list[str], tz: str | None, host: str | None, on_bad_lines: str,
     try:
         if not show:
             return timeline.read(paths, opts)
-        from rich.progress import (BarColumn, DownloadColumn, Progress, TimeRemainingColumn,
-                                   TransferSpeedColumn)
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            Progress,
+            TimeRemainingColumn,
+            TransferSpeedColumn,
+        )
 
         with Progress("reading", BarColumn(), DownloadColumn(), TransferSpeedColumn(),
                       TimeRemainingColumn(), transient=True) as progress:

@@ -36,6 +36,8 @@ MIN_Z = 4.0
 VANISH_SHARE = 0.2
 #: A host needs this many requests per bin (median) for its silence to mean something.
 VANISH_MIN_BASELINE = 3.0
+#: A silence must be this improbable under the host's usual (Poisson) rate.
+VANISH_P = 1e-6
 
 
 @dataclass
@@ -75,12 +77,37 @@ def failure_anomalies(total: np.ndarray, failed: np.ndarray, quiet: np.ndarray) 
     p0 = min(max(med, 0.0), 0.999)
     threshold = p0 + max(MAD_K * mad, MIN_RATIO_EXCESS)
     z = (failed - total * p0) / np.sqrt(total * p0 * (1 - p0) + 1.0)
-    return (total > 0) & (failed >= MIN_FAILURES) & (np.nan_to_num(ratio) > threshold) & (z >= MIN_Z)
+    out: np.ndarray = (total > 0) & (failed >= MIN_FAILURES) & (
+        np.nan_to_num(ratio) > threshold) & (z >= MIN_Z)
+    return out
+
+
+def poisson_logcdf(k: int, mu: float) -> float:
+    """log P(X <= k) for X ~ Poisson(mu), summed in log space (k is small here)."""
+    if mu <= 0:
+        return 0.0
+    terms = [-mu + i * math.log(mu) - math.lgamma(i + 1) for i in range(k + 1)]
+    top = max(terms)
+    return top + math.log(sum(math.exp(t - top) for t in terms))
+
+
+def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """Maximal runs of consecutive True bins as (first, last)."""
+    idx = np.flatnonzero(mask)
+    if idx.size == 0:
+        return []
+    breaks = np.flatnonzero(np.diff(idx) > 1)
+    starts = np.concatenate(([idx[0]], idx[breaks + 1]))
+    ends = np.concatenate((idx[breaks], [idx[-1]]))
+    return [(int(a), int(b)) for a, b in zip(starts, ends, strict=True)]
 
 
 def vanish_anomalies(per_host: pd.DataFrame, quiet: np.ndarray) -> dict[str, np.ndarray]:
     """For each host, bins where it served (almost) nothing while it normally serves.
 
+    A run of low bins counts only when so few requests in that many bins is implausible for
+    the host's usual rate (Poisson tail below ``VANISH_P``): a host that serves 7 requests a
+    minute is silent for one minute by chance every half day, but not for two.
     With several hosts, the others must keep serving at least half their usual traffic in
     that bin (otherwise the whole site is quiet: night, or a capture gap). Bins before a
     host's first and after its last request are never "vanished": the logs just end.
@@ -88,9 +115,13 @@ def vanish_anomalies(per_host: pd.DataFrame, quiet: np.ndarray) -> dict[str, np.
     out: dict[str, np.ndarray] = {}
     counts = per_host.to_numpy(dtype=float)
     total = counts.sum(axis=1)
+    log_p = math.log(VANISH_P)
     for j, host in enumerate(per_host.columns):
         c = counts[:, j]
-        base, _ = robust_baseline(c, quiet)
+        base, sigma = robust_baseline(c, quiet)
+        # Real traffic is burstier than Poisson (sessions, retries): widen the test by the
+        # observed dispersion (variance / mean, from the robust sigma), never narrow it.
+        phi = max(1.0, sigma * sigma / base) if base > 0 else 1.0
         if base < VANISH_MIN_BASELINE:
             continue
         nz = np.flatnonzero(c)
@@ -103,13 +134,18 @@ def vanish_anomalies(per_host: pd.DataFrame, quiet: np.ndarray) -> dict[str, np.
             others = total - c
             obase, _ = robust_baseline(others, quiet)
             low &= others >= 0.5 * obase
-        if low.any():
-            out[str(host)] = low
+        keep = np.zeros(len(c), dtype=bool)
+        for a, b in _runs(low):
+            seen = int(c[a : b + 1].sum())
+            if poisson_logcdf(int(seen / phi), base * (b - a + 1) / phi) < log_p:
+                keep[a : b + 1] = True
+        if keep.any():
+            out[str(host)] = keep
     return out
 
 
 def merge_bins(mask: np.ndarray) -> list[tuple[int, int]]:
-    """Runs of True bins, merged across gaps of up to MERGE_GAP_BINS, at least MIN_BINS long."""
+    """Runs of True bins merged across gaps of up to MERGE_GAP_BINS; at least MIN_BINS True."""
     idx = np.flatnonzero(mask)
     runs: list[tuple[int, int]] = []
     for i in idx:
@@ -117,13 +153,20 @@ def merge_bins(mask: np.ndarray) -> list[tuple[int, int]]:
             runs[-1] = (runs[-1][0], int(i))
         else:
             runs.append((int(i), int(i)))
-    return [(a, b) for a, b in runs if b - a + 1 >= MIN_BINS]
+    return [(a, b) for a, b in runs if int(mask[a : b + 1].sum()) >= MIN_BINS]
 
 
 def detect(
-    edge_total: np.ndarray, edge_failed: np.ndarray, per_host: pd.DataFrame
+    edge_total: np.ndarray,
+    edge_failed: np.ndarray,
+    per_host: pd.DataFrame,
+    edge_hosts: list[str] | None = None,
 ) -> list[Window]:
     """Incident windows from the edge failure counts and the per-host request counts.
+
+    A backend (non-edge host) falling silent is corroboration only: if the edge kept
+    answering without failures, users were not hurt (the proxy sent them elsewhere), so a
+    window made of a backend's silence alone is not an incident.
 
     The baseline is computed twice: first over all bins, then over the bins the first pass
     found quiet, so a long incident does not drag its own baseline up.
@@ -145,7 +188,12 @@ def detect(
     for low in vanished.values():
         mask |= low
     windows = []
+    edge = set(per_host.columns if edge_hosts is None else edge_hosts)
     for a, b in merge_bins(mask):
+        if not fail[a : b + 1].any() and not any(
+            h in edge and low[a : b + 1].any() for h, low in vanished.items()
+        ):
+            continue
         w = Window(a, b)
         if fail[a : b + 1].any():
             w.signals.add("failure_ratio")
@@ -156,8 +204,3 @@ def detect(
                 w.signals.add("traffic_vanished")
         windows.append(w)
     return windows
-
-
-def z_of(failed: float, total: float, p0: float) -> float:
-    """Binomial z-score of ``failed`` out of ``total`` against rate ``p0`` (for reports)."""
-    return (failed - total * p0) / math.sqrt(total * p0 * (1 - p0) + 1.0)

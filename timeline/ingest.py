@@ -14,7 +14,7 @@ import pandas as pd
 import parsers
 from parsers.base import EVENT_KEYS, ParseError, ParseOptions, ParseStats, Rejected
 from timeline.errors import InputError, NothingRecognisedError, UsageError
-from timeline.sources import Source, discover, iter_source_lines, sniff_stdin
+from timeline.sources import discover, iter_source_lines, sniff_stdin
 
 #: Called with the number of bytes just read, for progress display.
 ProgressFn = Callable[[int], None]
@@ -154,7 +154,8 @@ def read(paths: Sequence[str], options: ReadOptions | None = None) -> Dataset:
         rep.lines, rep.parsed, rep.rejected, rep.skipped = (
             stats.lines, stats.parsed, stats.rejected, stats.skipped)
         rep.first, rep.last = stats.first_ts, stats.last_ts
-        rep.variant, rep.rejects, rep.skip_reasons = stats.variant, stats.rejects, stats.skip_reasons
+        rep.variant, rep.rejects = stats.variant, stats.rejects
+        rep.skip_reasons = stats.skip_reasons
         rep.notes.extend(stats.notes)
         if src.parser.LOCAL_TIME:
             continue
@@ -252,4 +253,4 @@ def epoch_of(text: str) -> float:
             raise UsageError(f"{text!r}: not a date and time (use 2023-03-20T12:30:00Z)") from None
     if t.tzinfo is None:
         return float(calendar.timegm(t.timetuple()))
-    return t.timestamp()
+    return float(t.timestamp())

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from timeline.ingest import Dataset
-from timeline.model import Cause, Entry, Incident
+from timeline.model import Cause, Entry, Incident, end_of, records
 
 #: Look this far before the start for triggers (reloads, deploys) and early alerts.
 LOOKBACK_S = 30 * 60
@@ -59,6 +59,9 @@ def fmt_hms(ts: float) -> str:
 
 
 def _src(ev: Any) -> str:
+    """``file:line`` of an event (a row dict or a namedtuple)."""
+    if isinstance(ev, dict):
+        return f"{ev['source_file']}:{ev['line']}"
     return f"{ev.source_file}:{ev.line}"
 
 
@@ -144,13 +147,15 @@ def narrate(
 
     # Alerts.
     alerts = relevant_alerts(events, inc) if not events.empty else events
-    for ev in alerts.itertuples():
-        name = ev.attrs.get("alertname", "alert")
-        entries.append(Entry(ev.ts, "alert_firing", f"Alert {name} firing ({ev.severity})"
-                             + (f" on {ev.host}" if ev.host else ""), _src(ev), ev.host))
-        if ev.end is not None and not pd.isna(ev.end) and ev.end <= hi:
-            entries.append(Entry(float(ev.end), "alert_resolved", f"Alert {name} resolved",
-                                 _src(ev), ev.host))
+    for ev in records(alerts):
+        name = ev["attrs"].get("alertname", "alert")
+        host = str(ev["host"] or "")
+        entries.append(Entry(float(ev["ts"]), "alert_firing",
+                             f"Alert {name} firing ({ev['severity']})"
+                             + (f" on {host}" if host else ""), _src(ev), host))
+        end = end_of(ev["end"])
+        if end is not None and end <= hi:
+            entries.append(Entry(end, "alert_resolved", f"Alert {name} resolved", _src(ev), host))
     if not alerts.empty:
         first = alerts.sort_values("ts", kind="stable").iloc[0]
         inc.first_alert = float(first["ts"])
@@ -205,8 +210,7 @@ def _request_source(dataset: Dataset, ts: float, after: bool = False, last: bool
     if req.empty:
         return ""
     tsv = req["ts"].to_numpy()
-    side = "left"
-    i = int(np.searchsorted(tsv, ts, side=side))
+    i = int(np.searchsorted(tsv, ts, side="left"))
     if last:
         i = max(0, int(np.searchsorted(tsv, ts, side="right")) - 1)
     i = min(i, len(req) - 1)
@@ -243,7 +247,8 @@ def _error_groups(events: pd.DataFrame, inc: Incident) -> list[dict[str, Any]]:
         if peers:
             text += "; upstream " + ", ".join(peers[:5])
         out.append({
-            "text": text, "first_ts": float(first["ts"]), "last_ts": float(group["ts"].max()), "kind": kind,
+            "text": text, "first_ts": float(first["ts"]), "last_ts": float(group["ts"].max()),
+            "kind": kind,
             "host": host, "message": message, "count": n_in, "peers": peers,
             "source": f"{first['source_file']}:{first['line']}", "sample": first["sample"],
             "attrs": attrs, "group": group,
@@ -278,7 +283,8 @@ def _causes(
         others = [h for h in per_host.columns if h != host]
         if before:
             act = before[-1]
-            kind = "config_change" if act.what in ("reload", "nginx_restart") else "nginx_unavailable"
+            config = act.what in ("reload", "nginx_restart")
+            kind = "config_change" if config else "nginx_unavailable"
             summary = (f"{host}: {act.detail.lower()} at {fmt_hms(act.ts)}, and from then on it "
                        f"served no requests until {fmt_hms(inc.end)} while "
                        f"{', '.join(others) or 'the other hosts'} kept serving")
@@ -293,9 +299,9 @@ def _causes(
     for i, g in enumerate(groups):
         if i in used:
             continue
-        kind = CAUSE_OF_KIND.get(g["kind"])
-        if kind:
-            by_kind.setdefault(kind, []).append(g)
+        cause = CAUSE_OF_KIND.get(g["kind"])
+        if cause:
+            by_kind.setdefault(cause, []).append(g)
     for kind, gs in by_kind.items():
         total = sum(g["count"] for g in gs)
         hosts = sorted({g["host"] for g in gs})

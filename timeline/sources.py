@@ -9,16 +9,17 @@ import lzma
 import os
 import re
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import parsers
 from timeline.errors import InputError
 
-_OPENERS = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
+_OPENERS: dict[str, Callable[[Path, str], Any]] = {
+    ".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
 # access.log, access.log.1, access.log.2.gz: the rotation number sorts older files first.
 _ROTATED = re.compile(r"^(?P<base>.*?)(?:\.(?P<n>\d+))?(?:\.(?:gz|bz2|xz))?$")
 #: Files we never try to parse (editor backups, archives of other kinds, our own outputs).
@@ -46,7 +47,8 @@ def open_binary(path: Path) -> BinaryIO:
     """Open a log file for binary reading, decompressing ``.gz``, ``.bz2`` and ``.xz``."""
     opener = _OPENERS.get(path.suffix)
     if opener is not None:
-        return opener(path, "rb")  # type: ignore[no-any-return]
+        fh: BinaryIO = opener(path, "rb")
+        return fh
     return open(path, "rb")
 
 
@@ -101,7 +103,7 @@ def discover(paths: Sequence[str], *, host: str | None = None) -> list[Source]:
         if not root.exists():
             raise InputError(f"{given}: no such file or directory")
         if root.is_dir():
-            files = []
+            files: list[Path] = []
             for dirpath, dirnames, filenames in os.walk(root):
                 dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
                 files.extend(
