@@ -124,7 +124,7 @@ def build(dataset: Dataset, window: tuple[float, float] | None = None) -> Analys
         method.append("The window was given with --window; detection was not used.")
     elif nbins > 1 and not req.empty:
         for w in detect(edge_total, edge_failed, per_host, edge_hosts):
-            incidents.append(_refine(w, req, ts, b, failed, is_edge, host_arr, t0, bin_s))
+            incidents.append(_refine(w, req, ts, b, failed, is_edge, host_arr, edge_hosts, t0, bin_s))
     incidents.sort(key=lambda i: (i.start, i.end))
     method += [
         f"Requests were counted in {bin_s // 60 or 1}-minute bins at the edge tier "
@@ -162,10 +162,17 @@ def _refine(
     failed: np.ndarray,
     is_edge: np.ndarray,
     host_arr: np.ndarray,
+    edge_hosts: list[str],
     t0: float,
     bin_s: int,
 ) -> Incident:
-    """Edges to the second: first and last failing request, or the edges of a host's silence."""
+    """Edges to the second: the first and last failing request at the edge.
+
+    A silent host's last request before and first after its silence define the edges only
+    when nothing failed at the edge (a lone Nginx that stopped): a backend that serves a few
+    requests a minute goes quiet some time before the failures begin, so its silence is
+    less precise than the failures it causes at the load balancer.
+    """
     lo_bin, hi_bin = w.first_bin - 1, w.last_bin + 1
     starts: list[float] = []
     ends: list[float] = []
@@ -174,6 +181,8 @@ def _refine(
         starts.append(float(ts[sel].min()))
         ends.append(float(ts[sel].max()))
     for host, (hb0, hb1) in w.vanished.items():
+        if starts and host not in edge_hosts:
+            continue
         mine = host_arr == host
         before = ts[mine & (b < hb0)]
         after = ts[mine & (b > hb1)]

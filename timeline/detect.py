@@ -30,12 +30,14 @@ MAD_K = 5.0
 MIN_RATIO_EXCESS = 0.02
 #: ...and a bin needs at least this many failures.
 MIN_FAILURES = 3
+#: Failures are also tested over this many bins summed (centred), for low-traffic sites.
+ROLL_BINS = 5
 #: Binomial z-score the failures of a bin must reach over the baseline rate.
 MIN_Z = 4.0
 #: A host has vanished in a bin when it served at most this share of its usual traffic.
 VANISH_SHARE = 0.2
-#: A host needs this many requests per bin (median) for its silence to mean something.
-VANISH_MIN_BASELINE = 3.0
+#: A host needs this many requests per bin (mean) for its silence to mean something.
+VANISH_MIN_BASELINE = 0.5
 #: A silence must be this improbable under the host's usual (Poisson) rate.
 VANISH_P = 1e-6
 
@@ -69,17 +71,42 @@ def robust_baseline(values: np.ndarray, quiet: np.ndarray) -> tuple[float, float
     return med, 1.4826 * float(np.median(np.abs(v - med)))
 
 
+def _excess(total: np.ndarray, failed: np.ndarray, p0: float, threshold: float) -> np.ndarray:
+    """Counts whose failures are clearly above rate ``p0``: ratio, count and z-score tests."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(total > 0, failed / np.maximum(total, 1), 0.0)
+    z = (failed - total * p0) / np.sqrt(total * p0 * (1 - p0) + 1.0)
+    out: np.ndarray = (total > 0) & (failed >= MIN_FAILURES) & (ratio > threshold) & (z >= MIN_Z)
+    return out
+
+
 def failure_anomalies(total: np.ndarray, failed: np.ndarray, quiet: np.ndarray) -> np.ndarray:
-    """Bins whose failure ratio is anomalous against the quiet bins' baseline."""
+    """Bins whose failure ratio is anomalous against the quiet bins' baseline.
+
+    Each bin is tested alone and as the centre of ``ROLL_BINS`` bins summed, so that a
+    low-traffic site (a few requests a minute) still shows a steady 15% failure rate. Runs
+    found through the sums are trimmed at both ends to bins whose own ratio is high, so the
+    window does not grow into the quiet minutes around it.
+    """
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = np.where(total > 0, failed / np.maximum(total, 1), np.nan)
     med, mad = robust_baseline(ratio, quiet & (total > 0))
     p0 = min(max(med, 0.0), 0.999)
     threshold = p0 + max(MAD_K * mad, MIN_RATIO_EXCESS)
-    z = (failed - total * p0) / np.sqrt(total * p0 * (1 - p0) + 1.0)
-    out: np.ndarray = (total > 0) & (failed >= MIN_FAILURES) & (
-        np.nan_to_num(ratio) > threshold) & (z >= MIN_Z)
-    return out
+    single = _excess(total, failed, p0, threshold)
+    kernel = np.ones(ROLL_BINS)
+    rolled = _excess(np.convolve(total, kernel, "same"), np.convolve(failed, kernel, "same"),
+                     p0, threshold)
+    high = np.nan_to_num(ratio) > threshold
+    mask = single | rolled
+    for a, b in _runs(mask):
+        while a <= b and not high[a]:
+            mask[a] = False
+            a += 1
+        while b >= a and not high[b]:
+            mask[b] = False
+            b -= 1
+    return mask
 
 
 def poisson_logcdf(k: int, mu: float) -> float:
@@ -118,10 +145,12 @@ def vanish_anomalies(per_host: pd.DataFrame, quiet: np.ndarray) -> dict[str, np.
     log_p = math.log(VANISH_P)
     for j, host in enumerate(per_host.columns):
         c = counts[:, j]
-        base, sigma = robust_baseline(c, quiet)
-        # Real traffic is burstier than Poisson (sessions, retries): widen the test by the
-        # observed dispersion (variance / mean, from the robust sigma), never narrow it.
-        phi = max(1.0, sigma * sigma / base) if base > 0 else 1.0
+        # The mean rate, not the median: a host with a few requests a minute has a median
+        # of zero. Real traffic is burstier than Poisson (sessions, retries), so the test is
+        # widened by the observed dispersion (variance / mean), never narrowed.
+        qc = c[quiet]
+        base = float(qc.mean()) if qc.size else 0.0
+        phi = max(1.0, float(qc.var()) / base) if base > 0 else 1.0
         if base < VANISH_MIN_BASELINE:
             continue
         nz = np.flatnonzero(c)

@@ -59,6 +59,10 @@ class Impact:
     requests_total: int = 0
     #: Requests expected from the baseline but never logged (a host wrote nothing); estimate.
     requests_lost_estimate: int = 0
+    #: Failures in the window at the usual background rate (statuses that did not surge).
+    background_failed: int = 0
+    #: The failure statuses that surged in the window (those count as the incident's).
+    failing_statuses: list[int] = field(default_factory=list)
     by_host: dict[str, dict[str, int]] = field(default_factory=dict)
 
     @property
