@@ -124,7 +124,8 @@ def build(dataset: Dataset, window: tuple[float, float] | None = None) -> Analys
         method.append("The window was given with --window; detection was not used.")
     elif nbins > 1 and not req.empty:
         for w in detect(edge_total, edge_failed, per_host, edge_hosts):
-            incidents.append(_refine(w, req, ts, b, failed, is_edge, host_arr, edge_hosts, t0, bin_s))
+            incidents.append(
+                _refine(w, req, ts, b, failed, is_edge, host_arr, edge_hosts, t0, bin_s))
     incidents.sort(key=lambda i: (i.start, i.end))
     method += [
         f"Requests were counted in {bin_s // 60 or 1}-minute bins at the edge tier "

@@ -98,7 +98,7 @@ def failure_anomalies(total: np.ndarray, failed: np.ndarray, quiet: np.ndarray) 
     rolled = _excess(np.convolve(total, kernel, "same"), np.convolve(failed, kernel, "same"),
                      p0, threshold)
     high = np.nan_to_num(ratio) > threshold
-    mask = single | rolled
+    mask: np.ndarray = single | rolled
     for a, b in _runs(mask):
         while a <= b and not high[a]:
             mask[a] = False
