@@ -15,6 +15,8 @@ from timeline.detect import (
     MIN_FAILURES,
     MIN_RATIO_EXCESS,
     MIN_Z,
+    ROLL_BINS,
+    VANISH_P,
     VANISH_SHARE,
     Window,
     choose_bin,
@@ -132,20 +134,24 @@ def build(dataset: Dataset, window: tuple[float, float] | None = None) -> Analys
         f"({', '.join(edge_hosts) or 'no access logs'}): the hosts whose requests do not carry "
         "X-Forwarded-For, i.e. the ones users talk to.",
         "A request failed when the user got an error or nothing: status 5xx, 000 or 444.",
-        "A bin is anomalous when its failure ratio exceeds the median of the quiet bins by "
-        f"{MAD_K:g} scaled MADs and {MIN_RATIO_EXCESS:.0%}, with at least {MIN_FAILURES} "
-        f"failures and a binomial z-score of {MIN_Z:g}; or when a host that usually serves "
-        f"requests serves under {VANISH_SHARE:.0%} of its usual count while the other hosts "
-        "keep serving. Anomalous bins merge across gaps of "
-        f"{MERGE_GAP_BINS} bins; windows shorter than {MIN_BINS} bins are ignored.",
-        "The start and end are the first and last failing request of the window, or the last "
-        "request before and the first after a host's silence.",
+        "A bin is anomalous when its failure ratio (alone, or summed over the "
+        f"{ROLL_BINS} bins around it) exceeds the median of the quiet bins by {MAD_K:g} "
+        f"scaled MADs and by {MIN_RATIO_EXCESS:.0%}, with at least {MIN_FAILURES} failures "
+        f"and a binomial z-score of {MIN_Z:g}; or when a host serves under "
+        f"{VANISH_SHARE:.0%} of its usual count for a stretch so long that its usual rate "
+        f"makes it improbable (Poisson, widened by the observed burstiness, p < {VANISH_P:g}) "
+        "while the other hosts keep serving. A backend's silence counts only when the edge "
+        f"also failed. Anomalous bins merge across gaps of {MERGE_GAP_BINS} bins; windows "
+        f"with fewer than {MIN_BINS} anomalous bins are ignored. See docs/method.md.",
+        "The start and end are the first and last failing request at the edge; when nothing "
+        "failed there, the last request before and the first after a host's silence.",
         "Users are client addresses at the edge tier; a user is affected when at least one of "
         "their requests in the window failed. Monitoring probes (known health-check user "
         f"agents, or clients that only request health paths: {analysis_probe_note}) are not "
-        "users.",
-        "Requests a silent host did not serve are estimated from its median rate outside the "
-        "window (an estimate, reported apart from the counted failures).",
+        "users. Failures of a status that did not surge in the window (the usual trickle of "
+        "500s) are counted apart as background.",
+        "Requests a silent edge host did not serve are estimated from its mean rate outside "
+        "the window (an estimate, reported apart from the counted failures).",
         "Time to detect is the first related alert (firing inside the window or up to 15 "
         "minutes before it; always-on alerts such as Watchdog excluded) minus the start.",
     ]
