@@ -1,0 +1,40 @@
+"""Escaping of log-derived text (attacker-controlled) for each output format."""
+
+from __future__ import annotations
+
+import re
+
+# Characters with meaning in CommonMark/GFM inline text and tables. Line-start syntax (#, -,
+# 1.) cannot occur: escaped text never starts a line and newlines become \x0a.
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]<>|~&])")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def strip_control(text: str) -> str:
+    """Replace control characters (incl. terminal escapes and bidi overrides) by ``\\xHH``."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
+def md(text: object) -> str:
+    """Escape text for Markdown inline content (also safe inside a table cell)."""
+    return _MD_SPECIAL.sub(r"\\\1", strip_control(str(text)))
+
+
+def md_code(text: object) -> str:
+    """Wrap text in an inline code span that no backtick inside can close."""
+    s = strip_control(str(text)).replace("|", "\\|")
+    longest = max((len(m) for m in re.findall(r"`+", s)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if s.startswith("`") or s.endswith("`") or not s else ""
+    return f"{fence}{pad}{s}{pad}{fence}"
+
+
+def terminal(text: object) -> str:
+    """Text safe to print on a terminal: no escape sequences, no rich markup."""
+    return strip_control(str(text)).replace("[", "\\[")
+
+
+def mpl(text: object, limit: int = 60) -> str:
+    """Text safe as a matplotlib label: no mathtext (``$``), no control bytes, bounded length."""
+    s = strip_control(str(text)).replace("$", r"\$")
+    return s if len(s) <= limit else s[: limit - 1] + "…"

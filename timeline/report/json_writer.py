@@ -1,0 +1,120 @@
+"""``timeline.json``: the machine-readable result (contract in README.md)."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+import pandas as pd
+
+from timeline.model import Analysis, Incident, end_of, records
+
+SCHEMA_VERSION = 1
+
+
+def iso(ts: float | None) -> str | None:
+    """Epoch seconds to ISO 8601 UTC with a trailing ``Z`` (millisecond precision if needed)."""
+    if ts is None or (isinstance(ts, float) and math.isnan(ts)):
+        return None
+    t = pd.Timestamp(ts, unit="s", tz="UTC")
+    if t.microsecond:
+        return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
+    return t.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _num(x: float) -> float:
+    return round(float(x), 3)
+
+
+def incident_dict(inc: Incident) -> dict[str, Any]:
+    """One incident in the JSON contract's shape."""
+    imp = inc.impact
+    return {
+        "start": iso(inc.start),
+        "end": iso(inc.end),
+        "duration_s": _num(inc.duration_s),
+        "signals": inc.signals,
+        "window_given": inc.window_given,
+        "affected_hosts": inc.affected_hosts,
+        "impact": {
+            "users_affected": imp.users_affected,
+            "users_total": imp.users_total,
+            "users_pct": _num(imp.users_pct),
+            "requests_failed": imp.requests_failed,
+            "requests_total": imp.requests_total,
+            "requests_pct": _num(imp.requests_pct),
+            "requests_lost_estimate": imp.requests_lost_estimate,
+            "requests_failed_background": imp.background_failed,
+            "failing_statuses": imp.failing_statuses,
+            "by_host": imp.by_host,
+        },
+        "detection": {
+            "first_alert": iso(inc.first_alert),
+            "alert": inc.first_alert_name or None,
+            "source": inc.first_alert_source or None,
+            "time_to_detect_s": None if inc.time_to_detect_s is None
+            else _num(inc.time_to_detect_s),
+        },
+        "peak": {"ts": iso(inc.peak_ts), "failed": inc.peak_failed, "total": inc.peak_total},
+        "causes": [
+            {"kind": c.kind, "summary": c.summary, "confidence": c.confidence,
+             "host": c.host or None, "evidence": c.evidence}
+            for c in inc.causes
+        ],
+        "ruled_out": inc.ruled_out,
+        "resolution": inc.resolution,
+        "timeline": [
+            {"ts": iso(e.ts), "kind": e.kind, "text": e.text, "source": e.source,
+             "host": e.host or None, "flag": e.flag or None}
+            for e in inc.timeline
+        ],
+    }
+
+
+def events_list(analysis: Analysis) -> list[dict[str, Any]]:
+    """Events grouped by host, kind and message template (alerts one by one)."""
+    ev = analysis.dataset.events
+    out: list[dict[str, Any]] = []
+    if ev.empty:
+        return out
+    alerts = ev[ev["kind"] == "alert"]
+    for a in records(alerts):
+        out.append({"ts": iso(a["ts"]), "end": iso(end_of(a["end"])), "source": a["parser"],
+                    "kind": a["kind"], "severity": a["severity"], "host": a["host"] or None,
+                    "message": a["message"], "count": int(a["count"]),
+                    "first_source": f"{a['source_file']}:{a['line']}",
+                    "name": a["attrs"].get("alertname"), "status": a["attrs"].get("status")})
+    rest = ev[ev["kind"] != "alert"]
+    for key, g in rest.groupby(["host", "kind", "severity", "message", "parser"], sort=False):
+        host, kind, severity, message, parser = key
+        first = g.iloc[0]
+        out.append({"ts": iso(float(g["ts"].min())), "end": iso(float(g["ts"].max())),
+                    "source": parser, "kind": kind, "severity": severity, "host": host or None,
+                    "message": message, "count": int(g["count"].sum()),
+                    "first_source": f"{first['source_file']}:{first['line']}"})
+    out.sort(key=lambda e: (e["ts"] or "", e["host"] or "", e["kind"], e["message"]))
+    return out
+
+
+def to_json(analysis: Analysis) -> str:
+    """The whole analysis as a JSON document (deterministic for the same input)."""
+    doc = {
+        "schema_version": SCHEMA_VERSION,
+        "bin_s": analysis.bin_s,
+        "edge_hosts": analysis.edge_hosts,
+        "probe_clients_excluded": analysis.probe_clients,
+        "sources": [
+            {"path": s.path, "format": s.format, "variant": s.variant or None, "host": s.host,
+             "lines": s.lines, "parsed": s.parsed, "rejected": s.rejected, "skipped": s.skipped,
+             "first": iso(s.first), "last": iso(s.last), "tz": s.tz or None,
+             "tz_note": s.tz_note or None,
+             "rejects": [{"line": r.line, "reason": r.reason, "excerpt": r.excerpt}
+                         for r in s.rejects],
+             "skip_reasons": dict(sorted(s.skip_reasons.items())), "notes": s.notes}
+            for s in analysis.dataset.sources
+        ],
+        "incidents": [incident_dict(i) for i in analysis.incidents],
+        "events": events_list(analysis),
+    }
+    return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
