@@ -76,6 +76,11 @@ class ParseOptions:
     log_format: str | None = None
     #: The path as it will be shown in reports (used in error messages).
     display_path: str = "-"
+    #: Number of the first line fed to ``parse`` (a byte range or a slice starts later).
+    first_line: int = 1
+    #: Request parsers: yield compact chunks (``COMPACT_COLUMNS``) for the aggregate pass
+    #: instead of full rows. Only the fields the aggregates need are converted.
+    compact: bool = False
 
 
 @dataclass
@@ -149,8 +154,20 @@ def decode(b: bytes) -> str:
 _MONTHS = {
     m: i
     for i, m in enumerate(
-        [b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov",
-         b"Dec"],
+        [
+            b"Jan",
+            b"Feb",
+            b"Mar",
+            b"Apr",
+            b"May",
+            b"Jun",
+            b"Jul",
+            b"Aug",
+            b"Sep",
+            b"Oct",
+            b"Nov",
+            b"Dec",
+        ],
         start=1,
     )
 }
@@ -187,6 +204,12 @@ def iter_lines(stream: Iterable[bytes]) -> Iterator[tuple[int, bytes]]:
 def empty_request_chunk() -> dict[str, list[Any]]:
     """A new, empty columnar request chunk."""
     return {c: [] for c in REQUEST_COLUMNS}
+
+
+#: Columns of a compact request chunk (first pass): ``ts`` epoch UTC float, ``status`` int,
+#: ``user_agent`` raw bytes (for probe detection, cached per distinct value by the caller),
+#: ``forwarded`` bool (an X-Forwarded-For value was logged), ``line`` int.
+COMPACT_COLUMNS: tuple[str, ...] = ("ts", "status", "user_agent", "forwarded", "line")
 
 
 #: Keys of an event row. ``ts``/``end`` are epoch seconds (``end`` None when unknown or still

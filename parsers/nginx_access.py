@@ -69,8 +69,9 @@ def parse(
     match = _LINE.match
     tcache: dict[bytes, tuple[float, int]] = {}
     rows: list[tuple[int, tuple[bytes | None, ...]]] = []
-    lineno = 0
-    for lineno, raw in enumerate(lines, start=1):
+    finish = _finish_compact if options.compact else _finish
+    lineno = options.first_line - 1
+    for lineno, raw in enumerate(lines, start=options.first_line):
         m = match(raw)
         if m is None:
             if not raw.strip():
@@ -83,11 +84,11 @@ def parse(
             continue
         rows.append((lineno, m.groups()))
         if len(rows) >= CHUNK_ROWS:
-            yield _finish(rows, tcache, stats, options)
+            yield finish(rows, tcache, stats, options)
             rows = []
-    stats.lines = lineno
+    stats.lines = lineno - options.first_line + 1
     if rows:
-        yield _finish(rows, tcache, stats, options)
+        yield finish(rows, tcache, stats, options)
 
 
 def _finish(
@@ -151,3 +152,44 @@ def _finish(
         stats.see_ts(min(ts_c))
         stats.see_ts(max(ts_c))
     return out
+
+
+def _finish_compact(
+    rows: list[tuple[int, tuple[bytes | None, ...]]],
+    tcache: dict[bytes, tuple[float, int]],
+    stats: ParseStats,
+    options: ParseOptions,
+) -> dict[str, list[Any]]:
+    """The first pass: only what the aggregates need, converted per chunk, no strings."""
+    ts_c: list[float] = []
+    st_c: list[int] = []
+    ua_c: list[bytes | None] = []
+    fw_c: list[bool] = []
+    ln_c: list[int] = []
+    get = tcache.get
+    for lineno, g in rows:
+        tl = g[2]
+        assert tl is not None
+        hit = get(tl)
+        if hit is None:
+            try:
+                hit = tcache[tl] = parse_time_local(tl)
+            except ValueError:
+                stats.reject(lineno, "bad timestamp", tl, options)
+                continue
+            if stats.utc_offset_s is None:
+                stats.utc_offset_s = hit[1]
+                stats.variant = ("main" if g[8] is not None else "combined") + (
+                    " (+ trailing fields)" if g[9] else ""
+                )
+        ts_c.append(hit[0])
+        st_c.append(int(g[4] or b"0"))
+        ua_c.append(g[7])
+        xff = g[8]
+        fw_c.append(xff is not None and xff != b"-")
+        ln_c.append(lineno)
+    stats.parsed += len(ts_c)
+    if ts_c:
+        stats.see_ts(min(ts_c))
+        stats.see_ts(max(ts_c))
+    return {"ts": ts_c, "status": st_c, "user_agent": ua_c, "forwarded": fw_c, "line": ln_c}

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from parsers.base import EVENT_KEYS, REQUEST_COLUMNS
-from timeline.ingest import Dataset, SourceReport, _events_frame, _requests_frame
+from timeline.ingest import Dataset, SourceReport, _events_frame, dataset_from_rows
 
 T0 = calendar.timegm((2023, 3, 20, 11, 0, 0, 0, 0, 0))
 
@@ -55,10 +55,9 @@ def make_dataset(rows: list[dict[str, Any]], events: list[dict[str, Any]] | None
     """A Dataset from rows, as :func:`timeline.read` would build it."""
     for i, r in enumerate(rows):
         r["line"] = r["line"] or i + 1
-    frame = pd.DataFrame(rows) if rows else None
-    req = _requests_frame([frame] if frame is not None else [])
+    frame = pd.DataFrame(rows)
     sources = [SourceReport("access.log", "nginx_access", "lb-1")]
-    return Dataset(req, _events_frame(events or []), sources)
+    return dataset_from_rows(frame, _events_frame(events or []), sources)
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ import re
 import numpy as np
 import pandas as pd
 
+from timeline.aggregate import PROBE_UA, Aggregate, is_failed
 from timeline.detect import (
     MAD_K,
     MERGE_GAP_BINS,
@@ -25,14 +26,8 @@ from timeline.detect import (
 from timeline.impact import measure_impact
 from timeline.ingest import Dataset
 from timeline.model import Analysis, Incident
-from timeline.narrate import narrate
+from timeline.narrate import LOOKAHEAD_S, LOOKBACK_S, narrate
 
-#: User agents of monitoring probes: they are not users (DESIGN.md, Impact).
-PROBE_UA = re.compile(
-    r"(?i)blackbox.exporter|kube-probe|elb-healthchecker|googlehc|google-health|pingdom|"
-    r"uptimerobot|statuscake|site24x7|nagios|check_http|zabbix|consul health|"
-    r"newrelicpinger|datadog.agent|prometheus/|healthcheck|health-check|monitoring-plugins"
-)
 #: Paths that only health checks ask for; a client that asks for nothing else is a probe.
 HEALTH_PATH = re.compile(r"^/(?:-/)?(?:healthz?|health-?check|ping|status|readyz|livez|ready|alive)"
                          r"(?:[/?].*)?$")
@@ -40,35 +35,37 @@ HEALTH_PATH = re.compile(r"^/(?:-/)?(?:healthz?|health-?check|ping|status|readyz
 
 def mark_failed(status: pd.Series) -> np.ndarray:
     """Requests where the user got an error or nothing: 5xx, 000, 444."""
-    s = status.to_numpy()
-    out: np.ndarray = (s >= 500) | (s == 0) | (s == 444)
-    return out
+    return is_failed(status.to_numpy())
 
 
-def find_edge_hosts(requests: pd.DataFrame) -> list[str]:
+def find_edge_hosts(agg: Aggregate) -> list[str]:
     """Hosts users talk to directly.
 
     A host whose requests mostly carry ``X-Forwarded-For`` sits behind a proxy that is in the
     logs too; its clients are that proxy, so users are counted at the proxy instead. When
     every host is behind a proxy (the proxy's logs are missing), all hosts count.
     """
-    if requests.empty:
+    c = agg.counts
+    if c.empty:
         return []
-    share = (requests["forwarded_for"] != "").groupby(requests["host"], observed=True).mean()
-    edge = sorted(str(h) for h, s in share.items() if s <= 0.5)
+    fwd = (c["n"] * c["forwarded"]).groupby(c["host"]).sum()
+    total = c.groupby("host")["n"].sum()
+    share = fwd / total
+    edge = sorted(str(h) for h, v in share.items() if v <= 0.5)
     return edge or sorted(str(h) for h in share.index)
 
 
-def find_probes(requests: pd.DataFrame) -> np.ndarray:
+def find_probes(rows: pd.DataFrame) -> np.ndarray:
     """Rows sent by monitoring probes (by user agent, or clients that only hit health paths)."""
-    if requests.empty:
+    if rows.empty:
         return np.zeros(0, dtype=bool)
-    ua = requests["user_agent"].astype("category")
+    ua = rows["user_agent"].astype("category")
     probe_cats = np.array([bool(PROBE_UA.search(str(c))) for c in ua.cat.categories], dtype=bool)
     codes = ua.cat.codes.to_numpy()
     by_ua = np.where(codes >= 0, probe_cats[np.maximum(codes, 0)], False)
-    health = requests["path"].str.match(HEALTH_PATH).to_numpy(dtype=bool)
-    only_health = pd.Series(health).groupby(requests["client"].to_numpy()).transform("all")
+    health = rows["path"].astype(str).str.match(HEALTH_PATH).to_numpy(dtype=bool)
+    only_health = pd.Series(health).groupby(rows["client"].astype(str).to_numpy()).transform(
+        "all")
     out: np.ndarray = by_ua | only_health.to_numpy(dtype=bool)
     return out
 
@@ -80,43 +77,51 @@ def build(dataset: Dataset, window: tuple[float, float] | None = None) -> Analys
         dataset: what :func:`timeline.read` returned.
         window: ``(start, end)`` epoch seconds to use instead of detection.
     """
-    req = dataset.requests
-    edge_hosts = find_edge_hosts(req)
-    probe = find_probes(req)
-    failed = mark_failed(req["status"]) if not req.empty else np.zeros(0, dtype=bool)
-    ts = req["ts"].to_numpy(dtype=float)
+    agg = dataset.agg
+    edge_hosts = find_edge_hosts(agg)
     method: list[str] = []
-    n_probes = int(len(pd.unique(req["client"].to_numpy()[probe]))) if len(probe) else 0
-    analysis_probe_note = f"{n_probes} client addresses excluded"
-    if req.empty:
+    span = agg.span()
+    if span is None:
         span_start = span_end = 0.0
         if not dataset.events.empty:
             span_start = float(dataset.events["ts"].min())
             span_end = float(dataset.events["ts"].max())
     else:
-        span_start, span_end = float(ts.min()), float(ts.max())
+        span_start, span_end = span
     bin_s = choose_bin(span_end - span_start)
     t0 = math.floor(span_start / bin_s) * bin_s
     nbins = int((span_end - t0) // bin_s) + 1
-    b = ((ts - t0) // bin_s).astype(np.int64) if len(ts) else np.zeros(0, dtype=np.int64)
-    host_arr = req["host"].astype(str).to_numpy() if not req.empty else np.zeros(0, dtype=object)
+    c = agg.counts
+    cb = ((c["minute"].to_numpy(dtype=np.int64) * 60 - t0) // bin_s).astype(np.int64)
+    n = c["n"].to_numpy(dtype=np.int64)
+    status = c["status"].to_numpy(dtype=np.int64)
+    probe = c["probe"].to_numpy(dtype=bool)
+    host_arr = c["host"].astype(str).to_numpy()
+    failed = is_failed(status)
     is_edge = np.isin(host_arr, edge_hosts) & ~probe
-    edge_total = np.bincount(b[is_edge], minlength=nbins)
-    edge_failed = np.bincount(b[is_edge & failed], minlength=nbins)
-    per_host = pd.crosstab(b[~probe], host_arr[~probe]).reindex(range(nbins), fill_value=0)
-    per_host.columns = [str(c) for c in per_host.columns]
-
-    status = req["status"].to_numpy() if not req.empty else np.zeros(0, dtype=np.int16)
+    edge_total = np.bincount(cb[is_edge], weights=n[is_edge], minlength=nbins).astype(np.int64)
+    edge_failed = np.bincount(cb[is_edge & failed], weights=n[is_edge & failed],
+                              minlength=nbins).astype(np.int64)
+    per_host = pd.crosstab(cb[~probe], host_arr[~probe], values=n[~probe], aggfunc="sum"
+                           ).reindex(range(nbins)).fillna(0).astype(np.int64)
+    per_host.columns = [str(h) for h in per_host.columns]
     classes = {}
-    for name, lo, hi in (("2xx", 100, 400), ("4xx", 400, 500), ("5xx", 500, 1000)):
-        sel = is_edge & (status >= lo) & (status < hi)
-        classes[name] = np.bincount(b[sel], minlength=nbins)
-    classes["no response"] = np.bincount(b[is_edge & ((status == 0) | (status == 444))],
-                                         minlength=nbins)
-    # 1xx-3xx are all "answered" for the chart; split later if a report needs it.
+    for name, sel in (("2xx", (status >= 100) & (status < 400)),
+                      ("4xx", (status >= 400) & (status < 500) & (status != 444)),
+                      ("5xx", status >= 500),
+                      ("no response", (status == 0) | (status == 444))):
+        m = is_edge & sel
+        classes[name] = np.bincount(cb[m], weights=n[m], minlength=nbins).astype(np.int64)
+    # 1xx-3xx are all "answered" for the chart.
     bins = pd.DataFrame(classes, index=t0 + np.arange(nbins) * bin_s)
     bins["failed"] = edge_failed
     bins["total"] = edge_total
+    # Failures per status at the edge over the whole input, for the background test.
+    fsel = is_edge & failed
+    codes, inverse = np.unique(status[fsel], return_inverse=True)
+    sums = np.bincount(inverse, weights=n[fsel], minlength=len(codes))
+    fail_by_status = {int(k): int(v) for k, v in zip(codes.tolist(), sums.tolist(), strict=True)}
+    n_probes = 0
 
     incidents: list[Incident] = []
     if window is not None:
@@ -124,10 +129,9 @@ def build(dataset: Dataset, window: tuple[float, float] | None = None) -> Analys
                        window_given=True)
         incidents.append(inc)
         method.append("The window was given with --window; detection was not used.")
-    elif nbins > 1 and not req.empty:
+    elif nbins > 1 and not agg.empty:
         for w in detect(edge_total, edge_failed, per_host, edge_hosts):
-            incidents.append(
-                _refine(w, req, ts, b, failed, is_edge, host_arr, edge_hosts, t0, bin_s))
+            incidents.append(_refine(w, agg.minutes, edge_hosts, t0, bin_s))
     incidents.sort(key=lambda i: (i.start, i.end))
     method += [
         f"Requests were counted in {bin_s // 60 or 1}-minute bins at the edge tier "
@@ -147,7 +151,7 @@ def build(dataset: Dataset, window: tuple[float, float] | None = None) -> Analys
         "failed there, the last request before and the first after a host's silence.",
         "Users are client addresses at the edge tier; a user is affected when at least one of "
         "their requests in the window failed. Monitoring probes (known health-check user "
-        f"agents, or clients that only request health paths: {analysis_probe_note}) are not "
+        "agents, or clients that only request health paths) are not "
         "users. Failures of a status that did not surge in the window (the usual trickle of "
         "500s) are counted apart as background.",
         "Requests a silent edge host did not serve are estimated from its mean rate outside "
@@ -156,23 +160,18 @@ def build(dataset: Dataset, window: tuple[float, float] | None = None) -> Analys
         "minutes before it; always-on alerts such as Watchdog excluded) minus the start.",
     ]
     for inc in incidents:
-        measure_impact(inc, req, ts, failed, is_edge, host_arr, probe, per_host, t0, bin_s)
-        narrate(inc, dataset, bins, per_host, t0, bin_s)
+        # The second pass: the rows around this window only, read back from the files.
+        rows = dataset.load_rows(inc.start - LOOKBACK_S, inc.end + LOOKAHEAD_S)
+        probe_rows = find_probes(rows)
+        n_probes = max(n_probes, int(rows.loc[probe_rows, "client"].nunique())
+                       if len(rows) else 0)
+        measure_impact(inc, rows, probe_rows, edge_hosts, per_host, fail_by_status, t0, bin_s)
+        narrate(inc, dataset, rows, bins, per_host, t0, bin_s)
     return Analysis(dataset, bin_s, bins, incidents, edge_hosts, n_probes, method)
 
 
-def _refine(
-    w: Window,
-    req: pd.DataFrame,
-    ts: np.ndarray,
-    b: np.ndarray,
-    failed: np.ndarray,
-    is_edge: np.ndarray,
-    host_arr: np.ndarray,
-    edge_hosts: list[str],
-    t0: float,
-    bin_s: int,
-) -> Incident:
+def _refine(w: Window, minutes: pd.DataFrame, edge_hosts: list[str], t0: float,
+            bin_s: int) -> Incident:
     """Edges to the second: the first and last failing request at the edge.
 
     A silent host's last request before and first after its silence define the edges only
@@ -180,19 +179,25 @@ def _refine(
     requests a minute goes quiet some time before the failures begin, so its silence is
     less precise than the failures it causes at the load balancer.
     """
+    mb = ((minutes["minute"].to_numpy(dtype=np.int64) * 60 - t0) // bin_s).astype(np.int64)
+    hosts = minutes["host"].astype(str).to_numpy()
     lo_bin, hi_bin = w.first_bin - 1, w.last_bin + 1
     starts: list[float] = []
     ends: list[float] = []
-    sel = failed & is_edge & (b >= lo_bin) & (b <= hi_bin)
-    if sel.any():
-        starts.append(float(ts[sel].min()))
-        ends.append(float(ts[sel].max()))
+    sel = np.isin(hosts, edge_hosts) & (mb >= lo_bin) & (mb <= hi_bin)
+    f_min = minutes["f_min"].to_numpy(dtype=float)[sel]
+    f_max = minutes["f_max"].to_numpy(dtype=float)[sel]
+    if np.isfinite(f_min).any():
+        starts.append(float(f_min.min()))
+        ends.append(float(f_max.max()))
+    ts_min = minutes["ts_min"].to_numpy(dtype=float)
+    ts_max = minutes["ts_max"].to_numpy(dtype=float)
     for host, (hb0, hb1) in w.vanished.items():
         if starts and host not in edge_hosts:
             continue
-        mine = host_arr == host
-        before = ts[mine & (b < hb0)]
-        after = ts[mine & (b > hb1)]
+        mine = hosts == host
+        before = ts_max[mine & (mb < hb0)]
+        after = ts_min[mine & (mb > hb1)]
         # The silence starts just after the host's last request before it.
         starts.append(float(before.max()) if before.size else t0 + hb0 * bin_s)
         ends.append(float(after.min()) if after.size else t0 + (hb1 + 1) * bin_s)

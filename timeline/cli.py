@@ -50,6 +50,12 @@ TzOpt = Annotated[str | None, typer.Option(
     "Default: the offset of the same host's access log, else UTC.")]
 HostOpt = Annotated[str | None, typer.Option(
     "--host", help="Host name for every file (default: the name of the folder holding it).")]
+JobsOpt = Annotated[int, typer.Option(
+    "--jobs", "-j", help="Worker processes for parsing (0: one per CPU core).", min=0)]
+SchedulerOpt = Annotated[str | None, typer.Option(
+    "--scheduler", help="Parse on a Dask cluster: the scheduler's address, e.g. "
+    "tcp://10.0.0.5:8786. The workers must see the input files at the same paths. "
+    "Needs pip install 'incident-timeline[dask]'.")]
 BadLinesOpt = Annotated[str, typer.Option(
     "--on-bad-lines", help="warn: count and report bad lines; skip: count quietly; "
     "error: stop at the first bad line.")]
@@ -61,7 +67,7 @@ def _fail(code: ExitCode, message: str) -> typer.Exit:
 
 
 def _read(paths: list[str], tz: str | None, host: str | None, on_bad_lines: str,
-          quiet: bool) -> timeline.Dataset:
+          quiet: bool, jobs: int = 1, scheduler: str | None = None) -> timeline.Dataset:
     if on_bad_lines not in ("warn", "skip", "error"):
         raise _fail(ExitCode.USAGE, f"--on-bad-lines {on_bad_lines}: use warn, skip or error")
     total = 0
@@ -72,10 +78,12 @@ def _read(paths: list[str], tz: str | None, host: str | None, on_bad_lines: str,
         elif p != "-" and os.path.isfile(p):
             total += os.path.getsize(p)
     show = not quiet and sys.stderr.isatty() and total > 4 << 20
-    opts = timeline.ReadOptions(host=host, tz=tz, on_bad_lines=on_bad_lines)  # type: ignore[arg-type]
+    opts = timeline.ReadOptions(host=host, tz=tz, on_bad_lines=on_bad_lines,  # type: ignore[arg-type]
+                                jobs=jobs, scheduler=scheduler)
     try:
         if not show:
             return timeline.read(paths, opts)
+        from rich.console import Console
         from rich.progress import (
             BarColumn,
             DownloadColumn,
@@ -85,7 +93,8 @@ def _read(paths: list[str], tz: str | None, host: str | None, on_bad_lines: str,
         )
 
         with Progress("reading", BarColumn(), DownloadColumn(), TransferSpeedColumn(),
-                      TimeRemainingColumn(), transient=True) as progress:
+                      TimeRemainingColumn(), transient=True, console=Console(stderr=True)
+                      ) as progress:
             task = progress.add_task("read", total=total)
             opts.progress = lambda n: progress.advance(task, n)
             return timeline.read(paths, opts)
@@ -128,6 +137,8 @@ def build(
     on_bad_lines: BadLinesOpt = "warn",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")]
     = False,
+    jobs: JobsOpt = 0,
+    scheduler: SchedulerOpt = None,
 ) -> None:
     """Find the incident in the logs and write postmortem.md, timeline.json and timeline.png.
 
@@ -136,7 +147,7 @@ def build(
         incident-timeline build sample_logs/seed-outage/ -o report/
     """
     win = _window(window)
-    data = _read(paths, tz, host, on_bad_lines, quiet)
+    data = _read(paths, tz, host, on_bad_lines, quiet, jobs, scheduler)
     analysis = timeline.build(data, window=win)
     try:
         written = timeline.write_report(analysis, out)

@@ -5,36 +5,39 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from timeline.aggregate import is_failed
 from timeline.model import Impact, Incident
 
 
 def measure_impact(
     inc: Incident,
-    req: pd.DataFrame,
-    ts: np.ndarray,
-    failed: np.ndarray,
-    is_edge: np.ndarray,
-    host_arr: np.ndarray,
+    rows: pd.DataFrame,
     probe: np.ndarray,
+    edge_hosts: list[str],
     per_host: pd.DataFrame,
+    fail_by_status: dict[int, int],
     t0: float,
     bin_s: int,
 ) -> None:
-    """Fill ``inc.impact`` and the peak minute.
+    """Fill ``inc.impact`` and the peak bin from the rows around the window.
 
     Users are client addresses at the edge tier (probes excluded); a user is affected when
-    at least one of their requests inside the window failed. Requests a silent host did not
-    serve are estimated from its baseline and reported apart, as an estimate.
+    at least one of their requests inside the window failed. Requests a silent edge host did
+    not serve are estimated from its usual rate and reported apart, as an estimate.
     """
     imp = Impact()
-    if req.empty:
-        inc.impact = imp
+    inc.impact = imp
+    if rows.empty:
         return
+    ts = rows["ts"].to_numpy(dtype=float)
+    status = rows["status"].to_numpy(dtype=np.int64)
+    hosts = rows["host"].astype(str).to_numpy()
+    clients = rows["client"].astype(str).to_numpy()
+    failed = is_failed(status)
     inwin = (ts >= inc.start) & (ts <= inc.end)
+    is_edge = np.isin(hosts, edge_hosts) & ~probe
     sel = inwin & is_edge
-    clients = req["client"].to_numpy()
-    status = req["status"].to_numpy()
-    surged = surging_statuses(status, sel & failed, ~inwin & is_edge & failed, inc, ts)
+    surged = surging_statuses(status[sel & failed], fail_by_status, inc, per_host, bin_s)
     if surged:
         # Failures of a status that did not surge (the usual trickle of 500s) are the
         # background, not the incident: counted apart so they do not inflate the impact.
@@ -44,11 +47,10 @@ def measure_impact(
     imp.failing_statuses = surged
     imp.requests_total = int(sel.sum())
     imp.requests_failed = int((sel & failed).sum())
-    users = sel & ~probe
-    imp.users_total = int(len(pd.unique(clients[users])))
-    imp.users_affected = int(len(pd.unique(clients[users & failed])))
-    for host in sorted(set(host_arr[inwin].tolist()) | set(inc.affected_hosts)):
-        mine = inwin & (host_arr == host) & ~probe
+    imp.users_total = int(len(pd.unique(clients[sel])))
+    imp.users_affected = int(len(pd.unique(clients[sel & failed])))
+    for host in sorted(set(hosts[inwin].tolist()) | set(inc.affected_hosts)):
+        mine = inwin & (hosts == host) & ~probe
         imp.by_host[str(host)] = {
             "requests": int(mine.sum()),
             "failed": int((mine & failed).sum()),
@@ -58,7 +60,6 @@ def measure_impact(
     lost = 0
     b0 = int((inc.start - t0) // bin_s)
     b1 = int((inc.end - t0) // bin_s)
-    edge_hosts = set(host_arr[is_edge].tolist())
     for host in inc.affected_hosts:
         if host not in edge_hosts:
             continue
@@ -69,31 +70,38 @@ def measure_impact(
         seen = float(col[b0 : b1 + 1].sum())
         lost += max(0, round(base * (b1 - b0 + 1) - seen))
     imp.requests_lost_estimate = lost
-    inc.impact = imp
     # The peak: the bin with the most failed edge requests inside the window.
     if imp.requests_failed:
-        bins = ((ts[sel & failed] - t0) // bin_s).astype(np.int64)
-        counts = np.bincount(bins)
-        pb = int(np.argmax(counts))
+        fb = ((ts[sel & failed] - t0) // bin_s).astype(np.int64)
+        counts = np.bincount(fb - fb.min())
+        pb = int(np.argmax(counts)) + int(fb.min())
         inc.peak_ts = t0 + pb * bin_s
-        inc.peak_failed = int(counts[pb])
-        bsel = is_edge & ~probe & (((ts - t0) // bin_s).astype(np.int64) == pb)
-        inc.peak_total = int(bsel.sum())
+        inc.peak_failed = int(counts[pb - int(fb.min())])
+        inc.peak_total = int((is_edge & (((ts - t0) // bin_s).astype(np.int64) == pb)).sum())
 
 
 def surging_statuses(
-    status: np.ndarray, fail_in: np.ndarray, fail_out: np.ndarray, inc: Incident, ts: np.ndarray
+    fail_status_in: np.ndarray,
+    fail_by_status: dict[int, int],
+    inc: Incident,
+    per_host: pd.DataFrame,
+    bin_s: int,
 ) -> list[int]:
-    """Failure statuses whose rate inside the window is well above their rate outside it."""
-    if not fail_in.any():
+    """Failure statuses whose count inside the window is well above their rate outside it.
+
+    Args:
+        fail_status_in: the status of each failed edge request inside the window.
+        fail_by_status: failed edge requests per status over the whole input.
+    """
+    if fail_status_in.size == 0:
         return []
-    span = float(ts.max() - ts.min()) if len(ts) else 0.0
+    span = max(len(per_host) * bin_s, 1)
     dur = max(inc.end - inc.start, 1.0)
     outside = max(span - dur, 1.0)
-    codes, n_in = np.unique(status[fail_in], return_counts=True)
+    codes, n_in = np.unique(fail_status_in, return_counts=True)
     out = []
     for code, n in zip(codes.tolist(), n_in.tolist(), strict=True):
-        expected = int((status[fail_out] == code).sum()) * dur / outside
+        expected = max(0, fail_by_status.get(int(code), 0) - n) * dur / outside
         if n >= 3 and n > 3 * expected + 1:
             out.append(int(code))
     return out

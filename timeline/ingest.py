@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+import os
 from collections.abc import Callable, Sequence
+from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -12,9 +14,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import pandas as pd
 
 import parsers
-from parsers.base import EVENT_KEYS, ParseError, ParseOptions, ParseStats, Rejected
+from parsers.base import EVENT_KEYS, MAX_REJECT_SAMPLES, ParseStats, Rejected
+from timeline.aggregate import Aggregate, Partial
+from timeline.engine import Task, TaskResult, plan, read_rows, run
 from timeline.errors import InputError, NothingRecognisedError, UsageError
-from timeline.sources import discover, iter_source_lines, sniff_stdin
+from timeline.sources import discover, sniff_stdin
 
 #: Called with the number of bytes just read, for progress display.
 ProgressFn = Callable[[int], None]
@@ -47,11 +51,16 @@ class SourceReport:
 
 @dataclass
 class Dataset:
-    """Everything read from the inputs, ready for the correlator."""
+    """Everything read from the inputs, ready for the correlator.
 
-    requests: pd.DataFrame
+    Requests are held as aggregates (``agg``); ``load_rows(lo, hi)`` reads the full rows
+    of the requests between two times (epoch seconds) back from the files.
+    """
+
+    agg: Aggregate
     events: pd.DataFrame
     sources: list[SourceReport]
+    load_rows: Callable[[float, float], pd.DataFrame]
 
 
 @dataclass
@@ -62,6 +71,10 @@ class ReadOptions:
     tz: str | None = None
     on_bad_lines: parsers.base.OnBadLines = "warn"
     progress: ProgressFn | None = None
+    #: Worker processes for the parse (0: one per core).
+    jobs: int = 1
+    #: Address of a Dask scheduler (``tcp://host:8786``) to run the parse on instead.
+    scheduler: str | None = None
 
 
 def _zone(name: str) -> ZoneInfo:
@@ -95,12 +108,35 @@ def _shift_local(ts: list[float], zone: ZoneInfo | None, offset: int) -> list[fl
     return out
 
 
+def _executor(jobs: int, scheduler: str | None) -> tuple[Executor | None, Callable[[], None]]:
+    """The executor for the map step, and how to shut it down."""
+    if scheduler:
+        try:
+            from distributed import Client
+        except ImportError:
+            raise UsageError("--scheduler needs Dask: pip install 'incident-timeline[dask]'"
+                             ) from None
+        try:
+            client = Client(scheduler, timeout=10)  # type: ignore[no-untyped-call]
+        except OSError as exc:
+            raise UsageError(f"--scheduler {scheduler}: cannot connect: {exc}") from None
+        return client.get_executor(), client.close  # type: ignore[no-untyped-call]
+    if jobs <= 1:
+        return None, lambda: None
+    pool = ProcessPoolExecutor(max_workers=jobs)
+    return pool, lambda: pool.shutdown(cancel_futures=True)
+
+
 def read(paths: Sequence[str], options: ReadOptions | None = None) -> Dataset:
     """Discover, sniff and parse every input into a :class:`Dataset`.
 
+    Request logs are reduced to mergeable aggregates in one pass (in parallel over files and
+    byte ranges); their rows are read again later, only around the incident windows.
+
     Args:
         paths: files, folders or ``-``.
-        options: host override, zone for local-time sources, bad-line policy, progress.
+        options: host override, zone for local-time sources, bad-line policy, parallelism,
+            progress.
 
     Raises:
         InputError: a path is missing or unreadable.
@@ -112,53 +148,82 @@ def read(paths: Sequence[str], options: ReadOptions | None = None) -> Dataset:
     zone = _zone(options.tz) if options.tz else None
     sources = discover(paths, host=options.host)
     reports: list[SourceReport] = []
-    request_frames: list[pd.DataFrame] = []
-    local_events: list[tuple[SourceReport, list[dict[str, Any]]]] = []
-    events: list[dict[str, Any]] = []
-    host_offsets: dict[str, int] = {}
-    for src in sources:
-        stream = sniff_stdin(src) if src.path is None else None
+    tasks: list[Task] = []
+    stdin_data: dict[int, bytes] = {}
+    jobs = options.jobs if options.jobs > 0 else (os.cpu_count() or 1)
+    for i, src in enumerate(sources):
+        if src.path is None:
+            stdin_data[i] = sniff_stdin(src).read()
         rep = SourceReport(src.display, src.format, src.host, size=src.size)
         reports.append(rep)
         if src.parser is None:
             rep.notes.append(src.skip_reason)
             continue
+        splittable = (src.parser.TABLE == "requests" and src.path is not None
+                      and src.path.suffix not in (".gz", ".bz2", ".xz")
+                      and (jobs > 1 or options.scheduler is not None))
+        if i in stdin_data:
+            tasks.append(Task(i, "-", src.display, src.parser.NAME, data=stdin_data[i],
+                              on_bad_lines=options.on_bad_lines))
+            continue
+        tasks.extend(plan(i, str(src.path), src.display, src.parser.NAME, size=src.size,
+                          splittable=splittable, jobs=jobs, on_bad_lines=options.on_bad_lines,
+                          log_format=None))
+    if not any(s.parser is not None for s in sources):
+        shown = ", ".join(f"{s.display} ({s.skip_reason})" for s in sources[:3]) or "no files"
+        raise NothingRecognisedError(
+            f"{', '.join(paths)}: nothing recognisable: {shown} "
+            "(supported: Nginx access and error logs, Alertmanager JSON)"
+        )
+
+    executor, shutdown = _executor(jobs if len(tasks) > 1 else 1, options.scheduler)
+    try:
+        results = run(tasks, executor, options.progress)
+    except (OSError, EOFError) as exc:
+        name = getattr(exc, "filename", None) or ""
+        raise InputError(f"{name or 'input'}: cannot read: {exc}") from None
+    finally:
+        shutdown()
+
+    partials: list[tuple[int, str, Partial]] = []
+    events: list[dict[str, Any]] = []
+    local_events: list[tuple[SourceReport, list[dict[str, Any]]]] = []
+    host_offsets: dict[str, int] = {}
+    by_source: dict[int, list[TaskResult]] = {}
+    for res in results:
+        by_source.setdefault(res.task.index, []).append(res)
+    for i, group in sorted(by_source.items()):
+        src, rep = sources[i], reports[i]
+        assert src.parser is not None
         stats = ParseStats()
-        popts = ParseOptions(on_bad_lines=options.on_bad_lines, display_path=src.display)
-        chunks = src.parser.parse(_counting(iter_source_lines(src, stream), options.progress),
-                                  stats, popts)
-        try:
-            if src.parser.TABLE == "requests":
-                for chunk in chunks:
-                    frame = pd.DataFrame(chunk)
-                    frame["host"] = src.host
-                    frame["source"] = len(reports) - 1
-                    request_frames.append(frame)
-            else:
-                evs: list[dict[str, Any]] = []
-                for chunk in chunks:
-                    for ev in chunk:
-                        ev["host"] = ev["host"] or src.host
-                        ev["source_file"] = src.display
-                        ev["parser"] = src.parser.NAME
-                    evs.extend(chunk)
-                if src.parser.LOCAL_TIME:
-                    local_events.append((rep, evs))
-                else:
-                    events.extend(evs)
-        except (OSError, EOFError) as exc:
-            raise InputError(f"{src.display}: cannot read: {exc}") from None
-        except ParseError:
-            raise
+        merged = Partial() if src.parser.TABLE == "requests" else None
+        evs: list[dict[str, Any]] = []
+        for res in group:  # in byte order: shift each range's line numbers
+            offset = stats.lines
+            _merge_stats(stats, res.stats, offset)
+            if merged is not None and res.partial is not None:
+                merged.merge(res.partial, offset)
+            for ev in res.events:
+                ev["line"] = int(ev["line"]) + offset
+                ev["host"] = ev["host"] or src.host
+                ev["source_file"] = src.display
+                ev["parser"] = src.parser.NAME
+                evs.append(ev)
         stats.check()
+        if merged is not None:
+            partials.append((i, src.host, merged))
         rep.lines, rep.parsed, rep.rejected, rep.skipped = (
             stats.lines, stats.parsed, stats.rejected, stats.skipped)
         rep.first, rep.last = stats.first_ts, stats.last_ts
         rep.variant, rep.rejects = stats.variant, stats.rejects
         rep.skip_reasons = stats.skip_reasons
         rep.notes.extend(stats.notes)
+        if rep.parsed == 0 and rep.lines > 0:
+            rep.notes.append("no line could be parsed")
         if src.parser.LOCAL_TIME:
+            local_events.append((rep, evs))
             continue
+        events.extend(evs)
         if stats.utc_offset_s is not None:
             host_offsets.setdefault(src.host, stats.utc_offset_s)
             rep.tz = _fmt_offset(stats.utc_offset_s)
@@ -166,8 +231,6 @@ def read(paths: Sequence[str], options: ReadOptions | None = None) -> Dataset:
         else:
             rep.tz = "UTC"
             rep.tz_note = "times in the export carry their zone"
-        if rep.parsed == 0 and rep.lines > 0:
-            rep.notes.append("no line could be parsed")
 
     for rep, evs in local_events:
         zone_used: ZoneInfo | None = None
@@ -189,30 +252,70 @@ def read(paths: Sequence[str], options: ReadOptions | None = None) -> Dataset:
             rep.first, rep.last = _shift_local([rep.first, rep.last], zone_used, offset)
         events.extend(evs)
 
-    if not any(s.parser is not None for s in sources):
-        shown = ", ".join(f"{s.display} ({s.skip_reason})" for s in sources[:3]) or "no files"
-        raise NothingRecognisedError(
-            f"{', '.join(paths)}: nothing recognisable: {shown} "
-            "(supported: Nginx access and error logs, Alertmanager JSON)"
-        )
-    return Dataset(_requests_frame(request_frames), _events_frame(events), reports)
+    agg = Aggregate.from_partials(partials)
+    specs = {i: (None if i in stdin_data else str(sources[i].path), stdin_data.get(i),
+                 sources[i].format, sources[i].display, sources[i].host)
+             for i, _, _ in partials}
+
+    def load(lo: float, hi: float) -> pd.DataFrame:
+        frames = []
+        for i, (first, last) in agg.line_ranges(lo, hi).items():
+            path, data, parser, display, host = specs[i]
+            cols = read_rows(path, data, parser, display, first, last, None)
+            frame = pd.DataFrame(cols)
+            frame["host"] = host
+            frame["source"] = i
+            frames.append(frame[(frame["ts"] >= lo) & (frame["ts"] <= hi)])
+        return _requests_frame(frames)
+
+    return Dataset(agg, _events_frame(events), reports, load)
 
 
-def _counting(lines: Any, progress: ProgressFn | None) -> Any:
-    if progress is None:
-        return lines
-    return _count_bytes(lines, progress)
+def _merge_stats(into: ParseStats, part: ParseStats, offset: int) -> None:
+    """Add a byte range's counts to its file's (``offset`` = lines before the range)."""
+    into.lines += part.lines
+    into.parsed += part.parsed
+    into.rejected += part.rejected
+    into.skipped += part.skipped
+    shifted = [Rejected(r.line + offset, r.reason, r.excerpt) for r in part.rejects]
+    into.rejects = sorted(into.rejects + shifted, key=lambda r: r.line)[:MAX_REJECT_SAMPLES]
+    for reason, n in part.skip_reasons.items():
+        into.skip_reasons[reason] = into.skip_reasons.get(reason, 0) + n
+    if part.first_ts is not None:
+        into.see_ts(part.first_ts)
+    if part.last_ts is not None:
+        into.see_ts(part.last_ts)
+    if into.utc_offset_s is None:
+        into.utc_offset_s = part.utc_offset_s
+    into.variant = into.variant or part.variant
+    into.notes.extend(n for n in part.notes if n not in into.notes)
 
 
-def _count_bytes(lines: Any, progress: ProgressFn) -> Any:
-    pending = 0
-    for line in lines:
-        pending += len(line)
-        if pending >= 1 << 20:
-            progress(pending)
-            pending = 0
-        yield line
-    progress(pending)
+def dataset_from_rows(rows: pd.DataFrame, events: pd.DataFrame,
+                      sources: list[SourceReport]) -> Dataset:
+    """A Dataset over rows already in memory (tests, and callers with their own rows).
+
+    ``rows`` needs the request columns plus ``host`` and ``source``.
+    """
+    partials: list[tuple[int, str, Partial]] = []
+    for key, g in rows.groupby(["source", "host"], sort=True, observed=True):
+        src, host = key
+        p = Partial()
+        p.add_chunk({
+            "ts": g["ts"].to_numpy(dtype=float),
+            "status": g["status"].to_numpy(dtype=int),
+            "user_agent": [str(u).encode() for u in g["user_agent"]],
+            "forwarded": (g["forwarded_for"].astype(str) != "").to_numpy(),
+            "line": g["line"].to_numpy(dtype=int),
+        })
+        partials.append((int(src), str(host), p))  # type: ignore[call-overload]
+    frame = _requests_frame([rows]) if not rows.empty else _requests_frame([])
+
+    def load(lo: float, hi: float) -> pd.DataFrame:
+        sel = frame[(frame["ts"] >= lo) & (frame["ts"] <= hi)]
+        return sel.reset_index(drop=True)
+
+    return Dataset(Aggregate.from_partials(partials), events, sources, load)
 
 
 def _requests_frame(frames: list[pd.DataFrame]) -> pd.DataFrame:

@@ -21,6 +21,12 @@ def end_of(value: Any) -> float | None:
     return None if value is None or pd.isna(value) else float(value)
 
 
+#: Timeline entry kinds that are actions on a host (drawn on the chart, listed as actions).
+ACTION_KINDS = ("reload", "nginx_restart", "nginx_stop", "nginx_start", "worker_crash",
+                "deploy", "config_change", "rollback", "restart", "feature_flag",
+                "manual_action")
+
+
 #: A request failed when the user got an error or nothing: 5xx, 000 (no response was sent),
 #: 444 (Nginx closed the connection without answering).
 FAILED_STATUSES_NOTE = "5xx, 000 and 444"

@@ -132,18 +132,21 @@ def relevant_alerts(events: pd.DataFrame, inc: Incident) -> pd.DataFrame:
 
 
 def narrate(
-    inc: Incident, dataset: Dataset, bins: pd.DataFrame, per_host: pd.DataFrame, t0: float,
-    bin_s: int,
+    inc: Incident, dataset: Dataset, rows: pd.DataFrame, bins: pd.DataFrame,
+    per_host: pd.DataFrame, t0: float, bin_s: int,
 ) -> None:
-    """Fill the incident's timeline, detection, causes, ruled-out list and resolution."""
+    """Fill the incident's timeline, detection, causes, ruled-out list and resolution.
+
+    ``rows`` are the requests around the window (the second pass), sorted by time.
+    """
     events = dataset.events
-    req = dataset.requests
+    req = rows
     entries: list[Entry] = []
     lo, hi = inc.start - LOOKBACK_S, inc.end + LOOKAHEAD_S
 
     # Start and end, backed by the first and last failing request when there is one.
     entries.append(Entry(inc.start, "start", "Incident starts: " + _start_text(inc),
-                         _request_source(dataset, inc.start)))
+                         _request_source(dataset, rows, inc.start)))
 
     # Alerts.
     alerts = relevant_alerts(events, inc) if not events.empty else events
@@ -179,7 +182,7 @@ def narrate(
                              f"Peak: {inc.peak_failed} of {inc.peak_total} requests failed "
                              f"({pct:.0f}%) in the {bin_s // 60}-minute bin from "
                              f"{fmt_hms(inc.peak_ts)}",
-                             _request_source(dataset, inc.peak_ts, after=True)))
+                             _request_source(dataset, rows, inc.peak_ts, after=True)))
     for host in inc.affected_hosts:
         mine = req[(req["host"] == host) & (req["ts"] > inc.start)]
         if not mine.empty:
@@ -188,7 +191,7 @@ def narrate(
                                  f"{dataset.sources[int(row['source'])].path}:{row['line']}",
                                  host))
     entries.append(Entry(inc.end, "end", "Incident ends: last failing request or end of silence",
-                         _request_source(dataset, inc.end, last=True)))
+                         _request_source(dataset, rows, inc.end, last=True)))
     order = {"start": 0, "end": 9}
     entries.sort(key=lambda e: (e.ts, order.get(e.kind, 5), e.host, e.text))
     inc.timeline = entries
@@ -204,9 +207,9 @@ def _start_text(inc: Incident) -> str:
     return "; ".join(parts) or ", ".join(inc.signals)
 
 
-def _request_source(dataset: Dataset, ts: float, after: bool = False, last: bool = False) -> str:
+def _request_source(dataset: Dataset, req: pd.DataFrame, ts: float, after: bool = False,
+                    last: bool = False) -> str:
     """``file:line`` of the request at (or just after/before) ``ts``."""
-    req = dataset.requests
     if req.empty:
         return ""
     tsv = req["ts"].to_numpy()

@@ -8,14 +8,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from timeline.model import Analysis, end_of, records
+from timeline.model import ACTION_KINDS, Analysis, end_of, records
 from timeline.narrate import relevant_alerts
 from timeline.report.escape import mpl
 
 #: Stacked series, bottom to top, with their colours.
 SERIES = (("2xx", "#4c9a4c", "1xx-3xx"), ("4xx", "#e0a030", "4xx"), ("5xx", "#c83232", "5xx"),
           ("no response", "#6a3d9a", "000/444 (no response)"))
-ACTION_KINDS = ("reload", "nginx_restart", "nginx_stop", "nginx_start", "worker_crash", "deploy", "change")
 
 
 def chart_data(analysis: Analysis) -> dict[str, Any]:

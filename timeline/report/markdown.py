@@ -7,7 +7,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 import jinja2
 
-from timeline.model import Analysis, Incident
+from timeline.model import ACTION_KINDS, Analysis, Incident
 from timeline.narrate import fmt_ts
 from timeline.report.escape import md, md_code
 
@@ -81,8 +81,7 @@ def to_markdown(analysis: Analysis) -> str:
         ver = version("incident-timeline")
     except PackageNotFoundError:
         ver = "dev"
-    req = analysis.dataset.requests
-    total = len(req)
+    span = analysis.dataset.agg.span()
     failed = int(analysis.bins["failed"].sum())
     edge_total = int(analysis.bins["total"].sum())
     suggestions: list[str] = []
@@ -96,8 +95,7 @@ def to_markdown(analysis: Analysis) -> str:
         title = f"{fmt_ts(inc.start)[:10]} {inc.causes[0].kind.replace('_', ' ')}"
         if inc.affected_hosts:
             title += " on " + ", ".join(inc.affected_hosts)
-    actions = [e for e in inc.timeline if e.kind in (
-        "reload", "nginx_restart", "nginx_stop", "nginx_start", "worker_crash", "deploy", "change")] if inc else []
+    actions = [e for e in inc.timeline if e.kind in ACTION_KINDS] if inc else []
     source_notes = []
     for src in analysis.dataset.sources:
         for r in src.rejects:
@@ -120,8 +118,8 @@ def to_markdown(analysis: Analysis) -> str:
         method=analysis.method,
         fmt_ts=fmt_ts,
         duration=_duration,
-        span_start=float(req["ts"].min()) if total else 0.0,
-        span_end=float(req["ts"].max()) if total else 0.0,
+        span_start=span[0] if span else 0.0,
+        span_end=span[1] if span else 0.0,
         total_requests=edge_total,
         total_failed=failed,
         total_failed_pct=100.0 * failed / edge_total if edge_total else 0.0,

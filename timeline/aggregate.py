@@ -1,0 +1,176 @@
+"""Mergeable aggregates of the requests table.
+
+The first pass over the access logs keeps no rows: each file (or byte range of a large
+file) reduces its requests to a :class:`Partial` — counts per (minute, status, probe,
+forwarded) and, per minute, the first and last timestamp and line of any request and of a
+failing one. Partials merge by sums, minima and maxima, so the same map (parse and
+aggregate) and reduce (merge) run in one process, in a process pool or on a Dask cluster
+and give identical results. Memory grows with minutes x statuses, not with lines.
+
+The rows the correlator really needs (who the users in the window were, which routes
+failed) are read in a second pass over only the lines of the candidate windows, located
+through the per-minute line ranges kept here.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+#: User agents of monitoring probes: they are not users (DESIGN.md, Impact).
+PROBE_UA = re.compile(
+    r"(?i)blackbox.exporter|kube-probe|elb-healthchecker|googlehc|google-health|pingdom|"
+    r"uptimerobot|statuscake|site24x7|nagios|check_http|zabbix|consul health|"
+    r"newrelicpinger|datadog.agent|prometheus/|healthcheck|health-check|monitoring-plugins"
+)
+
+# Composite key: minute * _MUL + status * 4 + probe * 2 + forwarded.
+_MUL = 4000
+
+# Per-minute extremes: (min ts, max ts, min line, max line, fail min ts, fail max ts).
+_INF = float("inf")
+
+
+def is_failed(status: np.ndarray) -> np.ndarray:
+    """Requests where the user got an error or nothing: 5xx, 000, 444."""
+    out: np.ndarray = (status >= 500) | (status == 0) | (status == 444)
+    return out
+
+
+@dataclass
+class Partial:
+    """The aggregate of one file or byte range (line numbers relative to its start)."""
+
+    #: composite key -> request count
+    counts: dict[int, int] = field(default_factory=dict)
+    #: minute -> [min ts, max ts, min line, max line, fail min ts, fail max ts]
+    minutes: dict[int, list[float]] = field(default_factory=dict)
+    #: user-agent bytes -> is a probe (a cache, kept per partial)
+    _probe_ua: dict[bytes, bool] = field(default_factory=dict, repr=False)
+
+    def add_chunk(self, chunk: dict[str, Any]) -> None:
+        """Fold a compact chunk (ts, status, user_agent, forwarded, line) into the counts."""
+        n = len(chunk["ts"])
+        if n == 0:
+            return
+        ts = np.asarray(chunk["ts"], dtype=np.float64)
+        status = np.asarray(chunk["status"], dtype=np.int64)
+        line = np.asarray(chunk["line"], dtype=np.int64)
+        cache = self._probe_ua
+        uas = chunk["user_agent"]
+        probe_list = []
+        for ua in uas:
+            hit = cache.get(ua)
+            if hit is None:
+                text = ua.decode("utf-8", "replace") if isinstance(ua, bytes) else str(ua)
+                hit = cache[ua] = bool(PROBE_UA.search(text))
+            probe_list.append(hit)
+        probe = np.array(probe_list, dtype=bool)
+        fwd = np.asarray(chunk["forwarded"], dtype=bool)
+        minute = np.floor(ts / 60).astype(np.int64)
+        key = minute * _MUL + np.clip(status, 0, 999) * 4 + probe * 2 + fwd
+        keys, cnt = np.unique(key, return_counts=True)
+        counts = self.counts
+        for k, c in zip(keys.tolist(), cnt.tolist(), strict=True):
+            counts[k] = counts.get(k, 0) + c
+        failed = is_failed(status) & ~probe
+        frame = pd.DataFrame({"m": minute, "ts": ts, "line": line,
+                              "fts": np.where(failed, ts, np.nan)})
+        g = frame.groupby("m", sort=False).agg(
+            ts_min=("ts", "min"), ts_max=("ts", "max"), line_min=("line", "min"),
+            line_max=("line", "max"), f_min=("fts", "min"), f_max=("fts", "max"))
+        for m, row in zip(g.index.tolist(), g.to_numpy().tolist(), strict=True):
+            self._fold(int(m), row)
+
+    def _fold(self, m: int, row: list[float]) -> None:
+        cur = self.minutes.get(m)
+        row = [_INF if v != v else v for v in row[:5]] + [-_INF if row[5] != row[5] else row[5]]
+        if cur is None:
+            self.minutes[m] = row
+            return
+        cur[0] = min(cur[0], row[0])
+        cur[1] = max(cur[1], row[1])
+        cur[2] = min(cur[2], row[2])
+        cur[3] = max(cur[3], row[3])
+        cur[4] = min(cur[4], row[4])
+        cur[5] = max(cur[5], row[5])
+
+    def merge(self, other: Partial, line_offset: int = 0) -> None:
+        """Add ``other`` into this one; ``line_offset`` shifts its (relative) line numbers."""
+        for k, c in other.counts.items():
+            self.counts[k] = self.counts.get(k, 0) + c
+        for m, row in other.minutes.items():
+            shifted = list(row)
+            shifted[2] += line_offset
+            shifted[3] += line_offset
+            self._fold(m, shifted)
+
+    def __getstate__(self) -> dict[str, Any]:
+        # The UA cache is a per-process convenience: do not ship it between processes.
+        return {"counts": self.counts, "minutes": self.minutes}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.counts = state["counts"]
+        self.minutes = state["minutes"]
+        self._probe_ua = {}
+
+
+@dataclass
+class Aggregate:
+    """All sources' partials, as tables for the correlator.
+
+    ``counts`` has columns minute, host, source, status, probe, forwarded, n.
+    ``minutes`` has columns source, host, minute, ts_min, ts_max, line_min, line_max,
+    f_min, f_max (failing non-probe requests; inf/-inf when none).
+    """
+
+    counts: pd.DataFrame
+    minutes: pd.DataFrame
+
+    @classmethod
+    def from_partials(cls, partials: list[tuple[int, str, Partial]]) -> Aggregate:
+        """Build the tables from ``(source index, host, partial)`` triples."""
+        crows: list[tuple[int, str, int, int, bool, bool, int]] = []
+        mrows: list[tuple[Any, ...]] = []
+        for src, host, p in partials:
+            for k, n in p.counts.items():
+                minute, rest = divmod(k, _MUL)
+                status, flags = divmod(rest, 4)
+                crows.append((minute, host, src, status, bool(flags & 2), bool(flags & 1), n))
+            for m, row in p.minutes.items():
+                mrows.append((src, host, m, *row))
+        counts = pd.DataFrame(crows, columns=["minute", "host", "source", "status", "probe",
+                                              "forwarded", "n"])
+        minutes = pd.DataFrame(mrows, columns=["source", "host", "minute", "ts_min", "ts_max",
+                                               "line_min", "line_max", "f_min", "f_max"])
+        counts = counts.sort_values(["minute", "host", "source", "status", "probe",
+                                     "forwarded"], kind="stable").reset_index(drop=True)
+        minutes = minutes.sort_values(["source", "minute"], kind="stable").reset_index(
+            drop=True)
+        return cls(counts, minutes)
+
+    @property
+    def empty(self) -> bool:
+        """True when no request was read."""
+        return self.counts.empty
+
+    def span(self) -> tuple[float, float] | None:
+        """First and last request timestamp."""
+        if self.minutes.empty:
+            return None
+        return float(self.minutes["ts_min"].min()), float(self.minutes["ts_max"].max())
+
+    def line_ranges(self, lo: float, hi: float) -> dict[int, tuple[int, int]]:
+        """Per source, the range of lines holding every request between ``lo`` and ``hi``."""
+        m0, m1 = int(np.floor(lo / 60)), int(np.floor(hi / 60))
+        sel = self.minutes[(self.minutes["minute"] >= m0) & (self.minutes["minute"] <= m1)]
+        out: dict[int, tuple[int, int]] = {}
+        lo_l = sel.groupby("source", sort=True)["line_min"].min()
+        hi_l = sel.groupby("source", sort=True)["line_max"].max()
+        for src, a, b in zip(lo_l.index.tolist(), lo_l.tolist(), hi_l.tolist(), strict=True):
+            out[int(src)] = (int(a), int(b))
+        return out

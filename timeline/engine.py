@@ -1,0 +1,169 @@
+"""The map step: parse and aggregate one file or byte range; run many in an executor.
+
+A :class:`Task` is plain data (picklable) so the same function runs inline, in a
+``ProcessPoolExecutor`` or on a Dask cluster (``distributed.Client.get_executor()``); the
+workers read the files themselves from a path they share. Results are merged in task order,
+never in completion order, so every way of running gives byte-identical output.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Executor, Future
+from dataclasses import dataclass, field
+from itertools import islice
+from pathlib import Path
+from typing import Any
+
+import parsers
+from parsers.base import ParseOptions, ParseStats
+from timeline.aggregate import Partial
+from timeline.sources import open_binary
+
+#: Uncompressed request logs larger than this are split into byte ranges.
+SPLIT_BYTES = 32 << 20
+
+
+@dataclass(frozen=True)
+class Task:
+    """Parse ``path`` (bytes ``start`` to ``end``, or all of it) with parser ``parser``."""
+
+    index: int
+    path: str
+    display: str
+    parser: str
+    start: int = 0
+    end: int | None = None
+    on_bad_lines: str = "warn"
+    log_format: str | None = None
+    #: stdin has no path: its bytes travel with the task (never split, never distributed).
+    data: bytes | None = None
+
+    @property
+    def size(self) -> int:
+        """Bytes this task covers (for progress)."""
+        if self.data is not None:
+            return len(self.data)
+        if self.end is not None:
+            return self.end - self.start
+        return os.path.getsize(self.path)
+
+
+@dataclass
+class TaskResult:
+    """What one task produced: counts, an aggregate (request logs) or events."""
+
+    task: Task
+    stats: ParseStats
+    partial: Partial | None = None
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _range_lines(path: str, start: int, end: int) -> Iterator[bytes]:
+    """Lines that *start* inside ``[start, end)``: a line crossing ``end`` belongs here,
+    one crossing ``start`` to the range before."""
+    with open(path, "rb") as fh:
+        if start > 0:
+            fh.seek(start - 1)
+            if fh.read(1) != b"\n":
+                fh.readline()
+        pos = fh.tell()
+        for line in fh:
+            if pos >= end:
+                return
+            pos += len(line)
+            yield line
+
+
+def _lines(task: Task) -> Iterator[bytes]:
+    if task.data is not None:
+        yield from task.data.splitlines(keepends=True)
+    elif task.end is not None:
+        yield from _range_lines(task.path, task.start, task.end)
+    else:
+        with open_binary(Path(task.path)) as fh:
+            yield from fh
+
+
+def run_task(task: Task) -> TaskResult:
+    """Parse one task's lines: requests into a :class:`Partial`, events into a list."""
+    module = parsers.by_name(task.parser)
+    stats = ParseStats()
+    popts = ParseOptions(on_bad_lines=task.on_bad_lines,  # type: ignore[arg-type]
+                         display_path=task.display, compact=True, log_format=task.log_format)
+    result = TaskResult(task, stats)
+    chunks = module.parse(_lines(task), stats, popts)
+    if module.TABLE == "requests":
+        partial = Partial()
+        for chunk in chunks:
+            partial.add_chunk(chunk)
+        result.partial = partial
+    else:
+        for chunk in chunks:
+            result.events.extend(chunk)
+    stats.check()
+    return result
+
+
+def plan(index: int, path: str, display: str, parser: str, *, size: int, splittable: bool,
+         jobs: int, on_bad_lines: str, log_format: str | None) -> list[Task]:
+    """One task per file, or byte ranges for a large uncompressed request log."""
+    if not splittable or size <= SPLIT_BYTES:
+        return [Task(index, path, display, parser, on_bad_lines=on_bad_lines,
+                     log_format=log_format)]
+    n = max(2, min(64, jobs * 4, size // (8 << 20)))
+    step = -(-size // n)
+    return [Task(index, path, display, parser, start, min(start + step, size), on_bad_lines,
+                 log_format) for start in range(0, size, step)]
+
+
+def run(tasks: Sequence[Task], executor: Executor | None,
+        progress: Callable[[int], None] | None = None) -> list[TaskResult]:
+    """Run every task (inline when ``executor`` is None) and return results in task order."""
+    if executor is None:
+        out = []
+        for t in tasks:
+            out.append(run_task(t))
+            if progress is not None:
+                progress(t.size)
+        return out
+    futures: list[Future[TaskResult]] = []
+    local: dict[int, TaskResult] = {}
+    for i, t in enumerate(tasks):
+        if t.data is not None:
+            local[i] = run_task(t)  # stdin stays in this process
+        else:
+            futures.append(executor.submit(run_task, t))
+    results: list[TaskResult] = []
+    it = iter(futures)
+    for i, t in enumerate(tasks):
+        res = local[i] if i in local else next(it).result()
+        if progress is not None:
+            progress(t.size)
+        results.append(res)
+    return results
+
+
+def read_rows(path: str | None, data: bytes | None, parser: str, display: str,
+              first: int, last: int, log_format: str | None) -> dict[str, list[Any]]:
+    """The second pass: full rows of lines ``first``..``last`` (1-based) of one file."""
+    module = parsers.by_name(parser)
+    stats = ParseStats()
+    popts = ParseOptions(on_bad_lines="skip", display_path=display, first_line=first,
+                         log_format=log_format)
+    if data is not None:
+        lines: Iterator[bytes] = iter(data.splitlines(keepends=True))
+        chunks = module.parse(islice(lines, first - 1, last), stats, popts)
+        return _concat(chunks)
+    assert path is not None
+    with open_binary(Path(path)) as fh:
+        return _concat(module.parse(islice(fh, first - 1, last), stats, popts))
+
+
+def _concat(chunks: Iterator[dict[str, list[Any]]]) -> dict[str, list[Any]]:
+    out: dict[str, list[Any]] = {c: [] for c in parsers.REQUEST_COLUMNS}
+    for chunk in chunks:
+        for k, v in chunk.items():
+            out[k].extend(v)
+    return out
