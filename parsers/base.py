@@ -154,20 +154,8 @@ def decode(b: bytes) -> str:
 _MONTHS = {
     m: i
     for i, m in enumerate(
-        [
-            b"Jan",
-            b"Feb",
-            b"Mar",
-            b"Apr",
-            b"May",
-            b"Jun",
-            b"Jul",
-            b"Aug",
-            b"Sep",
-            b"Oct",
-            b"Nov",
-            b"Dec",
-        ],
+        [b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov",
+         b"Dec"],
         start=1,
     )
 }

@@ -15,7 +15,10 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable, Iterator
+from itertools import islice
 from typing import Any
+
+import numpy as np
 
 from parsers.base import (
     CHUNK_ROWS,
@@ -38,6 +41,11 @@ _LINE = re.compile(
     rb'(.+?) - (\S*) \[([^\]]{26})\] "([^"]*)" (\d{3}) (\d+|-) "([^"]*)" "([^"]*)"'
     rb'(?: "([^"]*)")?(.*?)\r?\n?\Z'
 )
+# The first pass needs only time, status, user agent and forwarded-for. A flat pattern with
+# four groups, not anchored at the end, runs about twice as fast as the full one; lines it
+# does not fit (a $host prefix, a forwarded-for chain) fall back to _LINE.
+_FAST = re.compile(rb'\S+ - \S* \[([^\]]{26})\] "[^"]*" (\d{3}) (?:\d+|-) "[^"]*" "([^"]*)"'
+                   rb'(?: "([^"]*)")?')
 # Cheap literal pre-check used by sniff: an access line has "] \"" after the time.
 _SNIFF = re.compile(rb'^.+? - \S* \[\d\d/\w{3}/\d{4}:\d\d:\d\d:\d\d [+-]\d{4}\] "')
 _ERROR_LINE = re.compile(rb"^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d \[\w+\] ")
@@ -65,11 +73,16 @@ def _split_request(req: bytes) -> tuple[str, str, str]:
 def parse(
     lines: Iterable[bytes], stats: ParseStats, options: ParseOptions
 ) -> Iterator[dict[str, list[Any]]]:
-    """Parse access lines into columnar request chunks (see ``REQUEST_COLUMNS``)."""
+    """Parse access lines into columnar request chunks (see ``REQUEST_COLUMNS``).
+
+    With ``options.compact`` the chunks hold ``COMPACT_COLUMNS`` only, for the aggregates.
+    """
+    if options.compact:
+        yield from _parse_compact(lines, stats, options)
+        return
     match = _LINE.match
     tcache: dict[bytes, tuple[float, int]] = {}
     rows: list[tuple[int, tuple[bytes | None, ...]]] = []
-    finish = _finish_compact if options.compact else _finish
     lineno = options.first_line - 1
     for lineno, raw in enumerate(lines, start=options.first_line):
         m = match(raw)
@@ -84,11 +97,11 @@ def parse(
             continue
         rows.append((lineno, m.groups()))
         if len(rows) >= CHUNK_ROWS:
-            yield finish(rows, tcache, stats, options)
+            yield _finish(rows, tcache, stats, options)
             rows = []
     stats.lines = lineno - options.first_line + 1
     if rows:
-        yield finish(rows, tcache, stats, options)
+        yield _finish(rows, tcache, stats, options)
 
 
 def _finish(
@@ -154,42 +167,102 @@ def _finish(
     return out
 
 
-def _finish_compact(
-    rows: list[tuple[int, tuple[bytes | None, ...]]],
+def _parse_compact(
+    lines: Iterable[bytes], stats: ParseStats, options: ParseOptions
+) -> Iterator[dict[str, Any]]:
+    """The first pass, a block of lines at a time: ``map`` runs the match loop in C; a block
+    with a line the fast pattern does not fit goes line by line through the full one."""
+    fast = _FAST.match
+    full = _LINE.match
+    tcache: dict[bytes, tuple[float, int]] = {}
+    it = iter(lines)
+    first = options.first_line
+    total = 0
+    while True:
+        batch = list(islice(it, CHUNK_ROWS))
+        if not batch:
+            break
+        if total == 0:
+            m0 = full(batch[0])
+            if m0 is not None and m0.group(10):
+                stats.notes.append("lines carry fields after combined/main; use --log-format "
+                                   "to read them")
+        total += len(batch)
+        found = list(map(fast, batch))
+        numbers: list[int] | range
+        if None not in found:
+            rows = [m.groups() for m in found]  # type: ignore[union-attr]
+            numbers = range(first, first + len(batch))
+        else:
+            rows, numbers = [], []
+            for n, (raw, m) in enumerate(zip(batch, found, strict=True), start=first):
+                if m is not None:
+                    rows.append(m.groups())
+                    numbers.append(n)
+                    continue
+                m2 = full(raw)
+                if m2 is not None:
+                    g = m2.groups()
+                    rows.append((g[2], g[4], g[7], g[8]))
+                    numbers.append(n)
+                elif not raw.strip():
+                    stats.skip("blank line")
+                elif _ERROR_LINE.match(raw):
+                    stats.skip("error-log line in an access log")
+                else:
+                    stats.reject(n, "does not match combined/main", raw, options)
+        first += len(batch)
+        yield _compact_chunk(rows, numbers, tcache, stats, options)
+    stats.lines = total
+
+
+def _compact_chunk(
+    rows: list[tuple[bytes, ...]],
+    numbers: list[int] | range,
     tcache: dict[bytes, tuple[float, int]],
     stats: ParseStats,
     options: ParseOptions,
-) -> dict[str, list[Any]]:
-    """The first pass: only what the aggregates need, converted per chunk, no strings."""
-    ts_c: list[float] = []
-    st_c: list[int] = []
-    ua_c: list[bytes | None] = []
-    fw_c: list[bool] = []
-    ln_c: list[int] = []
+) -> dict[str, Any]:
+    """Convert one block's groups (time, status, user agent, forwarded-for)."""
+    if not rows:
+        return {"ts": [], "status": [], "user_agent": [], "forwarded": [], "line": []}
+    times, status, uas, xffs = zip(*rows, strict=True)
     get = tcache.get
-    for lineno, g in rows:
-        tl = g[2]
-        assert tl is not None
-        hit = get(tl)
-        if hit is None:
-            try:
-                hit = tcache[tl] = parse_time_local(tl)
-            except ValueError:
-                stats.reject(lineno, "bad timestamp", tl, options)
-                continue
-            if stats.utc_offset_s is None:
-                stats.utc_offset_s = hit[1]
-                stats.variant = ("main" if g[8] is not None else "combined") + (
-                    " (+ trailing fields)" if g[9] else ""
-                )
-        ts_c.append(hit[0])
-        st_c.append(int(g[4] or b"0"))
-        ua_c.append(g[7])
-        xff = g[8]
-        fw_c.append(xff is not None and xff != b"-")
-        ln_c.append(lineno)
-    stats.parsed += len(ts_c)
-    if ts_c:
-        stats.see_ts(min(ts_c))
-        stats.see_ts(max(ts_c))
-    return {"ts": ts_c, "status": st_c, "user_agent": ua_c, "forwarded": fw_c, "line": ln_c}
+    hits: list[tuple[float, int] | None] = [get(t) for t in times]
+    if None in hits:
+        for i, t in enumerate(times):
+            if hits[i] is None:
+                hit = tcache.get(t)
+                if hit is None:
+                    try:
+                        hit = tcache[t] = parse_time_local(t)
+                    except ValueError:
+                        continue
+                hits[i] = hit
+    if stats.utc_offset_s is None:
+        hit = next((h for h in hits if h is not None), None)
+        if hit is not None:
+            stats.utc_offset_s = hit[1]
+            stats.variant = "main" if xffs[0] is not None else "combined"
+    line = np.asarray(numbers, dtype=np.int64)
+    keep: Any = slice(None)
+    good = hits
+    if None in hits:
+        bad = [i for i, h in enumerate(hits) if h is None]
+        for i in bad:
+            stats.reject(int(line[i]), "bad timestamp", times[i], options)
+        keep = np.ones(len(hits), dtype=bool)
+        keep[bad] = False
+        good = [h for h in hits if h is not None]
+    epoch = np.fromiter((h[0] for h in good if h is not None), dtype=np.float64,
+                        count=len(good))
+    st = np.asarray(status, dtype="S3").astype(np.int64)[keep]
+    x = np.asarray(xffs, dtype=object)[keep]
+    forwarded = (x != b"-") & (x != None) & (x != b"")  # noqa: E711 - elementwise
+    ua = list(np.asarray(uas, dtype=object)[keep])
+    stats.parsed += len(epoch)
+    if len(epoch):
+        stats.see_ts(float(epoch.min()))
+        stats.see_ts(float(epoch.max()))
+    return {"ts": epoch, "status": st, "user_agent": ua, "forwarded": forwarded,
+            "line": line[keep]}
