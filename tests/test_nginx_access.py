@@ -73,3 +73,22 @@ def test_shared_samples_every_line_accounted(path: Path) -> None:
     _, stats = _parse(path)
     assert stats.lines == stats.parsed + stats.rejected + stats.skipped
     assert all(r.reason for r in stats.rejects)
+
+
+def test_compact_first_pass_agrees_with_full_rows() -> None:
+    """The aggregate pass (fast pattern, block at a time) sees the same requests."""
+    full, fstats = _parse(DATA / "combined.log")
+    stats = ParseStats()
+    ts: list[float] = []
+    status: list[int] = []
+    line: list[int] = []
+    with open(DATA / "combined.log", "rb") as fh:
+        for chunk in nginx_access.parse(fh, stats, ParseOptions(compact=True)):
+            ts.extend(chunk["ts"])
+            status.extend(chunk["status"])
+            line.extend(chunk["line"])
+    stats.check()
+    assert (stats.lines, stats.parsed, stats.rejected, stats.skipped) == (
+        fstats.lines, fstats.parsed, fstats.rejected, fstats.skipped)
+    assert ts == full["ts"] and status == full["status"] and line == full["line"]
+    assert sorted(r.line for r in stats.rejects) == sorted(r.line for r in fstats.rejects)
