@@ -156,3 +156,25 @@ def test_shuffled_input_gives_the_same_incident(seed: int) -> None:
     assert inc.impact.users_affected <= inc.impact.users_total
     assert inc.impact.requests_failed <= inc.impact.requests_total
     assert np.isfinite(inc.impact.users_pct)
+
+
+def test_4xx_surge_from_a_default_server_is_an_incident(traffic: Traffic) -> None:
+    rows = traffic()
+    start, end = T0 + 3600, T0 + 5400
+    for r in rows:
+        if start <= r["ts"] < end:
+            r["status"] = 404  # the site fell to the default server
+    a = build(make_dataset(rows))
+    assert len(a.incidents) == 1
+    inc = a.incidents[0]
+    assert "client_errors" in inc.signals
+    assert abs(inc.start - start) < 5 and abs(inc.end - end) < 5
+    assert inc.impact.failing_statuses == [404]
+    assert inc.impact.users_pct > 90
+
+
+def test_a_scanner_burst_of_404s_is_not_an_incident(traffic: Traffic) -> None:
+    rows = traffic()
+    rows += [request_row(T0 + 3600 + i * 0.5, "192.0.2.66", 404, path=f"/wp-{i}.php",
+                         ua="Mozilla/5.0 zgrab") for i in range(400)]
+    assert build(make_dataset(rows)).incidents == []

@@ -31,8 +31,15 @@ PROBE_UA = re.compile(
 # Composite key: minute * _MUL + status * 4 + probe * 2 + forwarded.
 _MUL = 4000
 
-# Per-minute extremes: (min ts, max ts, min line, max line, fail min ts, fail max ts).
+# Per-minute extremes: (min ts, max ts, min line, max line, fail min ts, fail max ts,
+# client-error min ts, client-error max ts).
 _INF = float("inf")
+
+
+def is_client_error(status: np.ndarray) -> np.ndarray:
+    """4xx answers that are not failures already (444) or the client's own doing (499)."""
+    out: np.ndarray = (status >= 400) & (status < 500) & (status != 444) & (status != 499)
+    return out
 
 
 def is_failed(status: np.ndarray) -> np.ndarray:
@@ -47,7 +54,7 @@ class Partial:
 
     #: composite key -> request count
     counts: dict[int, int] = field(default_factory=dict)
-    #: minute -> [min ts, max ts, min line, max line, fail min ts, fail max ts]
+    #: minute -> [min ts, max ts, min line, max line, fail min/max ts, 4xx min/max ts]
     minutes: dict[int, list[float]] = field(default_factory=dict)
     #: user-agent bytes -> is a probe (a cache, kept per partial)
     _probe_ua: dict[bytes, bool] = field(default_factory=dict, repr=False)
@@ -78,26 +85,28 @@ class Partial:
         for k, c in zip(keys.tolist(), cnt.tolist(), strict=True):
             counts[k] = counts.get(k, 0) + c
         failed = is_failed(status) & ~probe
+        client_err = is_client_error(status) & ~probe
         frame = pd.DataFrame({"m": minute, "ts": ts, "line": line,
-                              "fts": np.where(failed, ts, np.nan)})
+                              "fts": np.where(failed, ts, np.nan),
+                              "cts": np.where(client_err, ts, np.nan)})
         g = frame.groupby("m", sort=False).agg(
             ts_min=("ts", "min"), ts_max=("ts", "max"), line_min=("line", "min"),
-            line_max=("line", "max"), f_min=("fts", "min"), f_max=("fts", "max"))
+            line_max=("line", "max"), f_min=("fts", "min"), f_max=("fts", "max"),
+            c_min=("cts", "min"), c_max=("cts", "max"))
         for m, row in zip(g.index.tolist(), g.to_numpy().tolist(), strict=True):
             self._fold(int(m), row)
 
     def _fold(self, m: int, row: list[float]) -> None:
+        # Columns alternate min/max; NaN (no such request in the minute) becomes +inf for a
+        # minimum and -inf for a maximum so that folding needs no special case.
+        row = [(_INF if i % 2 == 0 else -_INF) if v != v else v for i, v in enumerate(row)]
         cur = self.minutes.get(m)
-        row = [_INF if v != v else v for v in row[:5]] + [-_INF if row[5] != row[5] else row[5]]
         if cur is None:
             self.minutes[m] = row
             return
-        cur[0] = min(cur[0], row[0])
-        cur[1] = max(cur[1], row[1])
-        cur[2] = min(cur[2], row[2])
-        cur[3] = max(cur[3], row[3])
-        cur[4] = min(cur[4], row[4])
-        cur[5] = max(cur[5], row[5])
+        for i in range(0, len(row), 2):
+            cur[i] = min(cur[i], row[i])
+            cur[i + 1] = max(cur[i + 1], row[i + 1])
 
     def merge(self, other: Partial, line_offset: int = 0) -> None:
         """Add ``other`` into this one; ``line_offset`` shifts its (relative) line numbers."""
@@ -125,7 +134,8 @@ class Aggregate:
 
     ``counts`` has columns minute, host, source, status, probe, forwarded, n.
     ``minutes`` has columns source, host, minute, ts_min, ts_max, line_min, line_max,
-    f_min, f_max (failing non-probe requests; inf/-inf when none).
+    f_min, f_max (failing non-probe requests; inf/-inf when none), c_min, c_max (the same
+    for client errors).
     """
 
     counts: pd.DataFrame
@@ -146,7 +156,8 @@ class Aggregate:
         counts = pd.DataFrame(crows, columns=["minute", "host", "source", "status", "probe",
                                               "forwarded", "n"])
         minutes = pd.DataFrame(mrows, columns=["source", "host", "minute", "ts_min", "ts_max",
-                                               "line_min", "line_max", "f_min", "f_max"])
+                                               "line_min", "line_max", "f_min", "f_max",
+                                               "c_min", "c_max"])
         counts = counts.sort_values(["minute", "host", "source", "status", "probe",
                                      "forwarded"], kind="stable").reset_index(drop=True)
         minutes = minutes.sort_values(["source", "minute"], kind="stable").reset_index(

@@ -8,7 +8,7 @@ import re
 import numpy as np
 import pandas as pd
 
-from timeline.aggregate import PROBE_UA, Aggregate, is_failed
+from timeline.aggregate import PROBE_UA, Aggregate, is_client_error, is_failed
 from timeline.detect import (
     MAD_K,
     MERGE_GAP_BINS,
@@ -102,6 +102,8 @@ def build(dataset: Dataset, window: tuple[float, float] | None = None) -> Analys
     edge_total = np.bincount(cb[is_edge], weights=n[is_edge], minlength=nbins).astype(np.int64)
     edge_failed = np.bincount(cb[is_edge & failed], weights=n[is_edge & failed],
                               minlength=nbins).astype(np.int64)
+    cerr = is_edge & is_client_error(status)
+    edge_4xx = np.bincount(cb[cerr], weights=n[cerr], minlength=nbins).astype(np.int64)
     per_host = pd.crosstab(cb[~probe], host_arr[~probe], values=n[~probe], aggfunc="sum"
                            ).reindex(range(nbins)).fillna(0).astype(np.int64)
     per_host.columns = [str(h) for h in per_host.columns]
@@ -117,7 +119,8 @@ def build(dataset: Dataset, window: tuple[float, float] | None = None) -> Analys
     bins["failed"] = edge_failed
     bins["total"] = edge_total
     # Failures per status at the edge over the whole input, for the background test.
-    fsel = is_edge & failed
+    # ...and client errors: a 4xx that surged in a window is a failure there.
+    fsel = is_edge & (failed | is_client_error(status))
     codes, inverse = np.unique(status[fsel], return_inverse=True)
     sums = np.bincount(inverse, weights=n[fsel], minlength=len(codes))
     fail_by_status = {int(k): int(v) for k, v in zip(codes.tolist(), sums.tolist(), strict=True)}
@@ -130,7 +133,7 @@ def build(dataset: Dataset, window: tuple[float, float] | None = None) -> Analys
         incidents.append(inc)
         method.append("The window was given with --window; detection was not used.")
     elif nbins > 1 and not agg.empty:
-        for w in detect(edge_total, edge_failed, per_host, edge_hosts):
+        for w in detect(edge_total, edge_failed, per_host, edge_hosts, edge_4xx):
             incidents.append(_refine(w, agg.minutes, edge_hosts, t0, bin_s))
     incidents.sort(key=lambda i: (i.start, i.end))
     method += [
@@ -159,6 +162,7 @@ def build(dataset: Dataset, window: tuple[float, float] | None = None) -> Analys
         "Time to detect is the first related alert (firing inside the window or up to 15 "
         "minutes before it; always-on alerts such as Watchdog excluded) minus the start.",
     ]
+    kept: list[Incident] = []
     for inc in incidents:
         # The second pass: the rows around this window only, read back from the files.
         rows = dataset.load_rows(inc.start - LOOKBACK_S, inc.end + LOOKAHEAD_S)
@@ -166,7 +170,11 @@ def build(dataset: Dataset, window: tuple[float, float] | None = None) -> Analys
         n_probes = max(n_probes, int(rows.loc[probe_rows, "client"].nunique())
                        if len(rows) else 0)
         measure_impact(inc, rows, probe_rows, edge_hosts, per_host, fail_by_status, t0, bin_s)
+        if incidents and _is_scan(inc):
+            continue
         narrate(inc, dataset, rows, bins, per_host, t0, bin_s)
+        kept.append(inc)
+    incidents = kept
     return Analysis(dataset, bin_s, bins, incidents, edge_hosts, n_probes, method)
 
 
@@ -187,6 +195,14 @@ def _refine(w: Window, minutes: pd.DataFrame, edge_hosts: list[str], t0: float,
     sel = np.isin(hosts, edge_hosts) & (mb >= lo_bin) & (mb <= hi_bin)
     f_min = minutes["f_min"].to_numpy(dtype=float)[sel]
     f_max = minutes["f_max"].to_numpy(dtype=float)[sel]
+    if "client_errors" in w.signals:
+        # 4xx have a steady background, so no margin bin: the window's own bins only.
+        inner = np.isin(hosts, edge_hosts) & (mb >= w.first_bin) & (mb <= w.last_bin)
+        c_min = minutes["c_min"].to_numpy(dtype=float)[inner]
+        c_max = minutes["c_max"].to_numpy(dtype=float)[inner]
+        if np.isfinite(c_min).any():
+            starts.append(float(c_min.min()))
+            ends.append(float(c_max.max()))
     if np.isfinite(f_min).any():
         starts.append(float(f_min.min()))
         ends.append(float(f_max.max()))
@@ -206,3 +222,10 @@ def _refine(w: Window, minutes: pd.DataFrame, edge_hosts: list[str], t0: float,
     inc = Incident(start=start, end=end, signals=sorted(w.signals))
     inc.affected_hosts = sorted(w.vanished)
     return inc
+
+
+def _is_scan(inc: Incident) -> bool:
+    """A burst of 4xx from a handful of clients is a scanner, not an outage."""
+    if inc.window_given or inc.signals != ["client_errors"]:
+        return False
+    return inc.impact.top_client_share > 0.5

@@ -28,6 +28,8 @@ MIN_BINS = 2
 MAD_K = 5.0
 #: A failure ratio must also exceed the baseline by at least this much (absolute).
 MIN_RATIO_EXCESS = 0.02
+#: The minimum excess for the 4xx ratio (a default server answering 404 instead of a site).
+CLIENT_ERROR_EXCESS = 0.05
 #: ...and a bin needs at least this many failures.
 MIN_FAILURES = 3
 #: Failures are also tested over this many bins summed (centred), for low-traffic sites.
@@ -80,7 +82,8 @@ def _excess(total: np.ndarray, failed: np.ndarray, p0: float, threshold: float) 
     return out
 
 
-def failure_anomalies(total: np.ndarray, failed: np.ndarray, quiet: np.ndarray) -> np.ndarray:
+def failure_anomalies(total: np.ndarray, failed: np.ndarray, quiet: np.ndarray,
+                      min_excess: float = MIN_RATIO_EXCESS) -> np.ndarray:
     """Bins whose failure ratio is anomalous against the quiet bins' baseline.
 
     Each bin is tested alone and as the centre of ``ROLL_BINS`` bins summed, so that a
@@ -92,7 +95,7 @@ def failure_anomalies(total: np.ndarray, failed: np.ndarray, quiet: np.ndarray) 
         ratio = np.where(total > 0, failed / np.maximum(total, 1), np.nan)
     med, mad = robust_baseline(ratio, quiet & (total > 0))
     p0 = min(max(med, 0.0), 0.999)
-    threshold = p0 + max(MAD_K * mad, MIN_RATIO_EXCESS)
+    threshold = p0 + max(MAD_K * mad, min_excess)
     single = _excess(total, failed, p0, threshold)
     kernel = np.ones(ROLL_BINS)
     rolled = _excess(np.convolve(total, kernel, "same"), np.convolve(failed, kernel, "same"),
@@ -190,6 +193,7 @@ def detect(
     edge_failed: np.ndarray,
     per_host: pd.DataFrame,
     edge_hosts: list[str] | None = None,
+    edge_client_errors: np.ndarray | None = None,
 ) -> list[Window]:
     """Incident windows from the edge failure counts and the per-host request counts.
 
@@ -203,29 +207,37 @@ def detect(
     n = len(edge_total)
     quiet = np.ones(n, dtype=bool)
     fail = np.zeros(n, dtype=bool)
+    client = np.zeros(n, dtype=bool)
     vanished: dict[str, np.ndarray] = {}
     for _ in range(2):
         fail = failure_anomalies(edge_total, edge_failed, quiet)
+        if edge_client_errors is not None:
+            # A broken config sends requests to a default server: 404/403 everywhere. 4xx
+            # have a busier background (bots, stale links), hence the larger minimum excess.
+            client = failure_anomalies(edge_total, edge_client_errors, quiet,
+                                       CLIENT_ERROR_EXCESS)
         vanished = vanish_anomalies(per_host, quiet)
-        anomalous = fail.copy()
+        anomalous = fail | client
         for low in vanished.values():
             anomalous |= low
         if anomalous.all():
             break
         quiet = ~anomalous
-    mask = fail.copy()
+    mask = fail | client
     for low in vanished.values():
         mask |= low
     windows = []
     edge = set(per_host.columns if edge_hosts is None else edge_hosts)
     for a, b in merge_bins(mask):
-        if not fail[a : b + 1].any() and not any(
+        if not (fail[a : b + 1].any() or client[a : b + 1].any()) and not any(
             h in edge and low[a : b + 1].any() for h, low in vanished.items()
         ):
             continue
         w = Window(a, b)
         if fail[a : b + 1].any():
             w.signals.add("failure_ratio")
+        if client[a : b + 1].any():
+            w.signals.add("client_errors")
         for host, low in vanished.items():
             hit = np.flatnonzero(low[a : b + 1])
             if hit.size:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from timeline.aggregate import is_failed
+from timeline.aggregate import is_client_error, is_failed
 from timeline.model import Impact, Incident
 
 
@@ -33,22 +33,29 @@ def measure_impact(
     status = rows["status"].to_numpy(dtype=np.int64)
     hosts = rows["host"].astype(str).to_numpy()
     clients = rows["client"].astype(str).to_numpy()
-    failed = is_failed(status)
+    # Client errors are candidates too: they count when their status surged (a default
+    # server answering 404), never as background.
+    hard = is_failed(status)
+    candidate = hard | is_client_error(status)
     inwin = (ts >= inc.start) & (ts <= inc.end)
     is_edge = np.isin(hosts, edge_hosts) & ~probe
     sel = inwin & is_edge
-    surged = surging_statuses(status[sel & failed], fail_by_status, inc, per_host, bin_s)
+    surged = surging_statuses(status[sel & candidate], fail_by_status, inc, per_host, bin_s)
     if surged:
         # Failures of a status that did not surge (the usual trickle of 500s) are the
         # background, not the incident: counted apart so they do not inflate the impact.
-        incident_fail = failed & np.isin(status, surged)
-        imp.background_failed = int((sel & failed & ~incident_fail).sum())
-        failed = incident_fail
+        failed = candidate & np.isin(status, surged)
+        imp.background_failed = int((sel & hard & ~failed).sum())
+    else:
+        failed = hard
     imp.failing_statuses = surged
     imp.requests_total = int(sel.sum())
     imp.requests_failed = int((sel & failed).sum())
     imp.users_total = int(len(pd.unique(clients[sel])))
     imp.users_affected = int(len(pd.unique(clients[sel & failed])))
+    if imp.requests_failed:
+        per_client = pd.Series(clients[sel & failed]).value_counts()
+        imp.top_client_share = float(per_client.iloc[0]) / imp.requests_failed
     for host in sorted(set(hosts[inwin].tolist()) | set(inc.affected_hosts)):
         mine = inwin & (hosts == host) & ~probe
         imp.by_host[str(host)] = {

@@ -67,6 +67,8 @@ class Impact:
     requests_lost_estimate: int = 0
     #: Failures in the window at the usual background rate (statuses that did not surge).
     background_failed: int = 0
+    #: Share of the window's failures that came from its busiest client (a scanner is ~1).
+    top_client_share: float = 0.0
     #: The failure statuses that surged in the window (those count as the incident's).
     failing_statuses: list[int] = field(default_factory=list)
     by_host: dict[str, dict[str, int]] = field(default_factory=dict)
