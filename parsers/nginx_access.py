@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from parsers import log_format
 from parsers.base import (
     CHUNK_ROWS,
     ParseOptions,
@@ -60,6 +61,11 @@ def sniff(head: bytes) -> bool:
     return hits * 2 >= len(lines) or (hits >= 1 and len(lines) < 4)
 
 
+def fits(line: bytes) -> bool:
+    """True when ``line`` parses as combined/main (with the variants this parser reads)."""
+    return _LINE.match(line) is not None
+
+
 def _split_request(req: bytes) -> tuple[str, str, str]:
     """Split ``GET /path HTTP/1.1`` into method, path, protocol; garbage stays in ``path``."""
     parts = req.split(b" ")
@@ -77,6 +83,19 @@ def parse(
 
     With ``options.compact`` the chunks hold ``COMPACT_COLUMNS`` only, for the aggregates.
     """
+    if options.log_format:
+        # A custom (or predefined non-combined) log_format: the compiled flat pattern.
+        fmt = log_format.compile_format(*log_format.split_escape(options.log_format))
+        chunks = log_format.parse_with(fmt, lines, stats, options)
+        if not options.compact:
+            yield from chunks
+            return
+        for chunk in chunks:
+            yield {"ts": chunk["ts"], "status": chunk["status"],
+                   "user_agent": chunk["user_agent"],
+                   "forwarded": [x != "" for x in chunk["forwarded_for"]],
+                   "line": chunk["line"]}
+        return
     if options.compact:
         yield from _parse_compact(lines, stats, options)
         return

@@ -50,6 +50,11 @@ TzOpt = Annotated[str | None, typer.Option(
     "Default: the offset of the same host's access log, else UTC.")]
 HostOpt = Annotated[str | None, typer.Option(
     "--host", help="Host name for every file (default: the name of the folder holding it).")]
+LogFormatOpt = Annotated[str | None, typer.Option(
+    "--log-format", help="The Nginx log_format of access logs that are not combined/main, "
+    "as in nginx.conf (e.g. '$remote_addr [$time_local] \"$request\" $status "
+    "$request_time'), or a predefined name: combined, main, common, vhost_combined, "
+    "ingress_nginx. Prefix escape=json for JSON logs.")]
 JobsOpt = Annotated[int, typer.Option(
     "--jobs", "-j", help="Worker processes for parsing (0: one per CPU core).", min=0)]
 SchedulerOpt = Annotated[str | None, typer.Option(
@@ -67,7 +72,8 @@ def _fail(code: ExitCode, message: str) -> typer.Exit:
 
 
 def _read(paths: list[str], tz: str | None, host: str | None, on_bad_lines: str,
-          quiet: bool, jobs: int = 1, scheduler: str | None = None) -> timeline.Dataset:
+          quiet: bool, jobs: int = 1, scheduler: str | None = None,
+          log_format: str | None = None) -> timeline.Dataset:
     if on_bad_lines not in ("warn", "skip", "error"):
         raise _fail(ExitCode.USAGE, f"--on-bad-lines {on_bad_lines}: use warn, skip or error")
     total = 0
@@ -79,7 +85,7 @@ def _read(paths: list[str], tz: str | None, host: str | None, on_bad_lines: str,
             total += os.path.getsize(p)
     show = not quiet and sys.stderr.isatty() and total > 4 << 20
     opts = timeline.ReadOptions(host=host, tz=tz, on_bad_lines=on_bad_lines,  # type: ignore[arg-type]
-                                jobs=jobs, scheduler=scheduler)
+                                jobs=jobs, scheduler=scheduler, log_format=log_format)
     try:
         if not show:
             return timeline.read(paths, opts)
@@ -139,6 +145,7 @@ def build(
     = False,
     jobs: JobsOpt = 0,
     scheduler: SchedulerOpt = None,
+    log_format: LogFormatOpt = None,
 ) -> None:
     """Find the incident in the logs and write postmortem.md, timeline.json and timeline.png.
 
@@ -147,7 +154,7 @@ def build(
         incident-timeline build sample_logs/seed-outage/ -o report/
     """
     win = _window(window)
-    data = _read(paths, tz, host, on_bad_lines, quiet, jobs, scheduler)
+    data = _read(paths, tz, host, on_bad_lines, quiet, jobs, scheduler, log_format)
     analysis = timeline.build(data, window=win)
     try:
         written = timeline.write_report(analysis, out)
@@ -184,6 +191,7 @@ def inspect(
     tz: TzOpt = None,
     host: HostOpt = None,
     on_bad_lines: BadLinesOpt = "warn",
+    log_format: LogFormatOpt = None,
 ) -> None:
     """Show, per file: format, host, lines, parsed, rejected (first reasons), time range, zone.
 
@@ -193,7 +201,7 @@ def inspect(
     """
     from timeline.narrate import fmt_ts
 
-    data = _read(paths, tz, host, on_bad_lines, quiet=True)
+    data = _read(paths, tz, host, on_bad_lines, quiet=True, log_format=log_format)
     for s in data.sources:
         typer.echo(terminal(s.path))
         fmt = s.format + (f" ({s.variant})" if s.variant else "")

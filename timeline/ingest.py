@@ -73,6 +73,9 @@ class ReadOptions:
     progress: ProgressFn | None = None
     #: Worker processes for the parse (0: one per core).
     jobs: int = 1
+    #: An Nginx ``log_format`` string (or a predefined name) for access logs that are not
+    #: combined/main; ``escape=json ...`` as in nginx.conf.
+    log_format: str | None = None
     #: Address of a Dask scheduler (``tcp://host:8786``) to run the parse on instead.
     scheduler: str | None = None
 
@@ -146,7 +149,7 @@ def read(paths: Sequence[str], options: ReadOptions | None = None) -> Dataset:
     """
     options = options or ReadOptions()
     zone = _zone(options.tz) if options.tz else None
-    sources = discover(paths, host=options.host)
+    sources = discover(paths, host=options.host, log_format=options.log_format)
     reports: list[SourceReport] = []
     tasks: list[Task] = []
     stdin_data: dict[int, bytes] = {}
@@ -164,17 +167,18 @@ def read(paths: Sequence[str], options: ReadOptions | None = None) -> Dataset:
                       and (jobs > 1 or options.scheduler is not None))
         if i in stdin_data:
             tasks.append(Task(i, "-", src.display, src.parser.NAME, data=stdin_data[i],
-                              on_bad_lines=options.on_bad_lines))
+                              on_bad_lines=options.on_bad_lines, log_format=src.log_format))
             continue
         tasks.extend(plan(i, str(src.path), src.display, src.parser.NAME, size=src.size,
                           splittable=splittable, jobs=jobs, on_bad_lines=options.on_bad_lines,
-                          log_format=None))
+                          log_format=src.log_format))
     if not any(s.parser is not None for s in sources):
-        shown = ", ".join(f"{s.display} ({s.skip_reason})" for s in sources[:3]) or "no files"
+        if len(sources) == 1:
+            raise NothingRecognisedError(f"{sources[0].display}: {sources[0].skip_reason}")
+        shown = "; ".join(f"{s.display}: {s.skip_reason}" for s in sources[:2]) or "no files"
         raise NothingRecognisedError(
-            f"{', '.join(paths)}: nothing recognisable: {shown} "
-            "(supported: Nginx access and error logs, Alertmanager JSON)"
-        )
+            f"{', '.join(paths)}: none of its {len(sources)} files is in a supported format "
+            f"({shown})")
 
     executor, shutdown = _executor(jobs if len(tasks) > 1 else 1, options.scheduler)
     try:
@@ -254,14 +258,14 @@ def read(paths: Sequence[str], options: ReadOptions | None = None) -> Dataset:
 
     agg = Aggregate.from_partials(partials)
     specs = {i: (None if i in stdin_data else str(sources[i].path), stdin_data.get(i),
-                 sources[i].format, sources[i].display, sources[i].host)
+                 sources[i].format, sources[i].display, sources[i].host, sources[i].log_format)
              for i, _, _ in partials}
 
     def load(lo: float, hi: float) -> pd.DataFrame:
         frames = []
         for i, (first, last) in agg.line_ranges(lo, hi).items():
-            path, data, parser, display, host = specs[i]
-            cols = read_rows(path, data, parser, display, first, last, None)
+            path, data, parser, display, host, fmt = specs[i]
+            cols = read_rows(path, data, parser, display, first, last, fmt)
             frame = pd.DataFrame(cols)
             frame["host"] = host
             frame["source"] = i

@@ -16,6 +16,8 @@ from types import ModuleType
 from typing import Any, BinaryIO
 
 import parsers
+from parsers import log_format as lf
+from parsers import nginx_access
 from timeline.errors import InputError
 
 _OPENERS: dict[str, Callable[[Path, str], Any]] = {
@@ -36,6 +38,8 @@ class Source:
     size: int
     parser: ModuleType | None = None
     skip_reason: str = ""
+    #: The access log's ``log_format`` when it is not combined/main (given or recognised).
+    log_format: str | None = None
 
     @property
     def format(self) -> str:
@@ -80,7 +84,37 @@ def _host_for(file: Path, host: str | None) -> str:
     return host or file.parent.resolve().name or "localhost"
 
 
-def discover(paths: Sequence[str], *, host: str | None = None) -> list[Source]:
+def _names() -> list[str]:
+    return [m.NAME for m in parsers.REGISTRY]
+
+
+def _choose_format(src: Source, head: bytes, given: str | None) -> None:
+    """Access logs in other formats: ``--log-format``, or a predefined one that fits."""
+    if src.parser is not None and src.parser is not nginx_access:
+        return
+    if given:
+        fmt = lf.compile_format(*lf.split_escape(given))
+        if not lf.first_lines_fail(head, fmt):
+            src.parser, src.log_format = nginx_access, given
+        elif src.parser is None:
+            src.skip_reason = (f"not a recognised format; its first lines do not match "
+                               f"--log-format either (tried: {', '.join(_names())}, "
+                               "--log-format)")
+        return
+    guess = lf.guess_format(head)
+    if guess is None or guess in ("combined", "main"):
+        return
+    # The hand-written combined/main parser also reads $host prefixes and forwarded-for
+    # chains; switch when the predefined format fits at least as many of the first lines
+    # (it then reads the fields after combined, such as ingress-nginx's upstream timings).
+    lines = [ln for ln in head.split(b"\n") if ln.strip()][:20]
+    fits = lf.compile_format(guess).regex.match
+    if sum(1 for ln in lines if fits(ln)) >= sum(1 for ln in lines if nginx_access.fits(ln)):
+        src.parser, src.log_format = nginx_access, guess
+
+
+def discover(paths: Sequence[str], *, host: str | None = None,
+             log_format: str | None = None) -> list[Source]:
     """Walk the given files and folders (recursively) and sniff every file's format.
 
     Args:
@@ -125,9 +159,10 @@ def discover(paths: Sequence[str], *, host: str | None = None) -> list[Source]:
             else:
                 src.parser = parsers.sniff(head)
                 if src.parser is None:
-                    src.skip_reason = "not a recognised format (tried: " + ", ".join(
-                        m.NAME for m in parsers.REGISTRY
-                    ) + ")"
+                    src.skip_reason = (
+                        "not a recognised format (tried: " + ", ".join(_names())
+                        + "; an access log with its own log_format needs --log-format)")
+                _choose_format(src, head, log_format)
             sources.append(src)
     return sources
 

@@ -1,0 +1,726 @@
+"""Compile an Nginx ``log_format`` string into a fast access-log parser.
+
+:func:`compile_format` turns a format such as the ingress-nginx controller's ``upstreaminfo``
+into one flat, anchored ``re`` pattern over bytes (one capture group per variable) and a
+:class:`LogFormat` whose :meth:`LogFormat.rows_to_chunk` converts the matched groups, a chunk
+at a time, into the columns of :data:`parsers.base.REQUEST_COLUMNS`. :func:`parse_with` is
+the line loop, the same shape as :func:`parsers.nginx_access.parse`.
+
+Facts this relies on (``NGINX_LOG_FORMATS.md``, from the Nginx source):
+
+* ``escape=default`` writes the bytes 0x00-0x1F, ``"``, ``\\``, 0x7F and 0x80-0xFF of a
+  variable as ``\\xHH`` (uppercase hex). So a variable never contains a raw ``"``, and a
+  ``\\x`` in a value is always an escape. A missing variable is written as ``-``.
+* ``escape=json`` writes ``\\"``, ``\\\\``, ``\\n``... and ``\\u00XX``; bytes >= 0x80 are copied
+  raw (invalid UTF-8 included). A missing variable is written as an empty string.
+* ``escape=none`` writes values as they are; a missing variable is empty.
+* The built-in variables ($status, $time_local, $time_iso8601, $msec, $request_time,
+  $bytes_sent, $body_bytes_sent, $request_length, $pipe) are never escaped.
+* Upstream variables are lists: ``", "`` between attempts in one upstream group, ``" : "``
+  between groups, ``-`` for an attempt that was not measured.
+"""
+
+from __future__ import annotations
+
+import calendar
+import functools
+import math
+import re
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any, Literal, cast
+
+from parsers.base import (
+    CHUNK_ROWS,
+    REQUEST_COLUMNS,
+    ParseOptions,
+    ParseStats,
+    empty_request_chunk,
+    parse_time_local,
+)
+
+Escape = Literal["default", "json", "none"]
+Rows = list[tuple[int, tuple[bytes | None, ...]]]
+TimeCache = dict[bytes, tuple[float, int]]
+
+_COMBINED = (
+    '$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent '
+    '"$http_referer" "$http_user_agent"'
+)
+
+#: Formats known by name. ``combined`` is Nginx's built-in default
+#: (ngx_http_log_module.c); ``main`` is the one in nginx.org's and Debian's packaged
+#: nginx.conf; ``common`` is the NCSA common log format; ``vhost_combined`` is the Nginx
+#: spelling of Debian's Apache ``vhost_combined`` (``%v:%p`` before combined);
+#: ``ingress_nginx`` is the ingress-nginx controller's default ``upstreaminfo``.
+PREDEFINED: dict[str, str] = {
+    "combined": _COMBINED,
+    "main": _COMBINED + ' "$http_x_forwarded_for"',
+    "common": '$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent',
+    "vhost_combined": "$host:$server_port " + _COMBINED,
+    "ingress_nginx": (
+        _COMBINED + " $request_length $request_time [$proxy_upstream_name] "
+        "[$proxy_alternative_upstream_name] $upstream_addr $upstream_response_length "
+        "$upstream_response_time $upstream_status $req_id"
+    ),
+}
+
+# Nginx variable names are [A-Za-z0-9_]+, optionally written ${name}
+# (ngx_http_log_compile_format); names are case-insensitive.
+_VAR = re.compile(r"\$(?:\{([A-Za-z0-9_]+)\}|([A-Za-z0-9_]+))")
+# An error-log line mixed into an access log (seen in real files): "YYYY/MM/DD HH:MM:SS [".
+_ERROR_LINE = re.compile(rb"^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d \[\w+\] ")
+
+# --- variable classes: what a value can look like, which decides its sub-pattern ---------
+_TIME_LOCAL, _TIME_ISO, _MSEC = "time_local", "time_iso8601", "msec"
+_STATUS, _NUMBER, _LIST, _CHAIN, _TOKEN = "status", "num", "list", "chain", "tok"
+_TEXT, _WORD, _XFF = "txt", "word", "xff"
+
+# Numbers written with %O/%T.%03M/%ui: digits and dots, or "-" from hand-written logs.
+_NUMBERS = frozenset(
+    {
+        "body_bytes_sent",
+        "bytes_sent",
+        "request_length",
+        "request_time",
+        "connection",
+        "connection_requests",
+        "server_port",
+        "remote_port",
+        "proxy_protocol_port",
+        "realip_remote_port",
+        "content_length",
+        "pid",
+    }
+)
+# Values that never contain a space (addresses, names from the config, protocol tokens).
+_TOKENS = frozenset(
+    {
+        "realip_remote_addr",
+        "server_addr",
+        "proxy_protocol_addr",
+        "host",
+        "server_name",
+        "hostname",
+        "scheme",
+        "https",
+        "request_method",
+        "server_protocol",
+        "request_id",
+        "req_id",
+        "pipe",
+        "gzip_ratio",
+        "ssl_protocol",
+        "ssl_cipher",
+        "ssl_session_reused",
+        "ssl_server_name",
+        "http2",
+        "http3",
+        "binary_remote_addr",
+    }
+)
+# Upstream variables that are per-attempt lists; $upstream_http_* and friends are not.
+_UPSTREAM_TEXT_PREFIXES = ("upstream_http_", "upstream_cookie_", "upstream_trailer_")
+# Free text that really holds spaces: headers (User-Agent, Cookie...), the request line, the
+# decoded $uri. Other unknown variables are taken to be space-free where that matters.
+_SPACED = frozenset({"request", "request_uri", "uri", "remote_user", "request_body", "args"})
+_SPACED_PREFIXES = ("http_", "sent_http_", "cookie_", "arg_", "sent_trailer_") + (
+    _UPSTREAM_TEXT_PREFIXES
+)
+
+_ITEM = rb'[^\s,"]+'
+_JSON_STRING = rb'[^"\\]*(?:\\.[^"\\]*)*'
+
+
+def _var_class(name: str) -> str:
+    """The class of a variable (see the ``_TIME_LOCAL``... constants)."""
+    if name in (_TIME_LOCAL, _TIME_ISO, _MSEC, _STATUS):
+        return name
+    if name in _NUMBERS:
+        return _NUMBER
+    if name == "remote_addr":
+        return _CHAIN
+    if name == "http_x_forwarded_for":
+        return _XFF
+    if name == "http_referer":
+        return _WORD  # a URL: browsers never send a raw space in it
+    if name.startswith("upstream_") and not name.startswith(_UPSTREAM_TEXT_PREFIXES):
+        return _LIST
+    if name in _TOKENS:
+        return _TOKEN
+    if name in _SPACED or name.startswith(_SPACED_PREFIXES):
+        return _TEXT
+    return _WORD
+
+
+def _var_pattern(cls: str, nxt: bytes, escape: Escape) -> bytes:
+    """The sub-pattern of one variable, given its class and the byte that follows it.
+
+    ``nxt`` is the first byte of the literal text after the variable, ``b""`` at the end of
+    the format and ``b"$"`` when another variable follows directly.
+    """
+    if cls == _TIME_LOCAL:
+        # Fixed 26-char shape; the fields are checked by parse_time_local, so a bad date is
+        # rejected as "bad timestamp" rather than "does not match".
+        return rb'[^\s\]"]{20} [+-]\d{4}'
+    if cls == _TIME_ISO:
+        # Nginx writes %4d-%02d-%02dT%02d:%02d:%02d%c%02i:%02i; "Z" from other writers.
+        return rb"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:[+-]\d\d:\d\d|Z)"
+    if cls == _MSEC:
+        return rb"\d+(?:\.\d+)?"
+    if cls == _STATUS:
+        return rb"\d{3}|-"
+    if cls == _NUMBER:
+        return rb"-|[\d.]*"
+    if cls == _LIST:
+        # "10.0.0.1:80, 10.0.0.2:80 : 10.0.1.1:80", "[2a02::7]:5000", "unix:/run/a.sock", "-";
+        # empty under escape=json/none when no upstream was involved.
+        return rb"(?:" + _ITEM + rb"(?:(?:, | : )" + _ITEM + rb")*)?"
+    if cls == _CHAIN:
+        # $remote_addr, sometimes rewritten to a forwarded-for chain "10.0.0.2, 10.0.0.1".
+        return _ITEM + rb"(?:, " + _ITEM + rb")*"
+    lazy = nxt == b"$"
+    if cls == _TOKEN:
+        return rb'[^\s"]*?' if lazy else rb'[^\s"]*'
+    # Free text.
+    if nxt == b'"':
+        if escape == "default":
+            return rb'[^"]*'  # exact: a variable never contains a raw '"'
+        if escape == "json":
+            return _JSON_STRING  # exact: '"' is always written as \"
+        return rb"[^\r\n]*?"
+    if nxt == b"":
+        return rb"[^\r\n]*"
+    if nxt in (b" ", b"\t") and cls != _TEXT:
+        # Unquoted and followed by a space: space-free (a forwarded-for list keeps its ", ").
+        # Letting every unquoted variable span spaces would make a line that does not match
+        # cost O(spaces ** variables) in backtracking.
+        word = rb'[^\s"]+' if escape == "default" else rb"\S+"
+        if cls == _XFF:
+            return rb"(?:" + word + rb"(?:, " + word + rb")*)?"
+        return word[:-1] + b"*"
+    # Followed by a space or other literal: the shortest value that lets the rest match.
+    return rb'[^"\r\n]*?' if escape == "default" else rb"[^\r\n]*?"
+
+
+def _tokenize(fmt: str) -> list[tuple[bool, str]]:
+    """Split a format into (is_variable, text) pieces; variable names are lowercased.
+
+    Raises:
+        ValueError: on a ``$`` that is not followed by a variable name (Nginx refuses it).
+    """
+    pieces: list[tuple[bool, str]] = []
+    pos = 0
+    for m in _VAR.finditer(fmt):
+        if m.start() > pos:
+            pieces.append((False, fmt[pos : m.start()]))
+        pieces.append((True, (m.group(1) or m.group(2)).lower()))
+        pos = m.end()
+    if pos < len(fmt):
+        pieces.append((False, fmt[pos:]))
+    at = 0
+    for is_var, text in pieces:
+        if not is_var and "$" in text:
+            raise ValueError(
+                f"log_format: '$' at offset {at + text.index('$')} is not followed by a "
+                "variable name"
+            )
+        at += len(text) + 1 if is_var else len(text)
+    return pieces
+
+
+# --- value decoding -------------------------------------------------------------------------
+_XHH = re.compile(rb"\\x([0-9A-F]{2})")
+_XHH_BYTES = {b"%02X" % i: bytes([i]) for i in range(256)}
+_JSON_ESC = re.compile(rb'\\(?:u([0-9a-fA-F]{4})(?:\\u([0-9a-fA-F]{4}))?|(["\\/bfnrt]))')
+_JSON_SIMPLE = {
+    b'"': b'"',
+    b"\\": b"\\",
+    b"/": b"/",
+    b"b": b"\b",
+    b"f": b"\f",
+    b"n": b"\n",
+    b"r": b"\r",
+    b"t": b"\t",
+}
+
+
+def unescape_default(value: bytes) -> bytes:
+    """Undo Nginx ``escape=default``: ``\\xHH`` back to the byte it stands for."""
+    return _XHH.sub(lambda m: _XHH_BYTES[m.group(1)], value)
+
+
+def _json_sub(m: re.Match[bytes]) -> bytes:
+    simple = m.group(3)
+    if simple is not None:
+        return _JSON_SIMPLE[simple]
+    hi = int(m.group(1), 16)
+    lo_text = m.group(2)
+    if lo_text is None:
+        return chr(hi).encode("utf-8", "surrogatepass")
+    lo = int(lo_text, 16)
+    if 0xD800 <= hi < 0xDC00 and 0xDC00 <= lo < 0xE000:
+        return chr(0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00)).encode("utf-8")
+    return (chr(hi) + chr(lo)).encode("utf-8", "surrogatepass")
+
+
+def unescape_json(value: bytes) -> bytes:
+    """Undo a JSON string escape (``\\"``, ``\\\\``, ``\\n``, ``\\u00XX``...) on raw bytes.
+
+    Works on bytes rather than through ``json.loads`` because Nginx copies bytes >= 0x80 raw,
+    so the "JSON" may not be valid UTF-8.
+    """
+    return _JSON_ESC.sub(_json_sub, value)
+
+
+def split_upstream(value: bytes) -> list[list[bytes]]:
+    """Split an upstream variable into groups of attempts.
+
+    ``b"10.0.0.1:80, 10.0.0.2:80 : 10.0.1.1:80"`` gives
+    ``[[b"10.0.0.1:80", b"10.0.0.2:80"], [b"10.0.1.1:80"]]``: ``", "`` separates retries inside
+    one upstream group, ``" : "`` separates groups (X-Accel-Redirect, error_page). Entries are
+    kept as written (``-`` is an attempt that was not measured). An empty value gives ``[]``.
+    """
+    if not value:
+        return []
+    return [group.split(b", ") for group in value.split(b" : ")]
+
+
+def _sum_upstream(value: bytes) -> float:
+    """Sum of the measured entries of an upstream time list; NaN when none was measured."""
+    total = 0.0
+    seen = False
+    for group in split_upstream(value):
+        for item in group:
+            if item and item != b"-":
+                try:
+                    total += float(item)
+                except ValueError:
+                    continue
+                seen = True
+    return total if seen else math.nan
+
+
+def parse_time_iso8601(text: bytes) -> tuple[float, int]:
+    """Parse Nginx ``$time_iso8601`` (``2023-03-20T12:30:00+01:00``) to (epoch UTC, offset s).
+
+    Raises:
+        ValueError: when the text is not a valid ``$time_iso8601``.
+    """
+    if len(text) == 25 and text[19:20] in (b"+", b"-") and text[22:23] == b":":
+        off = int(text[20:22]) * 3600 + int(text[23:25]) * 60
+        if text[19:20] == b"-":
+            off = -off
+    elif len(text) == 20 and text[19:20] == b"Z":
+        off = 0
+    else:
+        raise ValueError("bad $time_iso8601")
+    if text[4:5] != b"-" or text[7:8] != b"-" or text[10:11] != b"T":
+        raise ValueError("bad $time_iso8601")
+    year, month, day = int(text[0:4]), int(text[5:7]), int(text[8:10])
+    hh, mm, ss = int(text[11:13]), int(text[14:16]), int(text[17:19])
+    if not (1 <= month <= 12 and 1 <= day <= 31 and hh < 24 and mm < 60 and ss < 61):
+        raise ValueError("time out of range")
+    epoch = calendar.timegm((year, month, day, hh, mm, ss, 0, 0, 0))
+    return float(epoch - off), off
+
+
+_TIME_PARSERS: dict[str, Callable[[bytes], tuple[float, int]]] = {
+    _TIME_LOCAL: parse_time_local,
+    _TIME_ISO: parse_time_iso8601,
+}
+
+#: Values that mean "absent": ``-`` (escape=default) or empty (escape=json/none).
+_ABSENT = frozenset((b"-", b""))
+
+
+def _text(col: Sequence[bytes], unesc: Callable[[bytes], bytes] | None, mark: bytes) -> list[str]:
+    """A column of raw values as ``str`` ("" when absent), unescaped only where needed."""
+    if unesc is None:
+        return ["" if v in _ABSENT else v.decode("utf-8", "backslashreplace") for v in col]
+    return [
+        "" if v in _ABSENT else (unesc(v) if mark in v else v).decode("utf-8", "backslashreplace")
+        for v in col
+    ]
+
+
+def _float_or_nan(v: bytes) -> float:
+    try:
+        return float(v)
+    except ValueError:
+        return math.nan
+
+
+def _int_or(v: bytes, default: int) -> int:
+    try:
+        return int(v)
+    except ValueError:
+        return default
+
+
+def _floats(col: Sequence[bytes]) -> list[float]:
+    """Float seconds, NaN when absent. The fast path raises only on garbage like ``1.2.3``."""
+    nan = math.nan
+    try:
+        return [nan if v in _ABSENT else float(v) for v in col]
+    except ValueError:
+        return [nan if v in _ABSENT else _float_or_nan(v) for v in col]
+
+
+def _ints(col: Sequence[bytes], absent: int) -> list[int]:
+    """Integers, ``absent`` when the value is ``-``, empty or not an integer."""
+    try:
+        return [absent if v in _ABSENT else int(v) for v in col]
+    except ValueError:
+        return [absent if v in _ABSENT else _int_or(v, absent) for v in col]
+
+
+class LogFormat:
+    """A compiled ``log_format``: the line pattern and the converter of its groups.
+
+    Attributes:
+        fmt: the format string as given.
+        escape: the ``escape=`` parameter of the format.
+        name: the :data:`PREDEFINED` name of the format, or None for a custom one.
+        regex: one flat, anchored bytes pattern; group *i* is ``variables[i]``.
+        variables: variable names (lowercase, without ``$``) in group order.
+    """
+
+    def __init__(self, fmt: str, escape: Escape = "default", name: str | None = None) -> None:
+        """Compile ``fmt``; see :func:`compile_format`."""
+        if escape not in ("default", "json", "none"):
+            raise ValueError(f"log_format: unknown escape={escape!r} (default, json or none)")
+        self.fmt = fmt
+        self.escape: Escape = escape
+        self.name = name
+        pieces = _tokenize(fmt)
+        parts: list[bytes] = []
+        self.variables: list[str] = []
+        for i, (is_var, text) in enumerate(pieces):
+            if not is_var:
+                # Literal text is written by Nginx as it is in the format, never escaped.
+                parts.append(re.escape(text.encode("utf-8")))
+                continue
+            after = pieces[i + 1] if i + 1 < len(pieces) else None
+            if after is None:
+                nxt = b""
+            elif after[0]:
+                nxt = b"$"
+            else:
+                nxt = after[1].encode("utf-8")[:1]
+            parts.append(b"(" + _var_pattern(_var_class(text), nxt, escape) + b")")
+            self.variables.append(text)
+        if not self.variables:
+            raise ValueError("log_format: the format has no variables")
+        self.regex: re.Pattern[bytes] = re.compile(b"".join(parts) + rb"\r?\n?\Z")
+        # First occurrence wins when a variable is logged twice.
+        index: dict[str, int] = {}
+        for i, var in enumerate(self.variables):
+            index.setdefault(var, i)
+        self._index = index
+
+        def first(*names: str) -> int | None:
+            for n in names:
+                if n in index:
+                    return index[n]
+            return None
+
+        # Which groups feed which columns, decided once here rather than per row.
+        self._msec = first(_MSEC)
+        self._offset_var = _TIME_LOCAL if _TIME_LOCAL in index else _TIME_ISO
+        self._offset_i = first(_TIME_LOCAL, _TIME_ISO)
+        if self._offset_i is None and self._msec is None:
+            raise ValueError(
+                "log_format: the format has no time variable ($time_local, $time_iso8601 "
+                "or $msec), so its lines cannot be placed on a timeline"
+            )
+        self._client = first("remote_addr", "realip_remote_addr")
+        self._user = first("remote_user")
+        self._request = first("request")
+        self._method = first("request_method")
+        self._uri = first("request_uri", "uri")
+        self._proto = first("server_protocol")
+        self._status = first("status")
+        self._bytes = first("body_bytes_sent", "bytes_sent")
+        self._referer = first("http_referer")
+        self._ua = first("http_user_agent")
+        self._xff = first("http_x_forwarded_for")
+        self._rtime = first("request_time")
+        self._uaddr = first("upstream_addr")
+        self._ustatus = first("upstream_status")
+        self._utime = first("upstream_response_time")
+        self._vhost = first("host", "server_name", "http_host")
+        self._unesc: Callable[[bytes], bytes] | None
+        if escape == "default":
+            self._unesc, self._mark = unescape_default, b"\\x"
+        elif escape == "json":
+            self._unesc, self._mark = unescape_json, b"\\"
+        else:
+            self._unesc, self._mark = None, b""
+
+    @property
+    def label(self) -> str:
+        """The name of the format, or its first 40 characters, for messages."""
+        if self.name is not None:
+            return self.name
+        return repr(self.fmt[:40] + ("..." if len(self.fmt) > 40 else ""))
+
+    def __repr__(self) -> str:
+        return f"LogFormat({self.fmt!r}, escape={self.escape!r})"
+
+    def rows_to_chunk(
+        self,
+        rows: Rows,
+        tcache: TimeCache,
+        stats: ParseStats,
+        options: ParseOptions,
+    ) -> dict[str, list[Any]]:
+        """Convert matched rows ``(line number, groups)`` into a columnar request chunk.
+
+        Conversions run column by column over the whole chunk (comprehensions with local
+        aliases), not per line. Rows whose timestamp is invalid are rejected with
+        ``bad timestamp``. ``tcache`` maps raw ``$time_local``/``$time_iso8601`` bytes to
+        ``(epoch, offset)``; timestamps repeat within a second, so each is parsed once.
+
+        Returns:
+            A dict with exactly the keys of :data:`REQUEST_COLUMNS`.
+        """
+        # Every group takes part in every match, so no value is None.
+        brows = cast("list[tuple[int, tuple[bytes, ...]]]", rows)
+        keys: list[bytes]
+        if self._msec is not None:
+            # $msec is unique per line, so caching it would only grow the cache.
+            keys = [g[self._msec] for _, g in brows]
+            try:
+                ts_col = [float(k) for k in keys]
+            except ValueError:
+                ts_col = [_float_or_nan(k) for k in keys]
+            bad = {k for k, t in zip(keys, ts_col, strict=True) if not math.isfinite(t)}
+        else:
+            ti = cast(int, self._offset_i)
+            keys = [g[ti] for _, g in brows]
+            # Parse each distinct timestamp once (a second's worth of lines share one).
+            bad = set()
+            parse = _TIME_PARSERS[self._offset_var]
+            for raw in set(keys).difference(tcache):
+                try:
+                    tcache[raw] = parse(raw)
+                except ValueError:
+                    bad.add(raw)
+            ts_col = [] if bad else [tcache[k][0] for k in keys]
+        if bad:
+            kept: list[tuple[int, tuple[bytes, ...]]] = []
+            for row, k in zip(brows, keys, strict=True):
+                if k in bad:
+                    stats.reject(row[0], "bad timestamp", k, options)
+                else:
+                    kept.append(row)
+            brows = kept
+            ts_col = (
+                [float(g[self._msec]) for _, g in brows]
+                if self._msec is not None
+                else [tcache[g[cast(int, self._offset_i)]][0] for _, g in brows]
+            )
+        n = len(brows)
+        if n == 0:
+            return empty_request_chunk()
+        cols = list(zip(*[g for _, g in brows], strict=True))
+        unesc, mark = self._unesc, self._mark
+        out: dict[str, list[Any]] = {"ts": ts_col}
+
+        if self._client is not None:
+            out["client"] = [
+                (v.rsplit(b", ", 1)[-1] if b", " in v else v).decode("utf-8", "backslashreplace")
+                for v in cols[self._client]
+            ]
+        else:
+            out["client"] = [""] * n
+        out["remote_user"] = (
+            _text(cols[self._user], unesc, mark) if self._user is not None else [""] * n
+        )
+
+        method: list[str] = []
+        path: list[str] = []
+        proto: list[str] = []
+        if self._request is not None:
+            m_app, p_app, r_app = method.append, path.append, proto.append
+            raw_req = cols[self._request]
+            if unesc is not None:
+                raw_req = tuple(unesc(v) if mark in v else v for v in raw_req)
+            # Same split as nginx_access._split_request (garbage stays in ``path``), on the
+            # decoded text: one decode per request instead of three.
+            for req in [v.decode("utf-8", "backslashreplace") for v in raw_req]:
+                parts = req.split(" ")
+                if len(parts) == 3 and parts[0].isascii() and parts[0].isalpha():
+                    m_app(parts[0])
+                    p_app(parts[1])
+                    r_app(parts[2])
+                elif len(parts) == 2 and parts[0].isascii() and parts[0].isalpha():
+                    m_app(parts[0])  # HTTP/0.9 "GET /"
+                    p_app(parts[1])
+                    r_app("")
+                else:
+                    m_app("")
+                    p_app(req)
+                    r_app("")
+        else:
+            blank = [""] * n
+            method = _text(cols[self._method], unesc, mark) if self._method is not None else blank
+            path = _text(cols[self._uri], unesc, mark) if self._uri is not None else blank[:]
+            proto = _text(cols[self._proto], unesc, mark) if self._proto is not None else blank[:]
+        out["method"], out["path"], out["protocol"] = method, path, proto
+
+        out["status"] = _ints(cols[self._status], 0) if self._status is not None else [0] * n
+        out["bytes_sent"] = _ints(cols[self._bytes], -1) if self._bytes is not None else [-1] * n
+        for col, idx in (
+            ("referer", self._referer),
+            ("user_agent", self._ua),
+            ("forwarded_for", self._xff),
+        ):
+            out[col] = _text(cols[idx], unesc, mark) if idx is not None else [""] * n
+        nan = math.nan
+        out["request_time"] = _floats(cols[self._rtime]) if self._rtime is not None else [nan] * n
+        for col, idx in (("upstream_addr", self._uaddr), ("upstream_status", self._ustatus)):
+            out[col] = _text(cols[idx], unesc, mark) if idx is not None else [""] * n
+        if self._utime is not None:
+            out["upstream_time"] = [
+                nan
+                if v in _ABSENT
+                else (_sum_upstream(v) if b"," in v or b" : " in v else _float_or_nan(v))
+                for v in cols[self._utime]
+            ]
+        else:
+            out["upstream_time"] = [nan] * n
+        out["vhost"] = (
+            _text(cols[self._vhost], unesc, mark) if self._vhost is not None else [""] * n
+        )
+        out["line"] = [ln for ln, _ in brows]
+
+        stats.parsed += n
+        stats.see_ts(min(ts_col))
+        stats.see_ts(max(ts_col))
+        if stats.utc_offset_s is None and self._offset_i is not None:
+            raw = brows[0][1][self._offset_i]
+            hit = tcache.get(raw)
+            if hit is None:
+                try:
+                    hit = _TIME_PARSERS[self._offset_var](raw)
+                except ValueError:
+                    hit = None
+                else:
+                    tcache[raw] = hit
+            if hit is not None:
+                stats.utc_offset_s = hit[1]
+        stats.variant = self.label + ("" if self.escape == "default" else f" escape={self.escape}")
+        return {c: out[c] for c in REQUEST_COLUMNS}
+
+
+def compile_format(fmt: str, escape: Escape = "default") -> LogFormat:
+    """Compile an Nginx ``log_format`` string (or a :data:`PREDEFINED` name) into a parser.
+
+    ``fmt`` is the format as Nginx sees it after the config's quoting is removed, e.g.
+    ``'$remote_addr [$time_local] "$request" $status'``. Literal text is matched exactly;
+    each variable becomes a capture group whose pattern depends on the variable (``$status``
+    is ``\\d{3}``, upstream variables are lists...) and on the character after it (a
+    variable followed by ``"`` is ``[^"]*`` under escape=default). Unknown variables are
+    accepted as opaque text. With ``escape="json"`` the same flat pattern is used instead of
+    a JSON parser, which would fail on raw invalid UTF-8 and on unquoted upstream lists.
+
+    Nginx does not escape spaces, so an unquoted variable followed by a space is ambiguous.
+    ``$request``, ``$uri``, ``$remote_user`` and headers (``$http_*``...) take the shortest
+    value that lets the rest of the line match; ``$http_referer``, ``$http_x_forwarded_for``
+    (a ``", "`` list) and unknown variables are taken to hold no space there. A format with
+    several unquoted header variables in a row still backtracks a lot on lines that do not
+    match it (cost grows with spaces ** variables).
+
+    Args:
+        fmt: the format string, or the name of a :data:`PREDEFINED` format.
+        escape: the format's ``escape=`` parameter.
+
+    Raises:
+        ValueError: when the format has a ``$`` without a name, no variables, or no time
+            variable (``$time_local``, ``$time_iso8601`` or ``$msec``).
+    """
+    return _compile_cached(fmt, escape)
+
+
+@functools.lru_cache(maxsize=64)
+def _compile_cached(fmt: str, escape: Escape) -> LogFormat:
+    # A LogFormat never changes once built, so one instance can serve every file.
+    name = None
+    if fmt in PREDEFINED:
+        name, fmt = fmt, PREDEFINED[fmt]
+    elif escape == "default":
+        name = next((k for k, v in PREDEFINED.items() if v == fmt), None)
+    return LogFormat(fmt, escape, name)
+
+
+def parse_with(
+    fmt: LogFormat, lines: Iterable[bytes], stats: ParseStats, options: ParseOptions
+) -> Iterator[dict[str, list[Any]]]:
+    """Parse access lines written with ``fmt`` into columnar request chunks.
+
+    Blank lines and error-log lines are skipped with a reason; lines that do not match are
+    rejected with ``does not match log_format <name>``. ``stats.lines`` is set at the end.
+    """
+    match = fmt.regex.match
+    reason = f"does not match log_format {fmt.label}"
+    tcache: TimeCache = {}
+    rows: Rows = []
+    lineno = options.first_line - 1
+    for lineno, raw in enumerate(lines, start=options.first_line):
+        m = match(raw)
+        if m is None:
+            if not raw.strip():
+                stats.skip("blank line")
+            elif _ERROR_LINE.match(raw):
+                stats.skip("error-log line in an access log")
+            else:
+                stats.reject(lineno, reason, raw, options)
+            continue
+        rows.append((lineno, m.groups()))
+        if len(rows) >= CHUNK_ROWS:
+            yield fmt.rows_to_chunk(rows, tcache, stats, options)
+            rows = []
+    stats.lines = lineno - options.first_line + 1
+    if rows:
+        yield fmt.rows_to_chunk(rows, tcache, stats, options)
+
+
+#: Lines of a file's head looked at by :func:`first_lines_fail` and :func:`guess_format`.
+HEAD_LINES = 20
+
+
+def _head_lines(head: bytes) -> list[bytes]:
+    """The first :data:`HEAD_LINES` non-blank lines of ``head``."""
+    return [ln for ln in head.split(b"\n") if ln.strip()][:HEAD_LINES]
+
+
+def first_lines_fail(head: bytes, fmt: LogFormat) -> bool:
+    """True when none of the first 20 non-blank lines of ``head`` match ``fmt``."""
+    match = fmt.regex.match
+    return not any(match(ln) for ln in _head_lines(head))
+
+
+def guess_format(head: bytes) -> str | None:
+    """The :data:`PREDEFINED` format that matches most of the first 20 lines of ``head``.
+
+    Ties go to the more specific (longer) format. None when no format matches any line.
+    A line cut short at the end of ``head`` simply fails to match every format alike.
+    """
+    lines = _head_lines(head)
+    best: tuple[int, int] = (0, 0)
+    best_name = None
+    for name, text in PREDEFINED.items():
+        match = compile_format(name).regex.match
+        hits = sum(1 for ln in lines if match(ln))
+        if hits and (hits, len(text)) > best:
+            best, best_name = (hits, len(text)), name
+    return best_name
+
+
+def split_escape(spec: str) -> tuple[str, Escape]:
+    """``"escape=json {...}"`` (Nginx's own syntax) into the format and its escaping."""
+    head, _, rest = spec.partition(" ")
+    if head in ("escape=default", "escape=json", "escape=none") and rest:
+        return rest.strip(), head.split("=", 1)[1]  # type: ignore[return-value]
+    return spec, "default"
