@@ -9,7 +9,17 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from parsers import alertmanager, nginx_access, nginx_error
+from parsers import (
+    alertmanager,
+    changes,
+    cloudwatch,
+    datadog,
+    grafana,
+    nginx_access,
+    nginx_error,
+    opsgenie,
+    pagerduty,
+)
 from parsers.base import (
     REQUEST_COLUMNS,
     BadLineError,
@@ -19,7 +29,22 @@ from parsers.base import (
     Rejected,
 )
 
-REGISTRY: tuple[ModuleType, ...] = (alertmanager, nginx_error, nginx_access)
+# Alert exports, then change events, then the Nginx logs. The JSON sniffers key on container
+# names no other format has (Grafana's per-alert silenceURL/dashboardURL, PagerDuty's
+# incidents/log_entries, Opsgenie's action+alertId or data+tinyId, AlarmHistoryItems,
+# Datadog's alert_transition or last_updated+event_type); changes needs time, kind and
+# description together.
+REGISTRY: tuple[ModuleType, ...] = (
+    alertmanager,
+    grafana,
+    pagerduty,
+    opsgenie,
+    cloudwatch,
+    datadog,
+    changes,
+    nginx_error,
+    nginx_access,
+)
 
 #: Bytes read from the start of a file to decide its format.
 SNIFF_BYTES = 16384

@@ -78,6 +78,10 @@ def sniff(head: bytes) -> bool:
         return False
     if b'"startsAt"' not in body or b'"labels"' not in body:
         return False
+    # Grafana's webhook is Alertmanager-shaped but adds these per alert (parsers/grafana.py).
+    grafana_keys = (b'"silenceURL"', b'"dashboardURL"', b'"panelURL"', b'"valueString"')
+    if any(k in body for k in grafana_keys):
+        return False
     if b'"alerts"' in body:
         # A webhook payload has version/groupKey/receiver; an alertGroup has receiver too.
         return any(k in body for k in (b'"version"', b'"groupKey"', b'"receiver"'))

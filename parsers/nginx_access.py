@@ -66,14 +66,21 @@ def fits(line: bytes) -> bool:
     return _LINE.match(line) is not None
 
 
+def _text(value: bytes) -> str:
+    """A variable's value as text, with Nginx's ``escape=default`` (``\\xHH``) undone."""
+    if b"\\x" in value:
+        value = log_format.unescape_default(value)
+    return decode(value)
+
+
 def _split_request(req: bytes) -> tuple[str, str, str]:
     """Split ``GET /path HTTP/1.1`` into method, path, protocol; garbage stays in ``path``."""
     parts = req.split(b" ")
     if len(parts) == 3 and parts[0].isalpha():
-        return decode(parts[0]), decode(parts[1]), decode(parts[2])
+        return decode(parts[0]), _text(parts[1]), decode(parts[2])
     if len(parts) == 2 and parts[0].isalpha():  # HTTP/0.9 "GET /"
-        return decode(parts[0]), decode(parts[1]), ""
-    return "", decode(req), ""
+        return decode(parts[0]), _text(parts[1]), ""
+    return "", _text(req), ""
 
 
 def parse(
@@ -158,16 +165,16 @@ def _finish(
         client = pre.rsplit(b", ", 1)[-1] if b", " in pre else pre
         ts_c.append(ts)
         cl_c.append(decode(client))
-        ru_c.append("" if user in (b"-", b"") else decode(user or b""))
+        ru_c.append("" if user in (b"-", b"") else _text(user or b""))
         me, pa, pr = _split_request(req or b"")
         me_c.append(me)
         pa_c.append(pa)
         pr_c.append(pr)
         st_c.append(int(status or b"0"))
         by_c.append(-1 if nbytes == b"-" else int(nbytes or b"0"))
-        re_c.append("" if ref == b"-" else decode(ref or b""))
-        ua_c.append("" if ua == b"-" else decode(ua or b""))
-        xf_c.append("" if xff in (None, b"-") else decode(xff or b""))
+        re_c.append("" if ref == b"-" else _text(ref or b""))
+        ua_c.append("" if ua == b"-" else _text(ua or b""))
+        xf_c.append("" if xff in (None, b"-") else _text(xff or b""))
         vh_c.append(vhost)
         ln_c.append(lineno)
         stats.parsed += 1

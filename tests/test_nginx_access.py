@@ -41,6 +41,10 @@ def test_values() -> None:
     assert cols["status"][:3] == [200, 502, 404]
     assert cols["remote_user"][1] == "alice"
     assert cols["client"][2] == "2001:db8::17"
+    # escape=default undone: \xC3\xA9 is UTF-8 for é, \x22 a quote.
+    assert cols["path"][2] == '/café?q="x"'
+    assert cols["user_agent"][2] == 'Mozilla/5.0 "quoted"'
+
     # +0100 converts to UTC.
     assert cols["ts"][3] == calendar.timegm((2023, 3, 20, 12, 30, 3, 0, 0, 0))
     assert cols["status"][3] == 400 and cols["method"][3] == ""

@@ -164,6 +164,15 @@ class Aggregate:
             drop=True)
         return cls(counts, minutes)
 
+    def restrict(self, lo: float | None, hi: float | None) -> Aggregate:
+        """Only the minutes between ``lo`` and ``hi`` (``--since``/``--until``)."""
+        m_lo = -np.inf if lo is None else np.floor(lo / 60)
+        m_hi = np.inf if hi is None else np.floor(hi / 60)
+        c, m = self.counts, self.minutes
+        return Aggregate(
+            c[(c["minute"] >= m_lo) & (c["minute"] <= m_hi)].reset_index(drop=True),
+            m[(m["minute"] >= m_lo) & (m["minute"] <= m_hi)].reset_index(drop=True))
+
     @property
     def empty(self) -> bool:
         """True when no request was read."""

@@ -50,6 +50,11 @@ TzOpt = Annotated[str | None, typer.Option(
     "Default: the offset of the same host's access log, else UTC.")]
 HostOpt = Annotated[str | None, typer.Option(
     "--host", help="Host name for every file (default: the name of the folder holding it).")]
+SinceOpt = Annotated[str | None, typer.Option(
+    "--since", help="Analyse only what happened from this time (UTC unless an offset is "
+    "given), e.g. 2023-03-20T12:00Z.")]
+UntilOpt = Annotated[str | None, typer.Option(
+    "--until", help="Analyse only what happened until this time.")]
 LogFormatOpt = Annotated[str | None, typer.Option(
     "--log-format", help="The Nginx log_format of access logs that are not combined/main, "
     "as in nginx.conf (e.g. '$remote_addr [$time_local] \"$request\" $status "
@@ -73,7 +78,8 @@ def _fail(code: ExitCode, message: str) -> typer.Exit:
 
 def _read(paths: list[str], tz: str | None, host: str | None, on_bad_lines: str,
           quiet: bool, jobs: int = 1, scheduler: str | None = None,
-          log_format: str | None = None) -> timeline.Dataset:
+          log_format: str | None = None, since: str | None = None,
+          until: str | None = None) -> timeline.Dataset:
     if on_bad_lines not in ("warn", "skip", "error"):
         raise _fail(ExitCode.USAGE, f"--on-bad-lines {on_bad_lines}: use warn, skip or error")
     total = 0
@@ -86,6 +92,11 @@ def _read(paths: list[str], tz: str | None, host: str | None, on_bad_lines: str,
     show = not quiet and sys.stderr.isatty() and total > 4 << 20
     opts = timeline.ReadOptions(host=host, tz=tz, on_bad_lines=on_bad_lines,  # type: ignore[arg-type]
                                 jobs=jobs, scheduler=scheduler, log_format=log_format)
+    try:
+        opts.since = timeline.ingest.epoch_of(since) if since else None
+        opts.until = timeline.ingest.epoch_of(until) if until else None
+    except timeline.UsageError as exc:
+        raise _fail(ExitCode.USAGE, f"--since/--until: {exc}") from None
     try:
         if not show:
             return timeline.read(paths, opts)
@@ -146,6 +157,8 @@ def build(
     jobs: JobsOpt = 0,
     scheduler: SchedulerOpt = None,
     log_format: LogFormatOpt = None,
+    since: SinceOpt = None,
+    until: UntilOpt = None,
 ) -> None:
     """Find the incident in the logs and write postmortem.md, timeline.json and timeline.png.
 
@@ -154,7 +167,8 @@ def build(
         incident-timeline build sample_logs/seed-outage/ -o report/
     """
     win = _window(window)
-    data = _read(paths, tz, host, on_bad_lines, quiet, jobs, scheduler, log_format)
+    data = _read(paths, tz, host, on_bad_lines, quiet, jobs, scheduler, log_format, since,
+                 until)
     analysis = timeline.build(data, window=win)
     try:
         written = timeline.write_report(analysis, out)

@@ -28,6 +28,8 @@ MIN_BINS = 2
 MAD_K = 5.0
 #: A failure ratio must also exceed the baseline by at least this much (absolute).
 MIN_RATIO_EXCESS = 0.02
+#: The highest failure ratio accepted as a baseline.
+BASELINE_CAP = 0.05
 #: The minimum excess for the 4xx ratio (a default server answering 404 instead of a site).
 CLIENT_ERROR_EXCESS = 0.05
 #: ...and a bin needs at least this many failures.
@@ -94,7 +96,11 @@ def failure_anomalies(total: np.ndarray, failed: np.ndarray, quiet: np.ndarray,
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = np.where(total > 0, failed / np.maximum(total, 1), np.nan)
     med, mad = robust_baseline(ratio, quiet & (total > 0))
-    p0 = min(max(med, 0.0), 0.999)
+    # An input that is mostly incident (logs cut to the outage, --since) would make the
+    # failures their own baseline: a service that fails more than BASELINE_CAP of its
+    # requests is never "normal", so the baseline is capped there.
+    p0 = min(max(med, 0.0), BASELINE_CAP)
+    mad = mad if med <= BASELINE_CAP else 0.0
     threshold = p0 + max(MAD_K * mad, min_excess)
     single = _excess(total, failed, p0, threshold)
     kernel = np.ones(ROLL_BINS)

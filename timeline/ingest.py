@@ -76,6 +76,9 @@ class ReadOptions:
     #: An Nginx ``log_format`` string (or a predefined name) for access logs that are not
     #: combined/main; ``escape=json ...`` as in nginx.conf.
     log_format: str | None = None
+    #: Analyse only what happened from / until these times (epoch seconds UTC).
+    since: float | None = None
+    until: float | None = None
     #: Address of a Dask scheduler (``tcp://host:8786``) to run the parse on instead.
     scheduler: str | None = None
 
@@ -257,6 +260,11 @@ def read(paths: Sequence[str], options: ReadOptions | None = None) -> Dataset:
         events.extend(evs)
 
     agg = Aggregate.from_partials(partials)
+    if options.since is not None or options.until is not None:
+        agg = agg.restrict(options.since, options.until)
+        lo = -float("inf") if options.since is None else options.since
+        hi = float("inf") if options.until is None else options.until
+        events = [e for e in events if lo <= e["ts"] <= hi]
     specs = {i: (None if i in stdin_data else str(sources[i].path), stdin_data.get(i),
                  sources[i].format, sources[i].display, sources[i].host, sources[i].log_format)
              for i, _, _ in partials}

@@ -24,7 +24,7 @@ def end_of(value: Any) -> float | None:
 #: Timeline entry kinds that are actions on a host (drawn on the chart, listed as actions).
 ACTION_KINDS = ("reload", "nginx_restart", "nginx_stop", "nginx_start", "worker_crash",
                 "deploy", "config_change", "rollback", "restart", "feature_flag",
-                "manual_action")
+                "manual_action", "change")
 
 
 #: A request failed when the user got an error or nothing: 5xx, 000 (no response was sent),
@@ -104,6 +104,9 @@ class Incident:
     peak_total: int = 0
     affected_hosts: list[str] = field(default_factory=list)
     window_given: bool = False
+    #: From a page (PagerDuty, Opsgenie): acknowledged / resolved minus triggered.
+    time_to_acknowledge_s: float | None = None
+    time_to_resolve_s: float | None = None
 
     @property
     def duration_s(self) -> float:

@@ -45,6 +45,9 @@ CAUSE_OF_KIND = {
     "worker_crash": "nginx_unavailable",
     "config_error": "config_change",
 }
+#: Changes from a change-events file that can trigger an incident.
+CHANGE_TRIGGERS = {"deploy", "config_change", "rollback", "feature_flag", "change", "restart",
+                   "manual_action"}
 _PEER = re.compile(r"^[a-z]+://([^/]+)")
 
 
@@ -77,8 +80,18 @@ class _Action:
 
 
 def _actions(events: pd.DataFrame) -> list[_Action]:
-    life = events[events["kind"].isin(LIFECYCLE | {"worker_crash"})]
+    """Reloads, restarts and crashes from the error logs; deploys and changes from a
+    change-events file."""
     out: list[_Action] = []
+    for change in records(events[events["parser"] == "changes"]):
+        what = "change" if change["kind"] == "other" else str(change["kind"])
+        who = change["attrs"].get("author")
+        detail = f"{what.replace('_', ' ')}: {change['message']}" + (
+            f" (by {who})" if who else "")
+        out.append(_Action(float(change["ts"]), str(change["host"] or ""), what, _src(change),
+                           detail))
+    life = events[events["kind"].isin(LIFECYCLE | {"worker_crash"})
+                  & (events["parser"] != "changes")]
     for host, group in life.groupby("host", sort=True):
         cluster: list[Any] = []
         for ev in group.itertuples():
@@ -164,12 +177,24 @@ def narrate(
         inc.first_alert = float(first["ts"])
         inc.first_alert_name = str(first["attrs"].get("alertname", ""))
         inc.first_alert_source = f"{first['source_file']}:{first['line']}"
+        # Pages (PagerDuty, Opsgenie) say when a person acknowledged and resolved them.
+        for ev in records(alerts.sort_values("ts", kind="stable")):
+            ack = ev["attrs"].get("acknowledged_at")
+            if ack is not None and inc.time_to_acknowledge_s is None:
+                inc.time_to_acknowledge_s = float(ack) - float(ev["ts"])
+                entries.append(Entry(float(ack), "acknowledged",
+                                     f"Page {ev['attrs'].get('alertname', '')} acknowledged",
+                                     _src(ev), str(ev["host"] or "")))
+            res = ev["attrs"].get("resolved_at")
+            if res is not None and inc.time_to_resolve_s is None:
+                inc.time_to_resolve_s = float(res) - float(ev["ts"])
 
     # Actions: reloads, restarts; those shortly before the start are possible triggers.
     actions = [a for a in _actions(events) if lo <= a.ts <= hi] if not events.empty else []
     for a in actions:
         flag = "possible trigger" if inc.start - LOOKBACK_S <= a.ts <= inc.start + bin_s else ""
-        entries.append(Entry(a.ts, a.what, f"{a.host}: {a.detail}", a.source, a.host, flag))
+        entries.append(Entry(a.ts, a.what, f"{a.host}: {a.detail}" if a.host else a.detail,
+                             a.source, a.host, flag))
 
     # Error-log messages that are unusual in the window (not the background).
     groups = _error_groups(events, inc) if not events.empty else []
@@ -223,7 +248,8 @@ def _request_source(dataset: Dataset, req: pd.DataFrame, ts: float, after: bool 
 
 def _error_groups(events: pd.DataFrame, inc: Incident) -> list[dict[str, Any]]:
     """Error-log templates whose rate inside the window is well above their rate outside."""
-    ev = events[(events["kind"] != "alert") & ~events["kind"].isin(LIFECYCLE)]
+    ev = events[(events["kind"] != "alert") & ~events["kind"].isin(LIFECYCLE)
+                & (events["parser"] == "nginx_error")]
     if ev.empty:
         return []
     inside = (ev["ts"] >= inc.start - 60) & (ev["ts"] <= inc.end + 60)
@@ -305,6 +331,18 @@ def _causes(
         cause = CAUSE_OF_KIND.get(g["kind"])
         if cause:
             by_kind.setdefault(cause, []).append(g)
+    # A deploy or config change just before the start, from a change-events file.
+    for act in actions:
+        if act.what in CHANGE_TRIGGERS and inc.start - LOOKBACK_S <= act.ts <= inc.start + bin_s:
+            if any(c.kind == "config_change" and c.host == act.host and act.host
+                   for c in causes):
+                continue
+            mins = (inc.start - act.ts) / 60
+            causes.append(Cause(
+                "config_change",
+                f"{act.detail} at {fmt_hms(act.ts)}, {mins:.0f} minutes before the failures "
+                "started" + (f" (host {act.host})" if act.host else ""),
+                0.5, [f"{act.what} at {act.source}"], act.host))
     for kind, gs in by_kind.items():
         total = sum(g["count"] for g in gs)
         hosts = sorted({g["host"] for g in gs})

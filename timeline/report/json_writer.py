@@ -55,6 +55,10 @@ def incident_dict(inc: Incident) -> dict[str, Any]:
             "source": inc.first_alert_source or None,
             "time_to_detect_s": None if inc.time_to_detect_s is None
             else _num(inc.time_to_detect_s),
+            "time_to_acknowledge_s": None if inc.time_to_acknowledge_s is None
+            else _num(inc.time_to_acknowledge_s),
+            "time_to_resolve_s": None if inc.time_to_resolve_s is None
+            else _num(inc.time_to_resolve_s),
         },
         "peak": {"ts": iso(inc.peak_ts), "failed": inc.peak_failed, "total": inc.peak_total},
         "causes": [

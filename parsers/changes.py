@@ -1,0 +1,422 @@
+"""Change events: deploys, config changes, rollbacks... written down by people or by CI.
+
+The format is this project's own, described column by column in ``docs/changes.md``: a CSV
+file with a header row (comma, semicolon or tab separated), or JSON (an array of objects, one
+object, or JSON lines of objects), with
+
+* ``time`` (required): ISO 8601 with a zone (``2024-05-14T10:02:00Z``,
+  ``2024-05-14T12:02:00+02:00``) or epoch seconds or milliseconds; a time without a zone is
+  read as UTC and the report says so;
+* ``end`` (optional): when the change finished, same spellings;
+* ``kind`` (required): free text normalized to deploy, config_change, rollback, restart,
+  feature_flag, manual_action or other (``release`` is a deploy, ``revert`` a rollback...);
+* ``description`` (required), ``host``, ``author``, ``link`` (optional);
+* any other column is kept in ``attrs["labels"]`` (a ``status`` column also fills
+  ``attrs["status"]``).
+
+Column names are matched case-insensitively (spaces and dashes read as ``_``). Each row is
+one event whose ``kind`` is the normalized kind and whose severity is ``info``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import itertools
+import re
+from collections.abc import Callable, Iterable, Iterator
+from datetime import UTC
+from typing import Any
+
+from dateutil.parser import isoparse
+
+from parsers.alertmanager import (
+    SAMPLE_CHARS,
+    _dump,
+    _loads,
+    _looks_like_json_lines,
+    _str,
+    _where,
+    parse_rfc3339,
+)
+from parsers.base import CHUNK_ROWS, ParseError, ParseOptions, ParseStats, decode
+
+NAME = "changes"
+DESCRIPTION = "Change events (deploys, config changes, rollbacks...) as CSV or JSON"
+TABLE = "events"
+LOCAL_TIME = False
+
+VARIANT_CSV = "csv"
+VARIANT_JSON = "json"
+VARIANT_JSON_LINES = "json lines"
+
+REQUIRED = ("time", "kind", "description")
+KNOWN = (*REQUIRED, "end", "host", "author", "link")
+KINDS = (
+    "deploy",
+    "config_change",
+    "rollback",
+    "restart",
+    "feature_flag",
+    "manual_action",
+    "other",
+)
+NAIVE_NOTE = "times without a zone read as UTC"
+DOCS = "see docs/changes.md"
+
+# Words of a free-text kind, by kind, in order of precedence: "revert deploy" is a rollback,
+# "rollout restart" a restart, "canary release" a deploy.
+_KIND_WORDS: tuple[tuple[str, frozenset[str]], ...] = (
+    (
+        "rollback",
+        frozenset(
+            "rollback rollbacks rolledback roll_back rolled_back revert reverted reverting "
+            "undo downgrade downgraded backout back_out".split()
+        ),
+    ),
+    (
+        "feature_flag",
+        frozenset(
+            "feature_flag featureflag feature_flags flag flags feature toggle toggled "
+            "feature_toggle ff experiment killswitch kill_switch".split()
+        ),
+    ),
+    (
+        "restart",
+        frozenset("restart restarted restarts reboot rebooted bounce bounced recycle".split()),
+    ),
+    (
+        "config_change",
+        frozenset(
+            "config configs config_change configchange configuration cfg conf settings "
+            "setting reload reloaded reconfigure reconfig".split()
+        ),
+    ),
+    (
+        "deploy",
+        frozenset(
+            "deploy deploys deployed deployment release released releases rollout roll_out "
+            "rolled_out ship shipped upgrade upgraded canary redeploy hotfix".split()
+        ),
+    ),
+    (
+        "manual_action",
+        frozenset(
+            "manual manual_action manual_change action intervention failover scale scaled "
+            "scaling maintenance operator drain drained migration".split()
+        ),
+    ),
+)
+# An ISO 8601 time that ends in a zone (Z, +02:00, -0500).
+_ZONED = re.compile(r"\d(?:[Zz]|[+-]\d\d:?\d\d)\s*\Z")
+_EPOCH = re.compile(r"\d+(?:\.\d+)?\Z")
+_DELIMITERS = (",", ";", "\t")
+
+
+def sniff(head: bytes) -> bool:
+    """Tell whether a file's first bytes look like a change-events file.
+
+    CSV: the header row names ``time``, ``kind`` and ``description`` (any case). JSON: the
+    keys ``"time"``, ``"kind"`` and ``"description"`` all appear.
+
+    Args:
+        head: The first bytes of the file.
+
+    Returns:
+        True for a change-events CSV or JSON file.
+    """
+    body = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    if body[:1] in (b"{", b"["):
+        low = body.lower()
+        return all(b'"' + k.encode() + b'"' in low for k in REQUIRED)
+    header = decode(body.split(b"\n", 1)[0])
+    return _header(header)[1] is not None
+
+
+def parse(
+    lines: Iterable[bytes], stats: ParseStats, options: ParseOptions
+) -> Iterator[list[dict[str, Any]]]:
+    """Parse a change-events file into event rows (see ``EVENT_KEYS``).
+
+    ``stats.lines`` counts records: CSV data rows (blank rows are not counted) or JSON
+    objects. A record without a time, kind or description, or with a time that does not
+    parse, is rejected.
+
+    Args:
+        lines: The file's lines as bytes (read whole: these files are small).
+        stats: Receives the counts, rejects, variant, notes and time range.
+        options: ``display_path`` names the file in messages; ``on_bad_lines`` applies to
+            rejected records.
+
+    Yields:
+        Lists of at most ``CHUNK_ROWS`` event dicts, sorted by (ts, kind, description, line).
+
+    Raises:
+        ParseError: when a CSV lacks a required column, or a JSON file is not valid JSON or
+            holds no object with the required keys.
+        BadLineError: when a record is rejected and ``options.on_bad_lines == "error"``.
+    """
+    data = b"".join(lines)
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    if not data.strip():
+        return
+    builder = _Builder(stats, options)
+    if data.lstrip()[:1] in (b"{", b"["):
+        _read_json(data, builder, stats, options)
+    else:
+        _read_csv(data, builder, stats, options)
+    events = builder.finish()
+    for e in events:
+        stats.see_ts(e["ts"])
+        if e["end"] is not None:
+            stats.see_ts(e["end"])
+    for i in range(0, len(events), CHUNK_ROWS):
+        yield events[i : i + CHUNK_ROWS]
+
+
+def normalize_kind(raw: str) -> str:
+    """Map a free-text kind to one of :data:`KINDS` (``other`` when nothing matches).
+
+    Args:
+        raw: The kind as written, e.g. ``Release``, ``config``, ``revert deploy``.
+
+    Returns:
+        The normalized kind.
+    """
+    norm = _norm(raw)
+    if norm in KINDS:
+        return norm
+    for kind, words in _KIND_WORDS:
+        if norm in words:
+            return kind
+    tokens = norm.split("_")
+    pairs = {f"{a}_{b}" for a, b in itertools.pairwise(tokens)}
+    for kind, words in _KIND_WORDS:
+        if words & pairs or words.intersection(tokens):
+            return kind
+    return "other"
+
+
+def _norm(name: str) -> str:
+    """``Config Change`` -> ``config_change``."""
+    return re.sub(r"[^0-9a-z]+", "_", name.strip().lower()).strip("_")
+
+
+def _header(line: str) -> tuple[list[str], str | None]:
+    """The header's normalized names and its delimiter (None when a required one lacks)."""
+    best: list[str] = []
+    for delim in _DELIMITERS:
+        names = [_norm(h) for h in next(csv.reader([line], delimiter=delim), [])]
+        if all(r in names for r in REQUIRED):
+            return names, delim
+        if len(names) > len(best):
+            best = names
+    return best, None
+
+
+# --- reading -------------------------------------------------------------------------------
+
+
+def _read_csv(data: bytes, builder: _Builder, stats: ParseStats, options: ParseOptions) -> None:
+    text = decode(data)
+    first = next((ln for ln in text.splitlines() if ln.strip()), "")
+    names, delim = _header(first)
+    if delim is None:
+        missing = [r for r in REQUIRED if r not in names]
+        raise ParseError(f"{options.display_path}: missing columns: {', '.join(missing)} ({DOCS})")
+    stats.variant = VARIANT_CSV
+    rows = csv.reader(io.StringIO(text, newline=""), delimiter=delim)
+    for header in rows:
+        if any(c.strip() for c in header):
+            break
+    line_end = rows.line_num
+    for row in rows:
+        line_start, line_end = line_end + 1, rows.line_num
+        if not any(c.strip() for c in row):
+            continue
+        record = {names[i]: value for i, value in enumerate(row) if i < len(names) and names[i]}
+        buf = io.StringIO()
+        csv.writer(buf, delimiter=delim, lineterminator="").writerow(row)
+        builder.add(record, line_start, buf.getvalue())
+
+
+def _read_json(data: bytes, builder: _Builder, stats: ParseStats, options: ParseOptions) -> None:
+    try:
+        doc = _loads(data)
+    except ValueError as exc:
+        physical = [(n, ln) for n, ln in enumerate(data.split(b"\n"), start=1) if ln.strip()]
+        if not _looks_like_json_lines(physical):
+            raise ParseError(f"{options.display_path}: not valid JSON: {_where(exc)}") from None
+        stats.variant = VARIANT_JSON_LINES
+        for lineno, raw in physical:
+            try:
+                obj = _loads(raw.strip())
+            except ValueError as exc:
+                stats.lines += 1
+                stats.reject(lineno, f"not valid JSON: {_where(exc, one_line=True)}", raw, options)
+                continue
+            keys = {_norm(str(k)) for k in obj} if isinstance(obj, dict) else set()
+            if not keys & set(REQUIRED):
+                stats.lines += 1
+                stats.skip("JSON line that is not a change event")
+                continue
+            builder.add(_record(obj), lineno, _dump(obj))
+        return
+    items = doc if isinstance(doc, list) else [doc]
+    keys = {_norm(str(k)) for d in items if isinstance(d, dict) for k in d}
+    missing = [r for r in REQUIRED if r not in keys]
+    if missing and (items or not isinstance(doc, list)):
+        raise ParseError(
+            f"{options.display_path}: JSON is not a change-events file: missing keys "
+            f"{', '.join(missing)} ({DOCS})"
+        )
+    stats.variant = VARIANT_JSON
+    counter = itertools.count(1)
+    _add_all(items, builder, counter.__next__)
+
+
+def _add_all(items: list[Any], builder: _Builder, index: Callable[[], int]) -> None:
+    for obj in items:
+        i = index()
+        if isinstance(obj, dict):
+            builder.add(_record(obj), i, _dump(obj))
+        else:
+            builder.reject(i, "record is not a JSON object", _dump(obj))
+
+
+def _record(obj: dict[str, Any]) -> dict[str, Any]:
+    """A JSON object with normalized keys (the first spelling of a key wins)."""
+    out: dict[str, Any] = {}
+    for k, v in obj.items():
+        out.setdefault(_norm(str(k)), v)
+    return out
+
+
+# --- building events -----------------------------------------------------------------------
+
+
+class _Builder:
+    """Validate records and turn them into events."""
+
+    def __init__(self, stats: ParseStats, options: ParseOptions) -> None:
+        self.stats = stats
+        self.options = options
+        self.events: list[dict[str, Any]] = []
+        self.unknown_kinds: dict[str, int] = {}
+
+    def reject(self, index: int, reason: str, sample: str) -> None:
+        self.stats.lines += 1
+        self.stats.reject(index, reason, sample.encode(), self.options)
+
+    def add(self, record: dict[str, Any], index: int, sample: str) -> None:
+        """Count one record and keep it as an event, or reject it."""
+        self.stats.lines += 1
+        stats, options = self.stats, self.options
+        for name in REQUIRED:
+            if not _str(record.get(name)).strip():
+                stats.reject(index, f"missing {name}", sample.encode(), options)
+                return
+        try:
+            ts = self._time(record.get("time"))
+        except ValueError:
+            stats.reject(index, f"bad time {_str(record.get('time'))!r}", sample.encode(), options)
+            return
+        try:
+            end = self._time(record.get("end"))
+        except ValueError:
+            stats.reject(index, f"bad end {_str(record.get('end'))!r}", sample.encode(), options)
+            return
+        if ts is None:  # only for "time": " " and the like, caught above
+            stats.reject(index, "missing time", sample.encode(), options)
+            return
+        if end is not None and end < ts:
+            stats.reject(index, "end is before time", sample.encode(), options)
+            return
+        raw_kind = _str(record.get("kind")).strip()
+        kind = normalize_kind(raw_kind)
+        if kind == "other" and _norm(raw_kind) != "other":
+            self.unknown_kinds[raw_kind] = self.unknown_kinds.get(raw_kind, 0) + 1
+        description = _str(record.get("description")).strip()
+        labels = {
+            k: _str(v).strip()
+            for k, v in record.items()
+            if k and k not in KNOWN and _str(v).strip()
+        }
+        attrs: dict[str, Any] = {
+            "alertname": "",
+            "status": labels.get("status", ""),
+            "labels": labels,
+            "link": _str(record.get("link")).strip(),
+            "author": _str(record.get("author")).strip(),
+            "change_kind_raw": raw_kind,
+            "description": description,
+            "severity_raw": "",
+        }
+        self.events.append(
+            {
+                "ts": ts,
+                "end": end,
+                "kind": kind,
+                "severity": "info",
+                "host": _str(record.get("host")).strip(),
+                "message": description.splitlines()[0],
+                "sample": sample[:SAMPLE_CHARS],
+                "count": 1,
+                "attrs": attrs,
+                "line": index,
+            }
+        )
+        stats.parsed += 1
+
+    def _time(self, value: Any) -> float | None:
+        """``time``/``end`` as epoch seconds UTC; None when empty.
+
+        Raises:
+            ValueError: when the value is not a time.
+        """
+        if value is None:
+            return None
+        if isinstance(value, bool):
+            raise ValueError("a boolean is not a time")
+        if isinstance(value, (int, float)):
+            return _epoch(float(value))
+        text = _str(value).strip()
+        if not text:
+            return None
+        if _EPOCH.match(text):
+            return _epoch(float(text))
+        if _ZONED.search(text):
+            ts = parse_rfc3339(text)
+            if ts is None:
+                raise ValueError("zero time")
+            return ts
+        try:
+            dt = isoparse(text)
+        except (ValueError, OverflowError):
+            raise ValueError(f"bad time {text!r}") from None
+        if dt.tzinfo is None:
+            dt = dt.replace(tzinfo=UTC)
+            if NAIVE_NOTE not in self.stats.notes:
+                self.stats.notes.append(NAIVE_NOTE)
+        return float(dt.timestamp())
+
+    def finish(self) -> list[dict[str, Any]]:
+        """The events sorted by (ts, kind, description, line); a note on unknown kinds."""
+        if self.unknown_kinds:
+            listed = ", ".join(repr(k) for k in sorted(self.unknown_kinds))
+            n = sum(self.unknown_kinds.values())
+            self.stats.notes.append(
+                f"{n} changes had a kind not recognised, read as other: {listed}"
+            )
+        return sorted(
+            self.events,
+            key=lambda e: (e["ts"], e["kind"], e["attrs"]["description"], e["line"]),
+        )
+
+
+def _epoch(value: float) -> float:
+    """Epoch seconds, or milliseconds told apart by size (after 1973 in ms)."""
+    if value <= 0:
+        raise ValueError("epoch time must be positive")
+    return value / 1000.0 if value >= 1e11 else value

@@ -1,0 +1,276 @@
+"""AWS CloudWatch: ``aws cloudwatch describe-alarm-history`` output.
+
+The CLI prints ``{"AlarmHistoryItems": [...]}`` (plus ``NextToken`` when paginated by hand),
+newest first (aws-cli example ``describe-alarm-history.rst``; CloudWatch API reference
+``AlarmHistoryItem``). Each item has ``AlarmName``, ``AlarmType`` (newer APIs),
+``Timestamp`` (ISO 8601, ms, ``Z``), ``HistoryItemType`` (``StateUpdate``,
+``ConfigurationUpdate``, ``Action``...), ``HistorySummary`` (``Alarm updated from OK to
+ALARM``) and ``HistoryData``: JSON *inside a string*, with ``oldState``/``newState``
+(``stateValue`` ``OK``/``ALARM``/``INSUFFICIENT_DATA``, ``stateReason``,
+``stateReasonData`` whose ``startDate``/``queryDate`` read ``2014-04-09T18:59:06.419+0000``).
+
+Only StateUpdate items make events; the others are skipped. Per alarm, a transition into
+ALARM opens a span at its ``Timestamp`` and the next transition out of ALARM (to OK, or to
+INSUFFICIENT_DATA when the data stopped) closes it. The export carries no severity (every
+span is ``error``, ``severity_raw`` "") and no dimensions: ``host`` is an EC2 instance id
+(``i-0abc...``) when the alarm name holds one, else "". A file may also be a bare array of
+items or JSON lines of answers.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+from parsers.alertmanager import (
+    SAMPLE_CHARS,
+    _dump,
+    _loads,
+    _looks_like_json_lines,
+    _str,
+    _where,
+    parse_rfc3339,
+)
+from parsers.base import CHUNK_ROWS, ParseError, ParseOptions, ParseStats
+
+NAME = "cloudwatch"
+DESCRIPTION = "AWS CloudWatch alarm history (aws cloudwatch describe-alarm-history JSON)"
+TABLE = "events"
+LOCAL_TIME = False
+
+VARIANT = "describe-alarm-history"
+
+_SUMMARY = re.compile(r"Alarm updated from (\w+) to (\w+)")
+_INSTANCE_ID = re.compile(r"\bi-(?:[0-9a-f]{8}|[0-9a-f]{17})\b")
+_STATES = frozenset({"OK", "ALARM", "INSUFFICIENT_DATA"})
+
+
+def sniff(head: bytes) -> bool:
+    """Tell whether a file's first bytes look like ``describe-alarm-history`` JSON.
+
+    Args:
+        head: The first bytes of the file.
+
+    Returns:
+        True for the CLI answer (``AlarmHistoryItems``) or a bare array of history items.
+    """
+    body = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    if body[:1] not in (b"{", b"["):
+        return False
+    if b'"AlarmHistoryItems"' in body:
+        return True
+    return body[:1] == b"[" and b'"HistoryItemType"' in body and b'"AlarmName"' in body
+
+
+def parse(
+    lines: Iterable[bytes], stats: ParseStats, options: ParseOptions
+) -> Iterator[list[dict[str, Any]]]:
+    """Parse alarm history into event rows (see ``EVENT_KEYS``).
+
+    ``stats.lines`` counts history items. Items that are not StateUpdate are skipped, and
+    so is a transition out of ALARM whose transition into ALARM is not in the file; other
+    state changes (OK to INSUFFICIENT_DATA) are parsed and make no event.
+
+    Args:
+        lines: The file's lines as bytes (read whole: these files are small).
+        stats: Receives the counts, rejects, variant, notes and time range.
+        options: ``display_path`` names the file in messages; ``on_bad_lines`` applies to
+            rejected records.
+
+    Yields:
+        Lists of at most ``CHUNK_ROWS`` event dicts, sorted by (ts, alarm name, line).
+
+    Raises:
+        ParseError: when the file is one JSON document that is not valid JSON or not an
+            alarm history.
+        BadLineError: when a record is rejected and ``options.on_bad_lines == "error"``.
+    """
+    data = b"".join(lines)
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    if not data.strip():
+        return
+    reader = _Reader(stats, options)
+    try:
+        doc = _loads(data)
+    except ValueError as exc:
+        physical = [(n, ln) for n, ln in enumerate(data.split(b"\n"), start=1) if ln.strip()]
+        if not _looks_like_json_lines(physical):
+            raise ParseError(f"{options.display_path}: not valid JSON: {_where(exc)}") from None
+        for lineno, raw in physical:
+            try:
+                line_doc = _loads(raw.strip())
+            except ValueError as exc:
+                stats.lines += 1
+                stats.reject(lineno, f"not valid JSON: {_where(exc, one_line=True)}", raw, options)
+                continue
+            if not reader.read(line_doc, itertools.repeat(lineno).__next__):
+                stats.lines += 1
+                stats.skip("JSON line that is not an alarm history answer")
+    else:
+        if not reader.read(doc, itertools.count(1).__next__):
+            raise ParseError(
+                f"{options.display_path}: JSON is not CloudWatch alarm history (expected "
+                '{"AlarmHistoryItems": [...]} as aws cloudwatch describe-alarm-history prints it)'
+            )
+    events = reader.events()
+    for e in events:
+        stats.see_ts(e["ts"])
+        if e["end"] is not None:
+            stats.see_ts(e["end"])
+    for i in range(0, len(events), CHUNK_ROWS):
+        yield events[i : i + CHUNK_ROWS]
+
+
+class _Reader:
+    """Collect StateUpdate items per alarm, then pair them."""
+
+    def __init__(self, stats: ParseStats, options: ParseOptions) -> None:
+        self.stats = stats
+        self.options = options
+        # alarm name -> [(ts, index, old state, new state, history data, item)]
+        self.updates: dict[str, list[tuple[float, int, str, str, dict[str, Any], Any]]] = {}
+
+    def read(self, doc: Any, index: Callable[[], int]) -> bool:
+        """Read one JSON document; False when it is not an alarm history."""
+        if isinstance(doc, dict) and isinstance(doc.get("AlarmHistoryItems"), list):
+            items = doc["AlarmHistoryItems"]
+        elif (
+            isinstance(doc, list)
+            and doc
+            and all(isinstance(d, dict) and "HistoryItemType" in d for d in doc)
+        ):
+            items = doc
+        else:
+            return False
+        self.stats.variant = VARIANT
+        for item in items:
+            self.item(item, index())
+        return True
+
+    def item(self, item: Any, index: int) -> None:
+        """Count one history item; keep it when it is a state change."""
+        stats, options = self.stats, self.options
+        stats.lines += 1
+        raw = _dump(item)
+        if not isinstance(item, dict):
+            stats.reject(index, "history item is not a JSON object", raw.encode(), options)
+            return
+        kind = _str(item.get("HistoryItemType"))
+        if kind != "StateUpdate":
+            stats.skip(f"{kind or 'untyped'} history item (not a StateUpdate)")
+            return
+        name = _str(item.get("AlarmName"))
+        if not name:
+            stats.reject(index, "history item has no AlarmName", raw.encode(), options)
+            return
+        stamp = item.get("Timestamp")
+        try:
+            ts = parse_rfc3339(stamp) if isinstance(stamp, str) else None
+        except ValueError:
+            stats.reject(index, "bad Timestamp", raw.encode(), options)
+            return
+        if ts is None:
+            stats.reject(index, "history item has no Timestamp", raw.encode(), options)
+            return
+        history: dict[str, Any] = {}
+        data = item.get("HistoryData")
+        if isinstance(data, str) and data:
+            try:
+                parsed = json.loads(data)
+            except ValueError:
+                parsed = None
+            history = parsed if isinstance(parsed, dict) else {}
+        elif isinstance(data, dict):
+            history = data
+        old, new = _state(history.get("oldState")), _state(history.get("newState"))
+        if not (old and new):
+            # Without HistoryData the summary still says "Alarm updated from OK to ALARM".
+            m = _SUMMARY.search(_str(item.get("HistorySummary")))
+            if m is None:
+                stats.reject(index, "state change without old and new state", raw.encode(), options)
+                return
+            old, new = m.group(1), m.group(2)
+        if old not in _STATES or new not in _STATES:
+            stats.reject(index, f"unknown state {old} -> {new}", raw.encode(), options)
+            return
+        self.updates.setdefault(name, []).append((ts, index, old, new, history, item))
+
+    def events(self) -> list[dict[str, Any]]:
+        """Pair ->ALARM with the next ALARM-> per alarm; sorted by (ts, alarm name, line)."""
+        events: list[dict[str, Any]] = []
+        for name, updates in self.updates.items():
+            # Newest first in the answer: sort by time, the later item in the file first on
+            # a tie (it is the older one).
+            updates.sort(key=lambda u: (u[0], -u[1]))
+            open_event: dict[str, Any] | None = None
+            for ts, index, old, new, history, item in updates:
+                if new == "ALARM" and old != "ALARM":
+                    self.stats.parsed += 1
+                    if open_event is None:
+                        open_event = _event(name, ts, index, old, history, item)
+                        events.append(open_event)
+                elif old == "ALARM" and new != "ALARM":
+                    if open_event is None:
+                        self.stats.skip("transition out of ALARM whose start is not in the file")
+                        continue
+                    self.stats.parsed += 1
+                    open_event["end"] = ts
+                    attrs = open_event["attrs"]
+                    attrs["status"] = "resolved"
+                    attrs["end_state"] = new
+                    attrs["end_reason"] = _str(_reason(history.get("newState")))
+                    open_event = None
+                else:
+                    self.stats.parsed += 1
+        return sorted(events, key=lambda e: (e["ts"], e["attrs"]["alertname"], e["line"]))
+
+
+def _state(value: Any) -> str:
+    return _str(value.get("stateValue")) if isinstance(value, dict) else ""
+
+
+def _reason(value: Any) -> Any:
+    return value.get("stateReason") if isinstance(value, dict) else ""
+
+
+def _event(
+    name: str, ts: float, index: int, old: str, history: dict[str, Any], item: dict[str, Any]
+) -> dict[str, Any]:
+    new_state = _obj(history.get("newState"))
+    reason = _str(new_state.get("stateReason"))
+    reason_data = new_state.get("stateReasonData")
+    m = _INSTANCE_ID.search(name)
+    attrs: dict[str, Any] = {
+        "alertname": name,
+        "status": "firing",
+        "labels": {},
+        "link": "",
+        "alarm_type": _str(item.get("AlarmType")),
+        "old_state": old,
+        "state_reason": reason,
+        "state_reason_data": reason_data if isinstance(reason_data, dict) else None,
+        "history_summary": _str(item.get("HistorySummary")),
+        # The export has no severity field.
+        "severity_raw": "",
+    }
+    return {
+        "ts": ts,
+        "end": None,
+        "kind": "alert",
+        "severity": "error",
+        "host": m.group(0) if m else "",
+        "message": f"{name}: {reason}" if reason else name,
+        "sample": _dump(item)[:SAMPLE_CHARS],
+        "count": 1,
+        "attrs": attrs,
+        "line": index,
+    }
+
+
+def _obj(value: Any) -> dict[str, Any]:
+    """``value`` when it is a JSON object, else an empty one."""
+    return value if isinstance(value, dict) else {}

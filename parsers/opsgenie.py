@@ -1,0 +1,398 @@
+"""Opsgenie: webhook alert-action payloads and REST API v2 alerts.
+
+Shapes read (Opsgenie docs "Alert action data", "Alert API"; facts in ``ALERT_FORMATS.md``):
+
+* a **webhook payload** of the Webhook integration: ``action`` (``Create``,
+  ``Acknowledge``, ``UnAcknowledge``, ``AddNote``, ``Close``, ``Delete``...), ``alert``
+  (``alertId``, ``tinyId``, ``alias``, ``message``, ``entity``, ``tags``, ``priority``
+  ``P1``..``P5``, ``description``, ``details``, ``username``, ``createdAt`` in epoch
+  **milliseconds**, ``updatedAt`` in epoch **nanoseconds** (19 digits)), ``source``,
+  ``integrationName``; one per file, a JSON array of them, or JSON lines. Every action of
+  one ``alertId`` merges into one span: start ``createdAt``, first acknowledgement the
+  ``updatedAt`` of the first ``Acknowledge``, end the ``updatedAt`` of ``Close``;
+* ``GET /v2/alerts`` (``{"data": [...], "paging": ..., "took", "requestId"}``) and
+  ``GET /v2/alerts/{id}`` (``{"data": {...}}``): ``createdAt``/``updatedAt`` ISO 8601 (ms,
+  ``Z``), ``status`` ``open``/``closed``, ``acknowledged``, and ``report.ackTime`` /
+  ``report.closeTime`` as durations in milliseconds from ``createdAt``.
+
+Severity from the priority: P1 critical, P2 error, P3 warning, P4 and P5 info; an alert
+without one is read as Opsgenie's default P3 (``severity_raw`` is then ""). ``host`` is the
+alert's ``entity``.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, TypeGuard
+
+from parsers.alertmanager import (
+    SAMPLE_CHARS,
+    _dump,
+    _loads,
+    _looks_like_json_lines,
+    _str,
+    _where,
+    parse_rfc3339,
+)
+from parsers.base import CHUNK_ROWS, ParseError, ParseOptions, ParseStats
+
+NAME = "opsgenie"
+DESCRIPTION = "Opsgenie webhook alert-action payloads (JSON or JSON lines) and REST v2 alerts"
+TABLE = "events"
+LOCAL_TIME = False
+
+VARIANT_WEBHOOK = "webhook"
+VARIANT_API = "api v2 alerts"
+
+_PRIORITY = {"p1": "critical", "p2": "error", "p3": "warning", "p4": "info", "p5": "info"}
+_DEFAULT_PRIORITY = "P3"
+_MESSAGE_TEXT_CHARS = 200
+
+
+def sniff(head: bytes) -> bool:
+    """Tell whether a file's first bytes look like Opsgenie JSON.
+
+    A webhook payload has ``action`` and an ``alert`` with ``alertId``; a REST answer has
+    ``data`` holding alerts with ``tinyId`` and ``createdAt``.
+
+    Args:
+        head: The first bytes of the file.
+
+    Returns:
+        True for an Opsgenie webhook payload (object, array or JSON lines) or REST answer.
+    """
+    body = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    if body[:1] not in (b"{", b"["):
+        return False
+    if b'"action"' in body and b'"alert"' in body and b'"alertId"' in body:
+        return True
+    return b'"data"' in body and b'"tinyId"' in body and b'"createdAt"' in body
+
+
+def parse(
+    lines: Iterable[bytes], stats: ParseStats, options: ParseOptions
+) -> Iterator[list[dict[str, Any]]]:
+    """Parse Opsgenie JSON into event rows (see ``EVENT_KEYS``).
+
+    ``stats.lines`` counts records: webhook payloads and REST alert objects. Payloads of one
+    ``alertId`` merge into one event; the same alert in two REST answers is one event (the
+    later ``updatedAt`` wins).
+
+    Args:
+        lines: The file's lines as bytes (read whole: these files are small).
+        stats: Receives the counts, rejects, variant, notes and time range.
+        options: ``display_path`` names the file in messages; ``on_bad_lines`` applies to
+            rejected records.
+
+    Yields:
+        Lists of at most ``CHUNK_ROWS`` event dicts, sorted by (ts, alertname, alert id).
+
+    Raises:
+        ParseError: when the file is one JSON document that is not valid JSON or not an
+            Opsgenie shape.
+        BadLineError: when a record is rejected and ``options.on_bad_lines == "error"``.
+    """
+    data = b"".join(lines)
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    if not data.strip():
+        return
+    reader = _Reader(stats, options)
+    try:
+        doc = _loads(data)
+    except ValueError as exc:
+        physical = [(n, ln) for n, ln in enumerate(data.split(b"\n"), start=1) if ln.strip()]
+        if not _looks_like_json_lines(physical):
+            raise ParseError(f"{options.display_path}: not valid JSON: {_where(exc)}") from None
+        for lineno, raw in physical:
+            try:
+                line_doc = _loads(raw.strip())
+            except ValueError as exc:
+                stats.lines += 1
+                stats.reject(lineno, f"not valid JSON: {_where(exc, one_line=True)}", raw, options)
+                continue
+            if not reader.read(line_doc, itertools.repeat(lineno).__next__):
+                stats.lines += 1
+                stats.skip("JSON line that is not an Opsgenie payload or API answer")
+    else:
+        if not reader.read(doc, itertools.count(1).__next__):
+            raise ParseError(
+                f"{options.display_path}: JSON is not an Opsgenie webhook payload or REST "
+                'answer (expected {"action": ..., "alert": {...}} or {"data": ...} of '
+                "GET /v2/alerts)"
+            )
+    events = reader.events()
+    for e in events:
+        stats.see_ts(e["ts"])
+        if e["end"] is not None:
+            stats.see_ts(e["end"])
+    for i in range(0, len(events), CHUNK_ROWS):
+        yield events[i : i + CHUNK_ROWS]
+
+
+def _is_payload(doc: Any) -> bool:
+    return isinstance(doc, dict) and "action" in doc and isinstance(doc.get("alert"), dict)
+
+
+class _Reader:
+    """Fold webhook payloads by alertId; keep one REST alert per id."""
+
+    def __init__(self, stats: ParseStats, options: ParseOptions) -> None:
+        self.stats = stats
+        self.options = options
+        self.by_id: dict[str, dict[str, Any]] = {}
+        self.merged = 0
+
+    def _variant(self, variant: str) -> None:
+        if not self.stats.variant:
+            self.stats.variant = variant
+
+    def read(self, doc: Any, index: Callable[[], int]) -> bool:
+        """Read one JSON document of a supported shape; False when it is none of them."""
+        if _is_payload(doc):
+            self._variant(VARIANT_WEBHOOK)
+            self.payload(doc, index())
+            return True
+        if isinstance(doc, dict) and "data" in doc and ("requestId" in doc or "took" in doc):
+            items = doc["data"] if isinstance(doc["data"], list) else [doc["data"]]
+            self._variant(VARIANT_API)
+            for item in items:
+                self.api_alert(item, index())
+            return True
+        if isinstance(doc, list) and doc and any(_is_payload(d) for d in doc):
+            self._variant(VARIANT_WEBHOOK)
+            for item in doc:
+                if _is_payload(item):
+                    self.payload(item, index())
+                else:
+                    i = index()
+                    self.stats.lines += 1
+                    self.stats.reject(
+                        i, "item is not a webhook payload", _dump(item).encode(), self.options
+                    )
+            return True
+        return False
+
+    # --- webhook ---------------------------------------------------------------------
+
+    def payload(self, doc: dict[str, Any], index: int) -> None:
+        """One webhook payload: start, acknowledge or close its alert's span."""
+        stats, options = self.stats, self.options
+        stats.lines += 1
+        raw = _dump(doc)
+        alert = doc["alert"]
+        action = _str(doc.get("action"))
+        alert_id = _str(alert.get("alertId"))
+        if not alert_id:
+            stats.reject(index, "alert has no alertId", raw.encode(), options)
+            return
+        try:
+            created = _epoch(alert.get("createdAt"))
+            updated = _epoch(alert.get("updatedAt"))
+        except ValueError as exc:
+            stats.reject(index, str(exc), raw.encode(), options)
+            return
+        if created is None:
+            stats.reject(index, "alert has no createdAt", raw.encode(), options)
+            return
+        stats.parsed += 1
+        event = self.by_id.get(alert_id)
+        if event is None:
+            event = self._event(alert, created, index, raw, VARIANT_WEBHOOK)
+            event["attrs"]["actions"] = []
+            event["attrs"]["integration_name"] = _str(doc.get("integrationName"))
+            self.by_id[alert_id] = event
+        else:
+            self.merged += 1
+            # A later payload may carry what the first lacked (priority added, entity set).
+            self._fill(event, alert)
+        attrs = event["attrs"]
+        attrs["actions"].append(action)
+        event["ts"] = min(event["ts"], created)
+        if action == "Acknowledge" and updated is not None:
+            if "acknowledged_at" not in attrs or updated < attrs["acknowledged_at"]:
+                attrs["acknowledged_at"] = updated
+                attrs["acknowledged_by"] = _str(alert.get("username"))
+            if attrs["status"] == "open":
+                attrs["status"] = "acknowledged"
+        elif action == "Close" and updated is not None:
+            if event["end"] is None or updated > event["end"]:
+                event["end"] = updated
+                attrs["resolved_at"] = updated
+                attrs["closed_by"] = _str(alert.get("username"))
+            attrs["status"] = "closed"
+
+    def _fill(self, event: dict[str, Any], alert: dict[str, Any]) -> None:
+        attrs = event["attrs"]
+        if not attrs["priority"] and _str(alert.get("priority")):
+            attrs["priority"] = _str(alert.get("priority"))
+            attrs["severity_raw"] = attrs["priority"]
+            event["severity"] = _severity(attrs["priority"])
+        if not event["host"] and _str(alert.get("entity")):
+            event["host"] = attrs["entity"] = _str(alert.get("entity"))
+
+    # --- REST API ----------------------------------------------------------------------
+
+    def api_alert(self, alert: Any, index: int) -> None:
+        """One alert object of ``GET /v2/alerts`` or ``GET /v2/alerts/{id}``."""
+        stats, options = self.stats, self.options
+        stats.lines += 1
+        raw = _dump(alert)
+        if not isinstance(alert, dict):
+            stats.reject(index, "alert is not a JSON object", raw.encode(), options)
+            return
+        alert_id = _str(alert.get("id"))
+        try:
+            created = _iso(alert.get("createdAt"))
+            updated = _iso(alert.get("updatedAt"))
+        except ValueError as exc:
+            stats.reject(index, str(exc), raw.encode(), options)
+            return
+        if created is None:
+            stats.reject(index, "alert has no createdAt", raw.encode(), options)
+            return
+        report = _obj(alert.get("report"))
+        ack_ms, close_ms = report.get("ackTime"), report.get("closeTime")
+        event = self._event(alert, created, index, raw, VARIANT_API)
+        attrs = event["attrs"]
+        status = _str(alert.get("status"))
+        acknowledged = alert.get("acknowledged") is True
+        attrs["status"] = (
+            "closed" if status == "closed" else "acknowledged" if acknowledged else status
+        )
+        attrs["acknowledged"] = acknowledged
+        if _is_number(ack_ms):
+            attrs["acknowledged_at"] = _plus_ms(created, ack_ms)
+            attrs["acknowledged_by"] = _str(report.get("acknowledgedBy"))
+        if status == "closed" and _is_number(close_ms):
+            event["end"] = attrs["resolved_at"] = _plus_ms(created, close_ms)
+            attrs["closed_by"] = _str(report.get("closedBy"))
+        integration = alert.get("integration")
+        attrs["integration_name"] = (
+            _str(integration.get("name")) if isinstance(integration, dict) else ""
+        )
+        attrs["count"] = alert.get("count")
+        stats.parsed += 1
+        key = alert_id or f"#line{index}"
+        old = self.by_id.get(key)
+        event["_updated"] = updated or created
+        if old is not None:
+            self.merged += 1
+            if old.get("_updated", 0.0) > event["_updated"]:
+                return
+            event["line"] = old["line"]
+        self.by_id[key] = event
+
+    # --- shared -----------------------------------------------------------------------
+
+    def _event(
+        self, alert: dict[str, Any], created: float, index: int, raw: str, variant: str
+    ) -> dict[str, Any]:
+        message = _str(alert.get("message"))
+        description = _str(alert.get("description")).strip()
+        priority = _str(alert.get("priority"))
+        tags = [_str(t) for t in alert.get("tags") or [] if _str(t)]
+        details = alert.get("details")
+        labels = {str(k): _str(v) for k, v in details.items()} if isinstance(details, dict) else {}
+        for tag in tags:
+            k, sep, v = tag.partition(":")
+            if sep and k:
+                labels.setdefault(k, v)
+        entity = _str(alert.get("entity"))
+        first_line = description.splitlines()[0][:_MESSAGE_TEXT_CHARS] if description else ""
+        alert_id = _str(alert.get("alertId")) if variant == VARIANT_WEBHOOK else ""
+        attrs: dict[str, Any] = {
+            "alertname": message,
+            "status": "open",
+            "labels": labels,
+            "link": "",
+            "alert_id": alert_id or _str(alert.get("id")),
+            "tiny_id": _str(alert.get("tinyId")),
+            "alias": _str(alert.get("alias")),
+            "entity": entity,
+            "tags": tags,
+            "priority": priority,
+            "source": _str(alert.get("source")),
+            "severity_raw": priority,
+        }
+        return {
+            "ts": created,
+            "end": None,
+            "kind": "alert",
+            "severity": _severity(priority),
+            "host": entity,
+            "message": f"{message}: {first_line}" if first_line else message,
+            "sample": raw[:SAMPLE_CHARS],
+            "count": 1,
+            "attrs": attrs,
+            "line": index,
+        }
+
+    def events(self) -> list[dict[str, Any]]:
+        """All events, sorted by (ts, alertname, alert id)."""
+        if self.merged:
+            self.stats.notes.append(
+                f"{self.merged} records repeated an alert already seen (same alertId) and were "
+                f"merged: {len(self.by_id)} events"
+            )
+        events = [{k: v for k, v in e.items() if k != "_updated"} for e in self.by_id.values()]
+        return sorted(
+            events, key=lambda e: (e["ts"], e["attrs"]["alertname"], e["attrs"]["alert_id"])
+        )
+
+
+def _severity(priority: str) -> str:
+    return _PRIORITY.get((priority or _DEFAULT_PRIORITY).strip().lower(), "warning")
+
+
+def _is_number(value: Any) -> TypeGuard[float]:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0
+
+
+def _plus_ms(t: float, ms: float) -> float:
+    """``t`` plus a duration in ms, summed in whole microseconds (no float drift)."""
+    return (round(t * 1_000_000) + round(ms * 1000)) / 1_000_000
+
+
+def _epoch(value: Any) -> float | None:
+    """An epoch number in s, ms, us or ns (told apart by size) as epoch seconds.
+
+    The webhook sends ``createdAt`` in milliseconds (1420452191104) and ``updatedAt`` in
+    nanoseconds (1420452193166002000).
+
+    Raises:
+        ValueError: when the value is not a number.
+    """
+    if value is None or value == "":
+        return None
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value.strip())
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        raise ValueError(f"bad epoch time {value!r}")
+    if value >= 1e17:
+        # Integer division first: a float cannot hold 19 digits exactly.
+        return int(value) // 1000 / 1e6 if isinstance(value, int) else value / 1e9
+    if value >= 1e14:
+        return value / 1e6
+    if value >= 1e11:
+        return value / 1e3
+    return float(value)
+
+
+def _iso(value: Any) -> float | None:
+    """An ISO 8601 REST time as epoch seconds; None when absent.
+
+    Raises:
+        ValueError: when the value is not a timestamp.
+    """
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise ValueError(f"bad timestamp {value!r}")
+    return parse_rfc3339(value)
+
+
+def _obj(value: Any) -> dict[str, Any]:
+    """``value`` when it is a JSON object, else an empty one."""
+    return value if isinstance(value, dict) else {}
