@@ -249,46 +249,50 @@ def _compact_chunk(
     stats: ParseStats,
     options: ParseOptions,
 ) -> dict[str, Any]:
-    """Convert one block's groups (time, status, user agent, forwarded-for)."""
+    """Convert one block's groups (time, status, user agent, forwarded-for) with numpy.
+
+    Timestamps repeat (many requests a second): each distinct one is parsed once per file
+    (``tcache``) and spread back over the rows through ``np.unique``'s inverse index.
+    """
     if not rows:
-        return {"ts": [], "status": [], "user_agent": [], "forwarded": [], "line": []}
+        return {"ts": np.zeros(0), "status": np.zeros(0, dtype=np.int64), "user_agent": [],
+                "forwarded": np.zeros(0, dtype=bool), "line": np.zeros(0, dtype=np.int64)}
     times, status, uas, xffs = zip(*rows, strict=True)
+    uniq, inverse = np.unique(np.array(times), return_inverse=True)
+    values = np.empty(len(uniq))
+    bad_times = []
     get = tcache.get
-    hits: list[tuple[float, int] | None] = [get(t) for t in times]
-    if None in hits:
-        for i, t in enumerate(times):
-            if hits[i] is None:
-                hit = tcache.get(t)
-                if hit is None:
-                    try:
-                        hit = tcache[t] = parse_time_local(t)
-                    except ValueError:
-                        continue
-                hits[i] = hit
-    if stats.utc_offset_s is None:
-        hit = next((h for h in hits if h is not None), None)
-        if hit is not None:
-            stats.utc_offset_s = hit[1]
-            stats.variant = "main" if xffs[0] is not None else "combined"
+    for j, t in enumerate(uniq.tolist()):
+        hit = get(t)
+        if hit is None:
+            try:
+                hit = tcache[t] = parse_time_local(t)
+            except ValueError:
+                bad_times.append(j)
+                values[j] = np.nan
+                continue
+            if stats.utc_offset_s is None:
+                stats.utc_offset_s = hit[1]
+                stats.variant = "main" if xffs[0] is not None else "combined"
+        values[j] = hit[0]
+    epoch = values[inverse.reshape(-1)]
     line = np.asarray(numbers, dtype=np.int64)
-    keep: Any = slice(None)
-    good = hits
-    if None in hits:
-        bad = [i for i, h in enumerate(hits) if h is None]
-        for i in bad:
+    st = np.array(status).astype(np.int64)
+    if xffs[0] is None and xffs.count(None) == len(xffs):
+        forwarded = np.zeros(len(xffs), dtype=bool)
+    else:
+        x = np.array(xffs, dtype=object)
+        forwarded = (x != b"-") & (x != b"") & (x != None)  # noqa: E711 - elementwise
+    ua: list[bytes] = list(uas)
+    if bad_times:
+        bad = np.isnan(epoch)
+        for i in np.flatnonzero(bad).tolist():
             stats.reject(int(line[i]), "bad timestamp", times[i], options)
-        keep = np.ones(len(hits), dtype=bool)
-        keep[bad] = False
-        good = [h for h in hits if h is not None]
-    epoch = np.fromiter((h[0] for h in good if h is not None), dtype=np.float64,
-                        count=len(good))
-    st = np.asarray(status, dtype="S3").astype(np.int64)[keep]
-    x = np.asarray(xffs, dtype=object)[keep]
-    forwarded = (x != b"-") & (x != None) & (x != b"")  # noqa: E711 - elementwise
-    ua = list(np.asarray(uas, dtype=object)[keep])
+        keep = ~bad
+        epoch, st, forwarded, line = epoch[keep], st[keep], forwarded[keep], line[keep]
+        ua = [u for u, k in zip(ua, keep.tolist(), strict=True) if k]
     stats.parsed += len(epoch)
     if len(epoch):
         stats.see_ts(float(epoch.min()))
         stats.see_ts(float(epoch.max()))
-    return {"ts": epoch, "status": st, "user_agent": ua, "forwarded": forwarded,
-            "line": line[keep]}
+    return {"ts": epoch, "status": st, "user_agent": ua, "forwarded": forwarded, "line": line}

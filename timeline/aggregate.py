@@ -86,14 +86,21 @@ class Partial:
             counts[k] = counts.get(k, 0) + c
         failed = is_failed(status) & ~probe
         client_err = is_client_error(status) & ~probe
-        frame = pd.DataFrame({"m": minute, "ts": ts, "line": line,
-                              "fts": np.where(failed, ts, np.nan),
-                              "cts": np.where(client_err, ts, np.nan)})
-        g = frame.groupby("m", sort=False).agg(
-            ts_min=("ts", "min"), ts_max=("ts", "max"), line_min=("line", "min"),
-            line_max=("line", "max"), f_min=("fts", "min"), f_max=("fts", "max"),
-            c_min=("cts", "min"), c_max=("cts", "max"))
-        for m, row in zip(g.index.tolist(), g.to_numpy().tolist(), strict=True):
+        # Per-minute extremes with numpy: sort by minute once, reduce each run. fmin/fmax
+        # skip the NaN of rows that are not failures.
+        order = np.argsort(minute, kind="stable")
+        ms = minute[order]
+        uniq, starts = np.unique(ms, return_index=True)
+        ts_o, line_o = ts[order], line[order]
+        fts = np.where(failed, ts, np.nan)[order]
+        cts = np.where(client_err, ts, np.nan)[order]
+        cols = (np.minimum.reduceat(ts_o, starts), np.maximum.reduceat(ts_o, starts),
+                np.minimum.reduceat(line_o, starts).astype(float),
+                np.maximum.reduceat(line_o, starts).astype(float),
+                np.fmin.reduceat(fts, starts), np.fmax.reduceat(fts, starts),
+                np.fmin.reduceat(cts, starts), np.fmax.reduceat(cts, starts))
+        table = np.column_stack(cols).tolist()
+        for m, row in zip(uniq.tolist(), table, strict=True):
             self._fold(int(m), row)
 
     def _fold(self, m: int, row: list[float]) -> None:

@@ -55,17 +55,19 @@ def write_chart(analysis: Analysis, path: Path) -> None:
         return pd.to_datetime(np.asarray(values, dtype=float), unit="s", utc=True)
 
     x = to_dt(data["x"])
-    width = analysis.bin_s / 86400.0
     fig, (ax, ax2) = plt.subplots(2, 1, figsize=(12, 6.5), sharex=True,
                                   gridspec_kw={"height_ratios": [3, 1]})
-    bottom = np.zeros(len(x))
-    for name, colour, label in SERIES:
-        y = data["series"][name]
-        if y.any() or name == "2xx":
-            ax.bar(x, y, width=width, bottom=bottom, color=colour, label=label, align="edge",
-                   linewidth=0)
-            bottom = bottom + y
-    ax2.plot(x, 100 * data["failure_ratio"], color="#c83232", linewidth=1)
+    # Stacked areas drawn as steps (one polygon per series): a day of 1-minute bins would be
+    # thousands of bar patches, which matplotlib draws slowly.
+    shown = [(name, colour, label) for name, colour, label in SERIES
+             if data["series"][name].any() or name == "2xx"]
+    if len(x):
+        ax.stackplot(x, *[data["series"][name] for name, _, _ in shown],
+                     colors=[c for _, c, _ in shown], labels=[lb for _, _, lb in shown],
+                     step="post", linewidth=0)
+    bottom = np.sum([data["series"][name] for name, _, _ in shown], axis=0) if shown else \
+        np.zeros(len(x))
+    ax2.step(x, 100 * data["failure_ratio"], where="post", color="#c83232", linewidth=1)
     ax2.set_ylabel("failed %")
     ax2.set_ylim(0, max(5.0, 100 * float(np.max(data["failure_ratio"], initial=0)) * 1.1))
     for start, end in data["windows"]:
