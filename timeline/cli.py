@@ -50,6 +50,10 @@ TzOpt = Annotated[str | None, typer.Option(
     "Default: the offset of the same host's access log, else UTC.")]
 HostOpt = Annotated[str | None, typer.Option(
     "--host", help="Host name for every file (default: the name of the folder holding it).")]
+NginxConfOpt = Annotated[str | None, typer.Option(
+    "--nginx-conf", help="nginx.conf (or the folder holding it) copied from the host: its "
+    "log_format and access_log directives tell which format each access log uses; its "
+    "server blocks and sites without a link in sites-enabled go into the report.")]
 SinceOpt = Annotated[str | None, typer.Option(
     "--since", help="Analyse only what happened from this time (UTC unless an offset is "
     "given), e.g. 2023-03-20T12:00Z.")]
@@ -65,7 +69,7 @@ JobsOpt = Annotated[int, typer.Option(
 SchedulerOpt = Annotated[str | None, typer.Option(
     "--scheduler", help="Parse on a Dask cluster: the scheduler's address, e.g. "
     "tcp://10.0.0.5:8786. The workers must see the input files at the same paths. "
-    "Needs pip install 'incident-timeline[dask]'.")]
+    "Needs pip install 'incident-timeline\\[dask]'.")]
 BadLinesOpt = Annotated[str, typer.Option(
     "--on-bad-lines", help="warn: count and report bad lines; skip: count quietly; "
     "error: stop at the first bad line.")]
@@ -79,7 +83,7 @@ def _fail(code: ExitCode, message: str) -> typer.Exit:
 def _read(paths: list[str], tz: str | None, host: str | None, on_bad_lines: str,
           quiet: bool, jobs: int = 1, scheduler: str | None = None,
           log_format: str | None = None, since: str | None = None,
-          until: str | None = None) -> timeline.Dataset:
+          until: str | None = None, nginx_conf: str | None = None) -> timeline.Dataset:
     if on_bad_lines not in ("warn", "skip", "error"):
         raise _fail(ExitCode.USAGE, f"--on-bad-lines {on_bad_lines}: use warn, skip or error")
     total = 0
@@ -91,7 +95,8 @@ def _read(paths: list[str], tz: str | None, host: str | None, on_bad_lines: str,
             total += os.path.getsize(p)
     show = not quiet and sys.stderr.isatty() and total > 4 << 20
     opts = timeline.ReadOptions(host=host, tz=tz, on_bad_lines=on_bad_lines,  # type: ignore[arg-type]
-                                jobs=jobs, scheduler=scheduler, log_format=log_format)
+                                jobs=jobs, scheduler=scheduler, log_format=log_format,
+                                nginx_conf=nginx_conf)
     try:
         opts.since = timeline.ingest.epoch_of(since) if since else None
         opts.until = timeline.ingest.epoch_of(until) if until else None
@@ -159,6 +164,7 @@ def build(
     log_format: LogFormatOpt = None,
     since: SinceOpt = None,
     until: UntilOpt = None,
+    nginx_conf: NginxConfOpt = None,
 ) -> None:
     """Find the incident in the logs and write postmortem.md, timeline.json and timeline.png.
 
@@ -168,7 +174,7 @@ def build(
     """
     win = _window(window)
     data = _read(paths, tz, host, on_bad_lines, quiet, jobs, scheduler, log_format, since,
-                 until)
+                 until, nginx_conf)
     analysis = timeline.build(data, window=win)
     try:
         written = timeline.write_report(analysis, out)
@@ -206,6 +212,7 @@ def inspect(
     host: HostOpt = None,
     on_bad_lines: BadLinesOpt = "warn",
     log_format: LogFormatOpt = None,
+    nginx_conf: NginxConfOpt = None,
 ) -> None:
     """Show, per file: format, host, lines, parsed, rejected (first reasons), time range, zone.
 
@@ -215,7 +222,10 @@ def inspect(
     """
     from timeline.narrate import fmt_ts
 
-    data = _read(paths, tz, host, on_bad_lines, quiet=True, log_format=log_format)
+    data = _read(paths, tz, host, on_bad_lines, quiet=True, log_format=log_format,
+                 nginx_conf=nginx_conf)
+    for note in data.config_notes:
+        typer.echo(f"nginx.conf: {terminal(note)}")
     for s in data.sources:
         typer.echo(terminal(s.path))
         fmt = s.format + (f" ({s.variant})" if s.variant else "")

@@ -18,6 +18,7 @@ from parsers.base import EVENT_KEYS, MAX_REJECT_SAMPLES, ParseStats, Rejected
 from timeline.aggregate import Aggregate, Partial
 from timeline.engine import Task, TaskResult, plan, read_rows, run
 from timeline.errors import InputError, NothingRecognisedError, UsageError
+from timeline.nginxconf import describe, read_nginx_conf
 from timeline.sources import discover, sniff_stdin
 
 #: Called with the number of bytes just read, for progress display.
@@ -61,6 +62,8 @@ class Dataset:
     events: pd.DataFrame
     sources: list[SourceReport]
     load_rows: Callable[[float, float], pd.DataFrame]
+    #: What ``--nginx-conf`` said (servers, formats, sites without a link), for the report.
+    config_notes: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -79,6 +82,8 @@ class ReadOptions:
     #: Analyse only what happened from / until these times (epoch seconds UTC).
     since: float | None = None
     until: float | None = None
+    #: nginx.conf (and its includes) to learn each access log's log_format from.
+    nginx_conf: str | None = None
     #: Address of a Dask scheduler (``tcp://host:8786``) to run the parse on instead.
     scheduler: str | None = None
 
@@ -152,7 +157,8 @@ def read(paths: Sequence[str], options: ReadOptions | None = None) -> Dataset:
     """
     options = options or ReadOptions()
     zone = _zone(options.tz) if options.tz else None
-    sources = discover(paths, host=options.host, log_format=options.log_format)
+    conf = read_nginx_conf(options.nginx_conf) if options.nginx_conf else None
+    sources = discover(paths, host=options.host, log_format=options.log_format, conf=conf)
     reports: list[SourceReport] = []
     tasks: list[Task] = []
     stdin_data: dict[int, bytes] = {}
@@ -161,6 +167,7 @@ def read(paths: Sequence[str], options: ReadOptions | None = None) -> Dataset:
         if src.path is None:
             stdin_data[i] = sniff_stdin(src).read()
         rep = SourceReport(src.display, src.format, src.host, size=src.size)
+        rep.notes.extend(src.notes)
         reports.append(rep)
         if src.parser is None:
             rep.notes.append(src.skip_reason)
@@ -280,7 +287,8 @@ def read(paths: Sequence[str], options: ReadOptions | None = None) -> Dataset:
             frames.append(frame[(frame["ts"] >= lo) & (frame["ts"] <= hi)])
         return _requests_frame(frames)
 
-    return Dataset(agg, _events_frame(events), reports, load)
+    return Dataset(agg, _events_frame(events), reports, load,
+                   describe(conf) if conf is not None else [])
 
 
 def _merge_stats(into: ParseStats, part: ParseStats, offset: int) -> None:

@@ -256,6 +256,8 @@ class _Reader:
             target = args[0]
             if target == "stderr" or target.startswith(_NOT_FILES):
                 conf.notes.append(f"{at}: error_log {target} is not a file in the log folder")
+            elif len(args) > 1 and args[1] not in LEVELS:
+                conf.errors.append(f'{at}: invalid log level "{args[1]}" in error_log')
             elif target not in conf.error_logs:
                 conf.error_logs[target] = args[1] if len(args) > 1 else "error"
                 conf.where[f"error_log {target}"] = at

@@ -10,7 +10,7 @@ import os
 import re
 import sys
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import Any, BinaryIO
@@ -19,6 +19,7 @@ import parsers
 from parsers import log_format as lf
 from parsers import nginx_access
 from timeline.errors import InputError
+from timeline.nginxconf import NginxConf, format_for
 
 _OPENERS: dict[str, Callable[[Path, str], Any]] = {
     ".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
@@ -40,6 +41,8 @@ class Source:
     skip_reason: str = ""
     #: The access log's ``log_format`` when it is not combined/main (given or recognised).
     log_format: str | None = None
+    #: How the format was chosen, for the report.
+    notes: list[str] = field(default_factory=list)
 
     @property
     def format(self) -> str:
@@ -88,10 +91,21 @@ def _names() -> list[str]:
     return [m.NAME for m in parsers.REGISTRY]
 
 
-def _choose_format(src: Source, head: bytes, given: str | None) -> None:
-    """Access logs in other formats: ``--log-format``, or a predefined one that fits."""
+def _choose_format(src: Source, head: bytes, given: str | None,
+                   conf: NginxConf | None = None) -> None:
+    """Access logs in other formats: ``--log-format``, the ``log_format`` nginx.conf gives
+    this file (``--nginx-conf``), or a predefined one that fits."""
     if src.parser is not None and src.parser is not nginx_access:
         return
+    if conf is not None and src.path is not None and not given:
+        fmt, why = format_for(conf, str(src.path))
+        if fmt is not None:
+            compiled = lf.compile_format(*lf.split_escape(fmt))
+            if not lf.first_lines_fail(head, compiled):
+                src.parser, src.log_format = nginx_access, fmt
+                src.notes.append(why)
+                return
+            src.notes.append(f"{why} does not match its first lines; format guessed instead")
     if given:
         fmt = lf.compile_format(*lf.split_escape(given))
         if not lf.first_lines_fail(head, fmt):
@@ -114,7 +128,7 @@ def _choose_format(src: Source, head: bytes, given: str | None) -> None:
 
 
 def discover(paths: Sequence[str], *, host: str | None = None,
-             log_format: str | None = None) -> list[Source]:
+             log_format: str | None = None, conf: NginxConf | None = None) -> list[Source]:
     """Walk the given files and folders (recursively) and sniff every file's format.
 
     Args:
@@ -162,7 +176,7 @@ def discover(paths: Sequence[str], *, host: str | None = None,
                     src.skip_reason = (
                         "not a recognised format (tried: " + ", ".join(_names())
                         + "; an access log with its own log_format needs --log-format)")
-                _choose_format(src, head, log_format)
+                _choose_format(src, head, log_format, conf)
             sources.append(src)
     return sources
 

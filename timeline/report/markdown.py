@@ -107,6 +107,7 @@ def to_markdown(analysis: Analysis) -> str:
             source_notes.append(f"{md_code(src.path)}: {n} lines skipped: {md(reason)}")
     text = env.get_template("postmortem.md.j2").render(
         source_notes=source_notes,
+        config_notes=analysis.dataset.config_notes,
         title=title,
         version=ver,
         n_sources=len(analysis.dataset.sources),

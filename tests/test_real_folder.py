@@ -1,0 +1,72 @@
+"""A log folder as copied from real hosts (rotated .gz files, a custom log_format defined in
+nginx.conf, error logs without offsets) gives the same incident as the plain files."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import shutil
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from timeline.cli import app
+
+ROOT = Path(__file__).resolve().parents[1]
+SEED = ROOT / "sample_logs" / "seed-outage"
+
+CUSTOM = ('$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent '
+          '"$http_referer" "$http_user_agent" "$http_x_forwarded_for" rt=$request_time '
+          'uct="$upstream_connect_time" ua="$upstream_addr"')
+
+NGINX_CONF = f"""
+user www-data;
+events {{ worker_connections 768; }}
+http {{
+    log_format upstreaminfo '{CUSTOM}';
+    access_log /var/log/nginx/access.log upstreaminfo;
+    error_log /var/log/nginx/error.log notice;
+    include /etc/nginx/sites-enabled/*;
+}}
+"""
+
+
+def _incident(out: Path) -> dict[str, object]:
+    doc = json.loads((out / "timeline.json").read_text())
+    assert len(doc["incidents"]) == 1
+    inc: dict[str, object] = doc["incidents"][0]
+    return inc
+
+
+def test_rotated_gz_custom_format_from_nginx_conf(tmp_path: Path) -> None:
+    copy = tmp_path / "outage"
+    shutil.copytree(SEED, copy)
+    lines = (copy / "lb-1" / "access.log").read_bytes().splitlines(keepends=True)
+    custom = [ln.rstrip(b"\n") + f' rt=0.0{i % 90:02d} uct="0.001" ua="10.0.1.1{i % 4 + 1}:80"\n'
+              .encode() for i, ln in enumerate(lines)]
+    third = len(custom) // 3
+    (copy / "lb-1" / "access.log").unlink()
+    with gzip.open(copy / "lb-1" / "access.log.2.gz", "wb") as fh:
+        fh.writelines(custom[:third])
+    (copy / "lb-1" / "access.log.1").write_bytes(b"".join(custom[third: 2 * third]))
+    (copy / "lb-1" / "access.log").write_bytes(b"".join(custom[2 * third:]))
+    conf = tmp_path / "etc-nginx"
+    (conf / "sites-enabled").mkdir(parents=True)
+    (conf / "nginx.conf").write_text(NGINX_CONF)
+    (conf / "sites-enabled" / "shop").write_text("server { listen 80; server_name shop; }\n")
+
+    runner = CliRunner()
+    plain = runner.invoke(app, ["build", str(SEED), "-o", str(tmp_path / "plain"), "-q"])
+    assert plain.exit_code == 0, plain.output
+    real = runner.invoke(app, ["build", str(copy), "-o", str(tmp_path / "real"), "-q",
+                               "--nginx-conf", str(conf / "nginx.conf")])
+    assert real.exit_code == 0, real.output
+    a, b = _incident(tmp_path / "plain"), _incident(tmp_path / "real")
+    for key in ("start", "end", "duration_s", "impact"):
+        assert a[key] == b[key], key
+    assert a["causes"][0]["kind"] == b["causes"][0]["kind"] == "config_change"
+    sources = json.loads((tmp_path / "real" / "timeline.json").read_text())["sources"]
+    lb = [s for s in sources if s["host"] == "lb-1" and s["format"] == "nginx_access"]
+    assert len(lb) == 3 and sum(s["parsed"] for s in lb) == len(lines)
+    assert all(s["rejected"] == 0 for s in lb)
+    assert any("upstreaminfo" in n for s in lb for n in s["notes"])
