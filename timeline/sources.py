@@ -98,17 +98,16 @@ def _choose_format(src: Source, head: bytes, given: str | None,
     if src.parser is not None and src.parser is not nginx_access:
         return
     if conf is not None and src.path is not None and not given:
-        fmt, why = format_for(conf, str(src.path))
-        if fmt is not None:
-            compiled = lf.compile_format(*lf.split_escape(fmt))
+        spec, why = format_for(conf, str(src.path))
+        if spec is not None:
+            compiled = lf.compile_format(*lf.split_escape(spec))
             if not lf.first_lines_fail(head, compiled):
-                src.parser, src.log_format = nginx_access, fmt
+                src.parser, src.log_format = nginx_access, spec
                 src.notes.append(why)
                 return
             src.notes.append(f"{why} does not match its first lines; format guessed instead")
     if given:
-        fmt = lf.compile_format(*lf.split_escape(given))
-        if not lf.first_lines_fail(head, fmt):
+        if not lf.first_lines_fail(head, lf.compile_format(*lf.split_escape(given))):
             src.parser, src.log_format = nginx_access, given
         elif src.parser is None:
             src.skip_reason = (f"not a recognised format; its first lines do not match "
