@@ -26,7 +26,10 @@ from timeline.detect import (
 from timeline.impact import measure_impact
 from timeline.ingest import Dataset
 from timeline.model import Analysis, Incident
-from timeline.narrate import LOOKAHEAD_S, LOOKBACK_S, narrate
+from timeline.narrate import narrate
+
+#: Rows after the end read back too, to find where silent hosts serve again.
+ROWS_AFTER_S = 300
 
 #: Paths that only health checks ask for; a client that asks for nothing else is a probe.
 HEALTH_PATH = re.compile(r"^/(?:-/)?(?:healthz?|health-?check|ping|status|readyz|livez|ready|alive)"
@@ -165,7 +168,8 @@ def build(dataset: Dataset, window: tuple[float, float] | None = None) -> Analys
     kept: list[Incident] = []
     for inc in incidents:
         # The second pass: the rows around this window only, read back from the files.
-        rows = dataset.load_rows(inc.start - LOOKBACK_S, inc.end + LOOKAHEAD_S)
+        # Only the window (and a bin around it): the rows are read back from the files.
+        rows = dataset.load_rows(inc.start - bin_s, inc.end + max(bin_s, ROWS_AFTER_S))
         probe_rows = find_probes(rows)
         n_probes = max(n_probes, int(rows.loc[probe_rows, "client"].nunique())
                        if len(rows) else 0)

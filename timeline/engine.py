@@ -151,8 +151,14 @@ def run(tasks: Sequence[Task], executor: Executor | None,
 
 
 def read_rows(path: str | None, data: bytes | None, parser: str, display: str,
-              first: int, last: int, log_format: str | None) -> dict[str, list[Any]]:
-    """The second pass: full rows of lines ``first``..``last`` (1-based) of one file."""
+              first: int, last: int, log_format: str | None,
+              seeks: Sequence[tuple[int, int]] = ((0, 1),)) -> dict[str, list[Any]]:
+    """The second pass: full rows of lines ``first``..``last`` (1-based) of one file.
+
+    ``seeks`` are ``(byte offset, line number)`` pairs known from the first pass (where its
+    byte ranges started): reading starts at the last one before ``first`` instead of at the
+    top of the file. Compressed files cannot seek and start at (0, 1).
+    """
     module = parsers.by_name(parser)
     stats = ParseStats()
     popts = ParseOptions(on_bad_lines="skip", display_path=display, first_line=first,
@@ -162,8 +168,14 @@ def read_rows(path: str | None, data: bytes | None, parser: str, display: str,
         chunks = module.parse(islice(lines, first - 1, last), stats, popts)
         return _concat(chunks)
     assert path is not None
+    offset, line = max((s for s in seeks if s[1] <= first), key=lambda s: s[1],
+                       default=(0, 1))
     with open_binary(Path(path)) as fh:
-        return _concat(module.parse(islice(fh, first - 1, last), stats, popts))
+        if offset > 0:
+            fh.seek(offset - 1)
+            if fh.read(1) != b"\n":
+                fh.readline()  # the range's first line starts after this partial one
+        return _concat(module.parse(islice(fh, first - line, last - line + 1), stats, popts))
 
 
 def _concat(chunks: Iterator[dict[str, list[Any]]]) -> dict[str, list[Any]]:

@@ -206,6 +206,7 @@ def read(paths: Sequence[str], options: ReadOptions | None = None) -> Dataset:
     by_source: dict[int, list[TaskResult]] = {}
     for res in results:
         by_source.setdefault(res.task.index, []).append(res)
+    seeks: dict[int, list[tuple[int, int]]] = {}
     for i, group in sorted(by_source.items()):
         src, rep = sources[i], reports[i]
         assert src.parser is not None
@@ -214,6 +215,7 @@ def read(paths: Sequence[str], options: ReadOptions | None = None) -> Dataset:
         evs: list[dict[str, Any]] = []
         for res in group:  # in byte order: shift each range's line numbers
             offset = stats.lines
+            seeks.setdefault(i, []).append((res.task.start, offset + 1))
             _merge_stats(stats, res.stats, offset)
             if merged is not None and res.partial is not None:
                 merged.merge(res.partial, offset)
@@ -280,7 +282,8 @@ def read(paths: Sequence[str], options: ReadOptions | None = None) -> Dataset:
         frames = []
         for i, (first, last) in agg.line_ranges(lo, hi).items():
             path, data, parser, display, host, fmt = specs[i]
-            cols = read_rows(path, data, parser, display, first, last, fmt)
+            cols = read_rows(path, data, parser, display, first, last, fmt,
+                             seeks.get(i, [(0, 1)]))
             frame = pd.DataFrame(cols)
             frame["host"] = host
             frame["source"] = i

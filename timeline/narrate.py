@@ -215,6 +215,16 @@ def narrate(
             entries.append(Entry(float(row["ts"]), "recovery", f"{host} serves requests again",
                                  f"{dataset.sources[int(row['source'])].path}:{row['line']}",
                                  host))
+            continue
+        # Later than the rows read back: the aggregates know the minute and its first line.
+        m = dataset.agg.minutes
+        later = m[(m["host"] == host) & (m["ts_min"] > inc.end)]
+        if not later.empty:
+            first = later.sort_values("ts_min").iloc[0]
+            entries.append(Entry(float(first["ts_min"]), "recovery",
+                                 f"{host} serves requests again",
+                                 f"{dataset.sources[int(first['source'])].path}:"
+                                 f"{int(first['line_min'])}", host))
     entries.append(Entry(inc.end, "end", "Incident ends: last failing request or end of silence",
                          _request_source(dataset, rows, inc.end, last=True)))
     order = {"start": 0, "end": 9}
