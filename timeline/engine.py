@@ -117,7 +117,7 @@ def plan(index: int, path: str, display: str, parser: str, *, size: int, splitta
     if not splittable or size <= SPLIT_BYTES:
         return [Task(index, path, display, parser, on_bad_lines=on_bad_lines,
                      log_format=log_format)]
-    n = max(2, min(64, jobs * 4, size // (8 << 20)))
+    n = max(2, min(64, max(jobs * 4, size // (16 << 20)), size // (8 << 20)))
     step = -(-size // n)
     return [Task(index, path, display, parser, start, min(start + step, size), on_bad_lines,
                  log_format) for start in range(0, size, step)]

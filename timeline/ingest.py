@@ -172,9 +172,10 @@ def read(paths: Sequence[str], options: ReadOptions | None = None) -> Dataset:
         if src.parser is None:
             rep.notes.append(src.skip_reason)
             continue
+        # Large uncompressed request logs are cut into byte ranges even for one job: the
+        # progress bar moves per range, and the second pass can seek to a range.
         splittable = (src.parser.TABLE == "requests" and src.path is not None
-                      and src.path.suffix not in (".gz", ".bz2", ".xz")
-                      and (jobs > 1 or options.scheduler is not None))
+                      and src.path.suffix not in (".gz", ".bz2", ".xz"))
         if i in stdin_data:
             tasks.append(Task(i, "-", src.display, src.parser.NAME, data=stdin_data[i],
                               on_bad_lines=options.on_bad_lines, log_format=src.log_format))
