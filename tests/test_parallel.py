@@ -57,3 +57,23 @@ def test_dask_scheduler_identical_to_local(small_ranges: None) -> None:
                       dashboard_address=None) as cluster:
         distributed = _report([str(SEED)], scheduler=cluster.scheduler_address)
     assert distributed == serial
+
+
+def test_gzip_blocks_in_parallel_identical_to_plain(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    import gzip
+    import shutil
+
+    copy = tmp_path / "seed"
+    shutil.copytree(SEED, copy)
+    plain = _report([str(copy)], jobs=1)
+    lb = copy / "lb-1" / "access.log"
+    with gzip.open(lb.with_name("access.log.gz"), "wb") as fh:
+        fh.write(lb.read_bytes())
+    lb.unlink()
+    # Cut the compressed file into many blocks of lines for two workers.
+    monkeypatch.setattr(engine, "SPLIT_BYTES", 64 << 10)
+    monkeypatch.setattr(engine, "BLOCK_BYTES", 128 << 10)
+    js, md = _report([str(copy)], jobs=2)
+    assert js.replace("access.log.gz", "access.log") == plain[0]
+    assert md.replace("access.log.gz", "access.log") == plain[1]

@@ -174,15 +174,15 @@ def read(paths: Sequence[str], options: ReadOptions | None = None) -> Dataset:
             continue
         # Large uncompressed request logs are cut into byte ranges even for one job: the
         # progress bar moves per range, and the second pass can seek to a range.
-        splittable = (src.parser.TABLE == "requests" and src.path is not None
-                      and src.path.suffix not in (".gz", ".bz2", ".xz"))
+        splittable = src.parser.TABLE == "requests" and src.path is not None
+        compressed = src.path is not None and src.path.suffix in (".gz", ".bz2", ".xz")
         if i in stdin_data:
             tasks.append(Task(i, "-", src.display, src.parser.NAME, data=stdin_data[i],
                               on_bad_lines=options.on_bad_lines, log_format=src.log_format))
             continue
         tasks.extend(plan(i, str(src.path), src.display, src.parser.NAME, size=src.size,
                           splittable=splittable, jobs=jobs, on_bad_lines=options.on_bad_lines,
-                          log_format=src.log_format))
+                          log_format=src.log_format, compressed=compressed))
     if not any(s.parser is not None for s in sources):
         if len(sources) == 1:
             raise NothingRecognisedError(f"{sources[0].display}: {sources[0].skip_reason}")
@@ -191,7 +191,8 @@ def read(paths: Sequence[str], options: ReadOptions | None = None) -> Dataset:
             f"{', '.join(paths)}: none of its {len(sources)} files is in a supported format "
             f"({shown})")
 
-    executor, shutdown = _executor(jobs if len(tasks) > 1 else 1, options.scheduler)
+    parallel = len(tasks) > 1 or any(t.expand for t in tasks)
+    executor, shutdown = _executor(jobs if parallel else 1, options.scheduler)
     try:
         results = run(tasks, executor, options.progress)
     except (OSError, EOFError) as exc:
@@ -216,7 +217,8 @@ def read(paths: Sequence[str], options: ReadOptions | None = None) -> Dataset:
         evs: list[dict[str, Any]] = []
         for res in group:  # in byte order: shift each range's line numbers
             offset = stats.lines
-            seeks.setdefault(i, []).append((res.task.start, offset + 1))
+            if res.task.data is None:  # a block of a compressed file cannot be seeked to
+                seeks.setdefault(i, []).append((res.task.start, offset + 1))
             _merge_stats(stats, res.stats, offset)
             if merged is not None and res.partial is not None:
                 merged.merge(res.partial, offset)
