@@ -13,7 +13,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Executor, Future
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import islice
 from pathlib import Path
 from typing import Any
@@ -115,6 +115,9 @@ def run_task(task: Task) -> TaskResult:
             for chunk in chunks:
                 result.events.extend(chunk)
     stats.check()
+    if task.data:
+        # Do not send the block back with the result: keep an empty marker instead.
+        result.task = replace(task, data=b"")
     return result
 
 
