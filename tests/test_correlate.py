@@ -178,3 +178,38 @@ def test_a_scanner_burst_of_404s_is_not_an_incident(traffic: Traffic) -> None:
     rows += [request_row(T0 + 3600 + i * 0.5, "192.0.2.66", 404, path=f"/wp-{i}.php",
                          ua="Mozilla/5.0 zgrab") for i in range(400)]
     assert build(make_dataset(rows)).incidents == []
+
+
+def test_one_upstream_of_two_down_is_partial(traffic: Traffic) -> None:
+    bad_users = {f"198.51.0.{i}" for i in range(1, 120)}
+
+    def fail(ts: float, user: str) -> bool:
+        return T0 + 3600 <= ts < T0 + 4800 and user in bad_users
+
+    events = [event_row(T0 + 3600 + i * 10, "upstream_refused", "lb-1",
+                        "connect() failed (<n>: Connection refused) while connecting to upstream",
+                        attrs={"upstream": "http://10.0.1.12:80/"}, line=i + 1)
+              for i in range(100)]
+    inc = build(make_dataset(traffic(fail=fail), events)).incidents[0]
+    assert inc.causes[0].kind == "upstream_partial"
+    assert "10.0.1.12:80" in inc.causes[0].summary
+
+
+def test_lone_nginx_down_users_estimated_from_before(traffic: Traffic) -> None:
+    gap = (T0 + 3600, T0 + 4200)
+
+    def silent(ts: float, user: str) -> bool:
+        return gap[0] <= ts < gap[1]
+
+    rows = traffic(drop=silent)  # one edge host, nothing logged while it was down
+    events = [event_row(gap[0], "shutdown", "lb-1", "signal 3 (SIGQUIT) received",
+                        severity="info"),
+              event_row(gap[1], "start_workers", "lb-1", "start worker processes",
+                        severity="info", line=2)]
+    inc = build(make_dataset(rows, events)).incidents[0]
+    assert inc.affected_hosts == ["lb-1"]
+    assert abs(inc.start - gap[0]) < 10 and abs(inc.end - gap[1]) < 10
+    assert inc.impact.users_estimated > 0
+    assert inc.impact.users_pct > 95
+    assert inc.causes[0].kind == "nginx_unavailable"
+    assert inc.impact.requests_lost_estimate == pytest.approx(400, abs=40)

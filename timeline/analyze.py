@@ -173,7 +173,8 @@ def build(dataset: Dataset, window: tuple[float, float] | None = None) -> Analys
         probe_rows = find_probes(rows)
         n_probes = max(n_probes, int(rows.loc[probe_rows, "client"].nunique())
                        if len(rows) else 0)
-        measure_impact(inc, rows, probe_rows, edge_hosts, per_host, fail_by_status, t0, bin_s)
+        measure_impact(inc, rows, probe_rows, edge_hosts, per_host, fail_by_status, t0, bin_s,
+                       _silent_users(dataset, inc, edge_hosts, bin_s))
         if incidents and _is_scan(inc):
             continue
         narrate(inc, dataset, rows, bins, per_host, t0, bin_s)
@@ -233,3 +234,22 @@ def _is_scan(inc: Incident) -> bool:
     if inc.window_given or inc.signals != ["client_errors"]:
         return False
     return inc.impact.top_client_share > 0.5
+
+
+def _silent_users(dataset: Dataset, inc: Incident, edge_hosts: list[str],
+                  bin_s: int) -> set[str]:
+    """Users a silent edge host served in a stretch as long as its silence, just before it
+    (or just after, when it was silent from the start of the logs)."""
+    silent = [h for h in inc.affected_hosts if h in edge_hosts]
+    if not silent:
+        return set()
+    dur = max(inc.end - inc.start, float(bin_s))
+    for lo, hi in ((inc.start - dur, inc.start), (inc.end, inc.end + dur)):
+        rows = dataset.load_rows(lo, hi)
+        if rows.empty:
+            continue
+        mask = rows["host"].astype(str).isin(silent).to_numpy() & ~find_probes(rows)
+        users = set(rows.loc[mask, "client"].astype(str).tolist())
+        if users:
+            return users
+    return set()

@@ -18,8 +18,13 @@ def measure_impact(
     fail_by_status: dict[int, int],
     t0: float,
     bin_s: int,
+    silent_users: set[str] | None = None,
 ) -> None:
     """Fill ``inc.impact`` and the peak bin from the rows around the window.
+
+    ``silent_users`` are the users a silent edge host served just before it went silent:
+    while Nginx itself is down nothing is logged, so they are the estimate of who tried and
+    got nothing. They are added to both counts and reported as an estimate.
 
     Users are client addresses at the edge tier (probes excluded); a user is affected when
     at least one of their requests inside the window failed. Requests a silent edge host did
@@ -51,8 +56,14 @@ def measure_impact(
     imp.failing_statuses = surged
     imp.requests_total = int(sel.sum())
     imp.requests_failed = int((sel & failed).sum())
-    imp.users_total = int(len(pd.unique(clients[sel])))
-    imp.users_affected = int(len(pd.unique(clients[sel & failed])))
+    active = set(pd.unique(clients[sel]).tolist())
+    hit = set(pd.unique(clients[sel & failed]).tolist())
+    if silent_users:
+        imp.users_estimated = len(silent_users - hit)
+        active |= silent_users
+        hit |= silent_users
+    imp.users_total = len(active)
+    imp.users_affected = len(hit)
     if imp.requests_failed:
         per_client = pd.Series(clients[sel & failed]).value_counts()
         imp.top_client_share = float(per_client.iloc[0]) / imp.requests_failed

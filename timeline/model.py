@@ -67,6 +67,9 @@ class Impact:
     requests_lost_estimate: int = 0
     #: Failures in the window at the usual background rate (statuses that did not surge).
     background_failed: int = 0
+    #: Users counted as affected because a silent edge host served them just before its
+    #: silence (an estimate: nothing is logged while Nginx is down).
+    users_estimated: int = 0
     #: Share of the window's failures that came from its busiest client (a scanner is ~1).
     top_client_share: float = 0.0
     #: The failure statuses that surged in the window (those count as the incident's).

@@ -45,6 +45,10 @@ CAUSE_OF_KIND = {
     "worker_crash": "nginx_unavailable",
     "config_error": "config_change",
 }
+#: An upstream failure is partial when at least this share of the requests to the routes
+#: that failed was still served during the window.
+PARTIAL_SERVED = 0.25
+
 #: Changes from a change-events file that can trigger an incident.
 CHANGE_TRIGGERS = {"deploy", "config_change", "rollback", "feature_flag", "change", "restart",
                    "manual_action"}
@@ -230,7 +234,8 @@ def narrate(
     order = {"start": 0, "end": 9}
     entries.sort(key=lambda e: (e.ts, order.get(e.kind, 5), e.host, e.text))
     inc.timeline = entries
-    _causes(inc, actions, groups, events, per_host, bins, t0, bin_s)
+    _causes(inc, actions, groups, events, per_host, bins, t0, bin_s,
+            _served_share_of_failing_routes(req, inc))
 
 
 def _start_text(inc: Incident) -> str:
@@ -305,6 +310,7 @@ def _causes(
     bins: pd.DataFrame,
     t0: float,
     bin_s: int,
+    served_share: float,
 ) -> None:
     causes: list[Cause] = []
     used: set[int] = set()
@@ -362,6 +368,12 @@ def _causes(
         evidence = [f"{g['host']}: “{g['message']}” ×{g['count']}, first at {g['source']}"
                     for g in gs[:5]]
         conf = min(0.7, 0.3 + 0.1 * np.log10(max(total, 1)))
+        if kind == "upstream_unreachable" and served_share >= PARTIAL_SERVED:
+            # The same routes failed for some requests and were served for the others: one
+            # upstream (or the users hashed to it) is down, the rest answer.
+            kind = "upstream_partial"
+            summary += (f"; only part of the traffic failed: {served_share:.0%} of the "
+                        "requests to the failing routes were still served")
         causes.append(Cause(kind, summary, round(conf, 2), evidence, hosts[0]))
     if not causes:
         causes.append(Cause("unknown", "No error-log message or host silence explains the "
@@ -416,3 +428,32 @@ def _ruled_out(
     if not kinds & {"rate_limited", "conn_limited"}:
         out.append("No requests were rejected by limit_req or limit_conn.")
     return out
+
+
+def route_of(path: str) -> str:
+    """A route: the path without its query, numbers and ids collapsed (``/products/<id>``)."""
+    p = path.split("?", 1)[0]
+    return _ID_SEGMENT.sub("/<id>", p)
+
+
+_ID_SEGMENT = re.compile(r"/(?:\d+|[0-9a-f]{8,}|[0-9a-f-]{36})(?=/|$)", re.IGNORECASE)
+
+
+def _served_share_of_failing_routes(rows: pd.DataFrame, inc: Incident) -> float:
+    """Of the requests in the window to routes that failed at least once, the share that
+    was served (2xx/3xx). Near 0 when a route is down for everyone; well above when only
+    some upstreams (or the users hashed to them) fail."""
+    if rows.empty:
+        return 0.0
+    w = rows[(rows["ts"] >= inc.start) & (rows["ts"] <= inc.end)]
+    if w.empty:
+        return 0.0
+    status = w["status"].to_numpy()
+    failing = status >= 500
+    if not failing.any():
+        return 0.0
+    routes = w["path"].astype(str).map(route_of).to_numpy()
+    bad_routes = set(routes[failing].tolist())
+    on_bad = np.isin(routes, list(bad_routes))
+    served = on_bad & (status >= 200) & (status < 400)
+    return float(served.sum()) / float(on_bad.sum())

@@ -45,6 +45,7 @@ def incident_dict(inc: Incident) -> dict[str, Any]:
             "requests_total": imp.requests_total,
             "requests_pct": _num(imp.requests_pct),
             "requests_lost_estimate": imp.requests_lost_estimate,
+            "users_estimated": imp.users_estimated,
             "requests_failed_background": imp.background_failed,
             "failing_statuses": imp.failing_statuses,
             "by_host": imp.by_host,
