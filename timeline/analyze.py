@@ -136,8 +136,9 @@ def build(dataset: Dataset, window: tuple[float, float] | None = None) -> Analys
         incidents.append(inc)
         method.append("The window was given with --window; detection was not used.")
     elif nbins > 1 and not agg.empty:
-        for w in detect(edge_total, edge_failed, per_host, edge_hosts, edge_4xx):
-            incidents.append(_refine(w, agg.minutes, edge_hosts, t0, bin_s))
+        bursts, burst_ts = _error_bursts(dataset.events, t0, bin_s, nbins)
+        for w in detect(edge_total, edge_failed, per_host, edge_hosts, edge_4xx, bursts):
+            incidents.append(_refine(w, agg.minutes, edge_hosts, t0, bin_s, burst_ts))
     incidents.sort(key=lambda i: (i.start, i.end))
     method += [
         f"Requests were counted in {bin_s // 60 or 1}-minute bins at the edge tier "
@@ -177,6 +178,14 @@ def build(dataset: Dataset, window: tuple[float, float] | None = None) -> Analys
                        _silent_users(dataset, inc, edge_hosts, bin_s))
         if incidents and _is_scan(inc):
             continue
+        if "error_burst" in inc.signals and inc.impact.requests_failed == 0:
+            # Dropped before a response: the access log has no line for these requests, the
+            # error log has one per dropped connection (and never the client's address).
+            ev = dataset.events
+            dropped = ev[ev["kind"].isin(["worker_connections", "too_many_open_files"])
+                         & (ev["ts"] >= inc.start) & (ev["ts"] <= inc.end)]
+            inc.impact.requests_lost_estimate += int(dropped["count"].sum())
+            inc.impact.users_measurable = False
         narrate(inc, dataset, rows, bins, per_host, t0, bin_s)
         kept.append(inc)
     incidents = kept
@@ -184,7 +193,7 @@ def build(dataset: Dataset, window: tuple[float, float] | None = None) -> Analys
 
 
 def _refine(w: Window, minutes: pd.DataFrame, edge_hosts: list[str], t0: float,
-            bin_s: int) -> Incident:
+            bin_s: int, burst_ts: np.ndarray | None = None) -> Incident:
     """Edges to the second: the first and last failing request at the edge.
 
     A silent host's last request before and first after its silence define the edges only
@@ -222,6 +231,13 @@ def _refine(w: Window, minutes: pd.DataFrame, edge_hosts: list[str], t0: float,
         # The silence starts just after the host's last request before it.
         starts.append(float(before.max()) if before.size else t0 + hb0 * bin_s)
         ends.append(float(after.min()) if after.size else t0 + (hb1 + 1) * bin_s)
+    if not starts and burst_ts is not None and "error_burst" in w.signals:
+        # Nothing failed in the access logs: the burst's own first and last lines.
+        lo_t, hi_t = t0 + w.first_bin * bin_s, t0 + (w.last_bin + 1) * bin_s
+        inside = burst_ts[(burst_ts >= lo_t) & (burst_ts < hi_t)]
+        if inside.size:
+            starts.append(float(inside.min()))
+            ends.append(float(inside.max()))
     start = min(starts) if starts else t0 + w.first_bin * bin_s
     end = max(ends) if ends else t0 + (w.last_bin + 1) * bin_s
     inc = Incident(start=start, end=end, signals=sorted(w.signals))
@@ -253,3 +269,23 @@ def _silent_users(dataset: Dataset, inc: Incident, edge_hosts: list[str],
         if users:
             return users
     return set()
+
+
+#: Error-log kinds whose bursts signal an incident by themselves.
+BURST_KINDS = {"worker_connections", "too_many_open_files", "upstream_refused",
+               "upstream_timeout", "no_live_upstreams", "upstream_closed", "upstream_reset",
+               "rate_limited", "conn_limited", "bind_failed", "worker_crash", "resolve_failed"}
+
+
+def _error_bursts(events: pd.DataFrame, t0: float, bin_s: int,
+                  nbins: int) -> tuple[np.ndarray, np.ndarray]:
+    """Serious error-log lines per bin, and their times."""
+    if events.empty:
+        return np.zeros(nbins, dtype=np.int64), np.zeros(0)
+    sel = events[(events["parser"] == "nginx_error") & events["kind"].isin(BURST_KINDS)]
+    ts = sel["ts"].to_numpy(dtype=float)
+    b = ((ts - t0) // bin_s).astype(np.int64)
+    ok = (b >= 0) & (b < nbins)
+    counts = np.bincount(b[ok], weights=sel["count"].to_numpy(dtype=float)[ok],
+                         minlength=nbins).astype(np.int64)
+    return counts, ts[ok]

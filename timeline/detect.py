@@ -28,6 +28,8 @@ MIN_BINS = 2
 MAD_K = 5.0
 #: A failure ratio must also exceed the baseline by at least this much (absolute).
 MIN_RATIO_EXCESS = 0.02
+#: Serious error-log lines a bin needs to be a burst.
+MIN_BURST = 5
 #: The highest failure ratio accepted as a baseline.
 BASELINE_CAP = 0.05
 #: The minimum excess for the 4xx ratio (a default server answering 404 instead of a site).
@@ -118,6 +120,15 @@ def failure_anomalies(total: np.ndarray, failed: np.ndarray, quiet: np.ndarray,
     return mask
 
 
+def burst_anomalies(counts: np.ndarray, quiet: np.ndarray) -> np.ndarray:
+    """Bins with a burst of serious error-log lines (capacity, upstream, rate limiting...):
+    at least ``MIN_BURST`` and far above the quiet bins' median. Some failures never reach
+    the access log (connections dropped when worker_connections run out), only this."""
+    med, mad = robust_baseline(counts.astype(float), quiet)
+    out: np.ndarray = counts >= max(MIN_BURST, med + MAD_K * max(mad, 1.0))
+    return out
+
+
 def poisson_logcdf(k: int, mu: float) -> float:
     """log P(X <= k) for X ~ Poisson(mu), summed in log space (k is small here)."""
     if mu <= 0:
@@ -200,6 +211,7 @@ def detect(
     per_host: pd.DataFrame,
     edge_hosts: list[str] | None = None,
     edge_client_errors: np.ndarray | None = None,
+    error_bursts: np.ndarray | None = None,
 ) -> list[Window]:
     """Incident windows from the edge failure counts and the per-host request counts.
 
@@ -223,19 +235,22 @@ def detect(
             client = failure_anomalies(edge_total, edge_client_errors, quiet,
                                        CLIENT_ERROR_EXCESS)
         vanished = vanish_anomalies(per_host, quiet)
-        anomalous = fail | client
+        burst = burst_anomalies(error_bursts, quiet) if error_bursts is not None else client & False
+        anomalous = fail | client | burst
         for low in vanished.values():
             anomalous |= low
         if anomalous.all():
             break
         quiet = ~anomalous
-    mask = fail | client
+    burst = burst_anomalies(error_bursts, quiet) if error_bursts is not None else client & False
+    mask = fail | client | burst
     for low in vanished.values():
         mask |= low
     windows = []
     edge = set(per_host.columns if edge_hosts is None else edge_hosts)
     for a, b in merge_bins(mask):
-        if not (fail[a : b + 1].any() or client[a : b + 1].any()) and not any(
+        if not (fail[a : b + 1].any() or client[a : b + 1].any() or burst[a : b + 1].any()
+                ) and not any(
             h in edge and low[a : b + 1].any() for h, low in vanished.items()
         ):
             continue
@@ -244,6 +259,8 @@ def detect(
             w.signals.add("failure_ratio")
         if client[a : b + 1].any():
             w.signals.add("client_errors")
+        if burst[a : b + 1].any():
+            w.signals.add("error_burst")
         for host, low in vanished.items():
             hit = np.flatnonzero(low[a : b + 1])
             if hit.size:

@@ -70,6 +70,9 @@ class Impact:
     #: Users counted as affected because a silent edge host served them just before its
     #: silence (an estimate: nothing is logged while Nginx is down).
     users_estimated: int = 0
+    #: False when the failures never reached the access log (connections dropped when
+    #: worker_connections ran out): the users hit cannot be counted from the logs.
+    users_measurable: bool = True
     #: Share of the window's failures that came from its busiest client (a scanner is ~1).
     top_client_share: float = 0.0
     #: The failure statuses that surged in the window (those count as the incident's).

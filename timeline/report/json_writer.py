@@ -46,6 +46,7 @@ def incident_dict(inc: Incident) -> dict[str, Any]:
             "requests_pct": _num(imp.requests_pct),
             "requests_lost_estimate": imp.requests_lost_estimate,
             "users_estimated": imp.users_estimated,
+            "users_measurable": imp.users_measurable,
             "requests_failed_background": imp.background_failed,
             "failing_statuses": imp.failing_statuses,
             "by_host": imp.by_host,
