@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import calendar
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,20 +17,38 @@ SAMPLE = DATA / "error.log"
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "nginx-error"
 
 
-def parse_lines(lines: list[bytes], stats: ParseStats | None = None) -> list[dict[str, Any]]:
+def parse_lines(
+    lines: list[bytes], stats: ParseStats | None = None, options: ParseOptions | None = None
+) -> list[dict[str, Any]]:
     """Parse in-memory lines, check the bookkeeping and return the events."""
     stats = stats if stats is not None else ParseStats()
-    events = [e for chunk in nginx_error.parse(lines, stats, ParseOptions()) for e in chunk]
+    options = options if options is not None else ParseOptions()
+    events = [e for chunk in nginx_error.parse(lines, stats, options) for e in chunk]
     stats.check()
     return events
 
 
-def parse_file(path: Path, stats: ParseStats) -> list[dict[str, Any]]:
+def parse_file(
+    path: Path, stats: ParseStats, options: ParseOptions | None = None
+) -> list[dict[str, Any]]:
     """Parse a file the way the caller does (binary lines) and check the bookkeeping."""
+    options = options if options is not None else ParseOptions()
     with open(path, "rb") as fh:
-        events = [e for chunk in nginx_error.parse(fh, stats, ParseOptions()) for e in chunk]
+        events = [e for chunk in nginx_error.parse(fh, stats, options) for e in chunk]
     stats.check()
     return events
+
+
+@dataclass
+class HintedOptions(ParseOptions):
+    """ParseOptions with the ``year_hint`` attribute the parser reads when present."""
+
+    year_hint: int | None = None
+
+
+def utc(*parts: int) -> float:
+    """(year, month, day, h, m, s) as epoch seconds, the way LOCAL_TIME times are given."""
+    return float(calendar.timegm((*parts, 0, 0, 0)))
 
 
 @pytest.fixture(scope="module")
@@ -394,3 +413,527 @@ def test_unterminated_last_line() -> None:
     events = parse_lines([b"2023/03/20 12:30:02 [notice] 1#1: exit"], stats)
     assert [e["kind"] for e in events] == ["shutdown"]
     assert stats.lines == stats.parsed == 1
+
+
+# --- first_line ---------------------------------------------------------------------------
+
+
+def test_first_line_numbers_rows_and_rejects() -> None:
+    # The caller feeds lines 11..20 of the sample: 11-13 are the tail of the FastCGI entry
+    # of line 10 (stray without it), 14 is blank, 15 is the broken line.
+    lines = SAMPLE.read_bytes().splitlines(keepends=True)[10:20]
+    stats = ParseStats()
+    events = parse_lines(lines, stats, ParseOptions(first_line=11))
+    assert (stats.lines, stats.parsed, stats.rejected, stats.skipped) == (10, 5, 4, 1)
+    assert [r.line for r in stats.rejects] == [11, 12, 13, 15]
+    assert [e["line"] for e in events] == [16, 17, 18, 19, 20]
+    with pytest.raises(BadLineError, match=r"error\.log:11: "):
+        parse_lines(
+            lines, None, ParseOptions(first_line=11, on_bad_lines="error", display_path="error.log")
+        )
+
+
+def test_first_line_empty_slice() -> None:
+    stats = ParseStats()
+    assert parse_lines([], stats, ParseOptions(first_line=500)) == []
+    assert stats.lines == 0
+
+
+# --- syslog ---------------------------------------------------------------------------------
+
+SYSLOG = DATA / "syslog.log"
+YEAR_NOTE = "year {} inferred from {} for {} timed by a syslog/journald header (it has no year)"
+
+
+def test_syslog_relay() -> None:
+    stats = ParseStats()
+    events = parse_file(SYSLOG, stats)
+    # 11 lines: 9 entries (3 of web-4 lost Nginx's timestamp in the relay), an access line
+    # sent to the same syslog server, and a systemd line.
+    assert (stats.lines, stats.parsed, stats.rejected, stats.skipped) == (11, 9, 0, 2)
+    assert stats.skip_reasons == {
+        "access-log line in an error log": 1,
+        "line of another program (syslog/journald/Docker log)": 1,
+    }
+    assert [(e["line"], e["kind"], e["host"]) for e in events] == [
+        (1, "upstream_refused", "web-3"),
+        (2, "upstream_disabled", "web-3"),
+        (4, "no_live_upstreams", "web-3"),
+        (5, "upstream_timeout", "web-4"),
+        (6, "too_many_open_files", "web-3"),
+        (7, "worker_crash", "web-3"),
+        (9, "signal_process", ""),  # "nohostname": the caller uses the file's host
+        (10, "client_closed", "web-4"),
+        (11, "other", "web-4"),
+    ]
+    by_line = {e["line"]: e for e in events}
+    first = by_line[1]
+    assert first["ts"] == utc(2023, 3, 9, 12, 30, 2)
+    assert first["severity"] == "error"
+    assert first["sample"].startswith("2023/03/09 12:30:02 [error] 4211#4211: *1043 connect()")
+    assert first["message"] == (
+        "connect() failed (<n>: Connection refused) while connecting to upstream"
+    )
+    assert first["attrs"] == {
+        "level": "error",
+        "pid": "4211",
+        "tid": "4211",
+        "conn": "1043",
+        "errno": "111",
+        "strerror": "Connection refused",
+        "action": "connecting to upstream",
+        "client": "203.0.113.7",
+        "server": "shop.example.com",
+        "request": "GET /api/cart HTTP/1.1",
+        "upstream": "http://10.0.2.15:8080/api/cart",
+        "http_host": "shop.example.com",
+        "syslog_host": "web-3",
+    }
+    # No Nginx timestamp: the header's "Mar  9 12:30:31", the year from line 4's timestamp.
+    relayed = by_line[5]
+    assert relayed["ts"] == utc(2023, 3, 9, 12, 30, 31)
+    assert relayed["sample"].startswith("[error] 3120#3120: *877 upstream timed out")
+    assert relayed["attrs"]["ts_from"] == "header"
+    assert relayed["attrs"]["syslog_host"] == "web-4"
+    assert (relayed["attrs"]["pid"], relayed["attrs"]["errno"]) == ("3120", "110")
+    assert relayed["attrs"]["client"] == "2001:db8::7"
+    assert "ts_from" not in by_line[4]["attrs"]
+    assert "syslog_host" not in by_line[9]["attrs"]
+    assert (by_line[10]["attrs"]["level"], by_line[11]["attrs"]["level"]) == ("info", "debug")
+    assert by_line[11]["ts"] == utc(2023, 3, 9, 12, 31, 50)
+    assert by_line[7]["attrs"]["signal"] == "SIGKILL"
+    assert (stats.first_ts, stats.last_ts) == (utc(2023, 3, 9, 12, 30, 2), by_line[11]["ts"])
+    assert stats.notes == [
+        YEAR_NOTE.format(2023, "the last Nginx timestamp before it", "3 entries")
+    ]
+
+
+def test_syslog_year_hint_wins() -> None:
+    stats = ParseStats()
+    events = parse_file(SYSLOG, stats, HintedOptions(year_hint=2022))
+    ts = {e["line"]: e["ts"] for e in events}
+    assert ts[4] == utc(2023, 3, 9, 12, 30, 7)  # Nginx's own timestamp
+    assert (ts[5], ts[10], ts[11]) == (
+        utc(2022, 3, 9, 12, 30, 31),
+        utc(2022, 3, 9, 12, 31, 50),
+        utc(2022, 3, 9, 12, 31, 50),
+    )
+    assert stats.notes == [YEAR_NOTE.format(2022, "year_hint", "3 entries")]
+
+
+def test_syslog_year_rolls_over_at_new_year() -> None:
+    stats = ParseStats()
+    events = parse_lines(
+        [
+            b"<131>Dec 31 23:59:58 web-3 nginx: 2023/12/31 23:59:58 [error] 1#1: *1 no live "
+            b"upstreams while connecting to upstream\n",
+            b"<131>Jan  1 00:00:03 web-3 nginx: [error] 1#1: *2 no live upstreams while "
+            b"connecting to upstream\n",
+        ],
+        stats,
+    )
+    assert [e["ts"] for e in events] == [utc(2023, 12, 31, 23, 59, 58), utc(2024, 1, 1, 0, 0, 3)]
+    assert stats.notes == [
+        YEAR_NOTE.format(2024, "the last Nginx timestamp before it (across a new year)", "1 entry")
+    ]
+    # Only header times: the hint is the year of the first, later ones follow on.
+    stats = ParseStats()
+    events = parse_lines(
+        [
+            b"Dec 31 23:59:58 web-3 nginx[7]: nginx: [emerg] still could not bind()\n",
+            b"Jan  1 00:00:03 web-3 nginx[7]: nginx: [emerg] still could not bind()\n",
+            b"Jan  1 00:00:09 web-3 nginx[7]: nginx: [emerg] still could not bind()\n",
+        ],
+        stats,
+        HintedOptions(year_hint=2023),
+    )
+    assert [e["ts"] for e in events] == [
+        utc(2023, 12, 31, 23, 59, 58),
+        utc(2024, 1, 1, 0, 0, 3),
+        utc(2024, 1, 1, 0, 0, 9),
+    ]
+    assert stats.notes == [
+        YEAR_NOTE.format(2023, "year_hint", "1 entry"),
+        YEAR_NOTE.format(2024, "year_hint (across a new year)", "2 entries"),
+    ]
+
+
+def test_header_variants() -> None:
+    stats = ParseStats()
+    events = parse_lines(
+        [
+            # a relayed line whose Nginx part is broken: rejected, not taken for another program
+            b"<131>Mar 20 12:31:20 web-3 nginx: 2023/03/20 12:31:2\n",
+            # journalctl -o short-iso: the year is there
+            b"2023-08-15T11:08:19+0200 web-3 nginx[19610]: nginx: [emerg] bind() to 0.0.0.0:80 "
+            b"failed (98: Address already in use)\n",
+            # docker compose logs with colours
+            b"\x1b[36mweb_1  |\x1b[0m 2023/03/20 12:30:02 [error] 29#29: *3 no live upstreams "
+            b"while connecting to upstream\n",
+            b"-- Reboot --\n",
+            # journalctl -o short-precise, error_log stderr under systemd
+            b"Aug 15 11:08:19.123456 web-3 nginx[19610]: 2023/08/15 11:08:19 [warn] "
+            b'19610#19610: conflicting server name "a" on 0.0.0.0:80, ignored\n',
+            # nohostname, no pid in the tag
+            b"<187>Aug 15 11:08:20 nginx: 2023/08/15 11:08:20 [error] 19611#0: *9 "
+            b'open() "/srv/x" failed (2: No such file or directory), client: 192.0.2.1, '
+            b"server: s\n",
+        ],
+        stats,
+    )
+    assert (stats.lines, stats.parsed, stats.rejected, stats.skipped) == (6, 4, 1, 1)
+    assert [(r.line, r.reason) for r in stats.rejects] == [(1, "not an Nginx error-log entry")]
+    assert stats.skip_reasons == {"journald marker line": 1}
+    assert [(e["line"], e["kind"], e["host"]) for e in events] == [
+        (2, "bind_failed", "web-3"),
+        (3, "no_live_upstreams", ""),
+        (5, "other", "web-3"),
+        (6, "file_not_found", ""),
+    ]
+    iso, compose, precise, nohost = events
+    assert iso["ts"] == utc(2023, 8, 15, 11, 8, 19)
+    assert iso["attrs"] == {
+        "level": "emerg",
+        "errno": "98",
+        "strerror": "Address already in use",
+        "syslog_host": "web-3",
+        "pid": "19610",
+        "ts_from": "header",
+    }
+    assert iso["sample"] == (
+        "nginx: [emerg] bind() to 0.0.0.0:80 failed (98: Address already in use)"
+    )
+    assert compose["attrs"]["container"] == "web_1"
+    assert compose["sample"].startswith("2023/03/20 12:30:02 [error]")
+    assert (precise["attrs"]["pid"], precise["attrs"]["syslog_host"]) == ("19610", "web-3")
+    assert nohost["attrs"]["client"] == "192.0.2.1"
+    assert (nohost["attrs"]["pid"], nohost["attrs"]["tid"]) == ("19611", "0")  # old builds
+    assert stats.notes == []
+
+
+# --- journald, stderr -----------------------------------------------------------------------
+
+JOURNALD = DATA / "journald.log"
+JOURNALD_SKIPS = {
+    "journald marker line": 1,
+    "line of another program (syslog/journald/Docker log)": 8,
+    "Nginx stderr line without a level": 1,
+}
+
+
+def test_journald_export_of_a_failed_start() -> None:
+    stats = ParseStats()
+    events = parse_file(JOURNALD, stats, HintedOptions(year_hint=2023))
+    # 22 lines: the "-- Logs begin" marker, 8 systemd lines, 10 bind() failures (5 tries of
+    # 2 sockets), "still could not bind()", an unknown directive and "test failed".
+    assert (stats.lines, stats.parsed, stats.rejected, stats.skipped) == (22, 12, 0, 10)
+    assert stats.skip_reasons == JOURNALD_SKIPS
+    assert [(e["line"], e["kind"]) for e in events] == [
+        (n, "bind_failed") for n in range(3, 14)
+    ] + [(18, "config_error")]
+    assert {(e["host"], e["severity"], e["attrs"]["ts_from"]) for e in events} == {
+        ("web-3", "critical", "header")
+    }
+    first = events[0]
+    assert first["ts"] == utc(2023, 8, 15, 11, 8, 19)
+    assert first["sample"] == (
+        "nginx: [emerg] bind() to 0.0.0.0:80 failed (98: Address already in use)"
+    )
+    assert first["message"] == "bind() to <addr> failed (<n>: Address already in use)"
+    assert first["attrs"] == {
+        "level": "emerg",
+        "pid": "19610",
+        "errno": "98",
+        "strerror": "Address already in use",
+        "syslog_host": "web-3",
+        "ts_from": "header",
+    }
+    assert events[1]["message"] == first["message"]  # [::]:80
+    assert events[10]["message"] == "still could not bind()"
+    assert events[10]["ts"] == utc(2023, 8, 15, 11, 8, 21)
+    conf = events[11]
+    assert conf["attrs"]["pid"] == "19702"
+    assert conf["ts"] == utc(2023, 8, 15, 11, 9, 2)
+    assert conf["message"] == 'unknown directive "proxy_pas" in /etc/nginx/sites-enabled/shop:<n>'
+    assert stats.notes == [YEAR_NOTE.format(2023, "year_hint", "12 entries")]
+
+
+@pytest.mark.parametrize(
+    ("now", "how"),
+    [
+        ((2023, 9, 1, 0, 0, 0), "the current UTC year"),
+        # In February, August 15 is still to come: it was last year's.
+        (
+            (2024, 2, 1, 0, 0, 0),
+            "the current UTC year minus one (the date is still to come this year)",
+        ),
+    ],
+)
+def test_journald_year_without_hint(
+    monkeypatch: pytest.MonkeyPatch, now: tuple[int, ...], how: str
+) -> None:
+    monkeypatch.setattr(nginx_error, "_now", lambda: utc(*now))
+    stats = ParseStats()
+    events = parse_file(JOURNALD, stats)
+    assert events[0]["ts"] == utc(2023, 8, 15, 11, 8, 19)
+    assert stats.notes == [YEAR_NOTE.format(2023, how, "12 entries")]
+
+
+def test_stderr_lines_without_a_header() -> None:
+    stats = ParseStats()
+    events = parse_lines(
+        [
+            b"nginx: [emerg] bind() to 0.0.0.0:80 failed (98: Address already in use)\n",
+            b"2023/03/20 12:30:02 [notice] 1#1: exit\n",
+            b'nginx: [emerg] unknown directive "proxy_pas" in /etc/nginx/conf.d/shop.conf:14\n',
+            b"nginx: configuration file /etc/nginx/nginx.conf test failed\n",
+        ],
+        stats,
+        ParseOptions(first_line=101),
+    )
+    assert (stats.lines, stats.parsed, stats.rejected, stats.skipped) == (4, 2, 0, 2)
+    assert stats.skip_reasons == {
+        "no timestamp (stderr line)": 1,
+        "Nginx stderr line without a level": 1,
+    }
+    assert [(e["line"], e["kind"], e["ts"]) for e in events] == [
+        (102, "shutdown", utc(2023, 3, 20, 12, 30, 2)),
+        (103, "config_error", utc(2023, 3, 20, 12, 30, 2)),
+    ]
+    assert events[1]["attrs"] == {"level": "emerg", "ts_from": "previous entry"}
+    assert events[1]["severity"] == "critical"
+
+
+# --- Docker ---------------------------------------------------------------------------------
+
+COMPOSE = DATA / "docker-compose.log"
+
+
+def test_docker_compose_logs() -> None:
+    stats = ParseStats()
+    events = parse_file(COMPOSE, stats)
+    # 30 lines: entrypoint and php-fpm lines, 2 access lines, an empty "web_1  |", a failed
+    # start (the emerg twice: error log and stderr), a FastCGI entry over 4 lines of web_1
+    # with a line of app_1 in between, and a shutdown.
+    assert (stats.lines, stats.parsed, stats.rejected, stats.skipped) == (30, 18, 0, 12)
+    assert stats.skip_reasons == {
+        "line of another program (syslog/journald/Docker log)": 9,
+        "access-log line in an error log": 2,
+        "blank line": 1,
+    }
+    assert [(e["line"], e["kind"]) for e in events] == [
+        (6, "config_error"),
+        (7, "config_error"),
+        (11, "startup_info"),
+        (12, "startup_info"),
+        (13, "start_workers"),
+        (14, "start_workers"),
+        (15, "upstream_refused"),
+        (17, "fastcgi_stderr"),
+        (24, "shutdown"),
+        (25, "shutdown"),
+        (26, "shutdown"),
+        (27, "shutdown"),
+        (28, "signal_other"),
+        (29, "worker_exit"),
+        (30, "shutdown"),
+    ]
+    assert {(e["host"], e["attrs"]["container"]) for e in events} == {("", "web_1")}
+    by_line = {e["line"]: e for e in events}
+    # The stderr copy of the emerg has no time of its own: it takes the previous entry's.
+    assert by_line[6]["ts"] == by_line[7]["ts"] == utc(2023, 3, 20, 12, 29, 57)
+    assert by_line[7]["attrs"] == {
+        "level": "emerg",
+        "container": "web_1",
+        "ts_from": "previous entry",
+    }
+    assert (
+        by_line[6]["message"]
+        == by_line[7]["message"]
+        == 'host not found in upstream "app:<n>" in /etc/nginx/conf.d/default.conf:<n>'
+    )
+    fcgi = by_line[17]
+    assert fcgi["sample"].count("\n") == 3
+    assert "app_1" not in fcgi["sample"] and "web_1" not in fcgi["sample"]
+    assert fcgi["attrs"]["upstream"] == "fastcgi://172.18.0.3:9000"
+    assert fcgi["attrs"]["action"] == "reading response header from upstream"
+    assert (stats.first_ts, stats.last_ts) == (
+        utc(2023, 3, 20, 12, 29, 57),
+        utc(2023, 3, 20, 12, 30, 40),
+    )
+
+
+def test_docker_logs_with_timestamps() -> None:
+    # docker logs -t: RFC 3339 UTC before each line; the container runs with TZ=Europe/Berlin,
+    # so Nginx's own times are an hour ahead. The stderr line only has Docker's time.
+    stats = ParseStats()
+    events = parse_file(DATA / "docker-t.log", stats)
+    assert (stats.lines, stats.parsed, stats.rejected, stats.skipped) == (9, 6, 0, 3)
+    assert [(e["line"], e["kind"], e["ts"]) for e in events] == [
+        (2, "config_error", utc(2023, 3, 20, 13, 29, 57)),
+        (3, "config_error", utc(2023, 3, 20, 13, 29, 57)),
+        (5, "startup_info", utc(2023, 3, 20, 13, 30, 58)),
+        (6, "start_workers", utc(2023, 3, 20, 13, 30, 58)),
+        (7, "upstream_timeout", utc(2023, 3, 20, 13, 31, 5)),
+        (9, "shutdown", utc(2023, 3, 20, 13, 31, 20)),
+    ]
+    assert events[1]["attrs"] == {"level": "emerg", "ts_from": "header"}
+    assert events[4]["attrs"]["request"] == "GET /api/report HTTP/1.1"
+    assert stats.notes == [
+        "header times shifted by +01:00 to the Nginx clock for 1 entry (learned from line 2)"
+    ]
+
+
+def test_multi_line_entry_keeps_a_line_that_looks_like_a_header() -> None:
+    events = parse_lines(
+        [
+            b'2023/03/20 12:31:20 [error] 7#7: *1 FastCGI sent in stderr: "PHP message: a\n',
+            b"Array | x\n",
+            b'#9 {main}" while reading upstream, client: 192.0.2.1, server: x\n',
+            b"2023/03/20 12:31:22 [notice] 1#1: exit\n",
+        ]
+    )
+    assert [(e["line"], e["kind"]) for e in events] == [(1, "fastcgi_stderr"), (4, "shutdown")]
+    assert events[0]["sample"].endswith(
+        'a\nArray | x\n#9 {main}" while reading upstream, client: 192.0.2.1, server: x'
+    )
+    assert "container" not in events[0]["attrs"]
+
+
+# --- NGX_MAX_ERROR_STR, raw bytes -----------------------------------------------------------
+
+TRUNCATED = DATA / "truncated.log"
+
+
+def test_entries_cut_at_2048_bytes() -> None:
+    raw = TRUNCATED.read_bytes().splitlines(keepends=True)
+    assert [len(raw[i]) for i in (0, 1)] == [2048, 2048]
+    assert sum(len(x) for x in raw[2:22]) == 2048  # a FastCGI entry over 20 lines
+    stats = ParseStats()
+    events = parse_file(TRUNCATED, stats)
+    assert (stats.lines, stats.parsed, stats.rejected, stats.skipped) == (23, 23, 0, 0)
+    assert [(e["line"], e["kind"], e["attrs"].get("truncated")) for e in events] == [
+        (1, "upstream_timeout", "1"),  # cut in the request line of the context tail
+        (2, "file_not_found", "1"),  # the path ran over: "... (2: No such file...)"
+        (3, "fastcgi_stderr", "1"),  # cut inside the backend's text
+        (23, "file_not_found", None),
+    ]
+    tail_cut, msg_cut, fcgi, whole = events
+    assert tail_cut["message"] == (
+        "upstream timed out (<n>: Connection timed out) while reading response header from upstream"
+    )
+    attrs = tail_cut["attrs"]
+    assert (attrs["client"], attrs["server"], attrs["errno"]) == (
+        "198.51.100.77",
+        "shop.example.com",
+        "110",
+    )
+    assert attrs["action"] == "reading response header from upstream"
+    assert attrs["request"].startswith("GET /api/search?q=shoes%27%20UNION%20SELECT")
+    assert attrs["request"].endswith("%27%20UN")
+    assert "upstream" not in attrs and "http_host" not in attrs
+    # The client address was cut too ("198.5"): left out rather than kept wrong.
+    assert msg_cut["attrs"] == {
+        "level": "error",
+        "pid": "4211",
+        "tid": "4211",
+        "conn": "2002",
+        "errno": "2",
+        "strerror": "No such file or directory",
+        "truncated": "1",
+    }
+    assert msg_cut["message"] == 'open() "<path>"... (<n>: No such file or directory)'
+    assert msg_cut["sample"].startswith('2023/03/20 12:40:02 [error] 4211#4211: *2002 open() "')
+    assert len(msg_cut["sample"]) == 500
+    assert fcgi["sample"].startswith("2023/03/20 12:40:03 [error] 4211#4211: *2003 FastCGI")
+    assert "client" not in fcgi["attrs"]
+    assert whole["message"] == 'open() "<path>" failed (<n>: No such file or directory)'
+
+
+def test_cut_entry_behind_a_relay_that_dropped_the_time() -> None:
+    # The same 2047 bytes less Nginx's "YYYY/MM/DD HH:MM:SS " (20 bytes) behind a header.
+    line = TRUNCATED.read_bytes().splitlines(keepends=True)[1]
+    stats = ParseStats()
+    events = parse_lines(
+        [b"<131>Mar 20 12:40:02 web-3 nginx: " + line[20:]], stats, HintedOptions(year_hint=2023)
+    )
+    assert [(e["kind"], e["ts"], e["host"]) for e in events] == [
+        ("file_not_found", utc(2023, 3, 20, 12, 40, 2), "web-3")
+    ]
+    assert events[0]["attrs"]["truncated"] == "1"
+    assert events[0]["message"] == 'open() "<path>"... (<n>: No such file or directory)'
+    assert stats.notes == [YEAR_NOTE.format(2023, "year_hint", "1 entry")]
+    # The tail-cut entry two bytes short of the limit (and no "... (" errno marker): not cut.
+    tail_cut = TRUNCATED.read_bytes().splitlines(keepends=True)[0]
+    short = b"<131>Mar 20 12:40:01 web-3 nginx: " + tail_cut[20:-3] + b"\n"
+    events = parse_lines([short], None, HintedOptions(year_hint=2023))
+    assert [e["kind"] for e in events] == ["upstream_timeout"]
+    assert "truncated" not in events[0]["attrs"]
+
+
+def test_raw_control_bytes_and_invalid_utf8() -> None:
+    stats = ParseStats()
+    events = parse_file(DATA / "control-bytes.log", stats)
+    assert (stats.lines, stats.parsed, stats.rejected, stats.skipped) == (4, 4, 0, 0)
+    assert [(e["line"], e["kind"]) for e in events] == [
+        (1, "other"),
+        (2, "other"),
+        (3, "file_not_found"),
+        (4, "client_closed"),
+    ]
+    tls, scan, utf, closed = events
+    # TLS ClientHello on the plain port: NUL and other control bytes kept, invalid UTF-8
+    # escaped, the closing quote found.
+    assert tls["attrs"]["request"] == (
+        "\x16\x03\x01\x02\x00\x01\x00\x01\\xfc\x03\x03\\x8a\x1f\x00\\xff"
+    )
+    assert tls["attrs"]["action"] == "reading client request line"
+    assert tls["message"] == "client sent invalid method while reading client request line"
+    assert tls["sample"].endswith(
+        'request: "\x16\x03\x01\x02\x00\x01\x00\x01\\xfc\x03\x03\\x8a\x1f\x00\\xff"'
+    )
+    assert scan["attrs"]["request"] == "\x1b[2J\x7f\x0c\x0bOPTIONS sip:nm SIP/2.0"
+    assert utf["attrs"]["request"] == "GET /café/%FF%FE.png HTTP/1.1"
+    assert utf["attrs"]["referrer"] == "https://shop.example.com/\\xe9t\\xe9"
+    assert utf["message"] == 'open() "<path>" failed (<n>: No such file or directory)'
+    assert closed["message"] == "client <addr> closed keepalive connection"
+
+
+# --- sniff ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "syslog.log",
+        "journald.log",
+        "docker-compose.log",
+        "docker-t.log",
+        "truncated.log",
+        "control-bytes.log",
+    ],
+)
+def test_sniff_variants(name: str) -> None:
+    assert nginx_error.sniff((DATA / name).read_bytes()[:16384])
+
+
+def test_sniff_refuses_headers_without_nginx_entries() -> None:
+    syslog_only = (
+        b"Aug 15 11:08:19 web-3 systemd[1]: Starting A high performance web server...\n"
+        b"Aug 15 11:08:21 web-3 sshd[811]: Accepted publickey for deploy from 192.0.2.4\n"
+    )
+    assert not nginx_error.sniff(syslog_only * 5)
+    compose_access = (
+        b'web_1  | 172.18.0.1 - - [20/Mar/2023:12:30:01 +0000] "GET / HTTP/1.1" 200 615 '
+        b'"-" "curl/7.88.1" "-"\n'
+    )
+    assert not nginx_error.sniff(compose_access * 5)
+    # One error line among ten plain access lines is still an access log.
+    access = (
+        b'203.0.113.7 - - [20/Mar/2023:12:30:01 +0000] "GET /api/cart HTTP/1.1" 502 157 '
+        b'"-" "Mozilla/5.0"\n'
+    )
+    assert not nginx_error.sniff(
+        access * 10 + b"2023/03/20 12:30:02 [error] 1#1: *1 no live upstreams\n"
+    )
+    assert not nginx_error.sniff(b'[{"ts": "2023-03-20T12:30:02Z"}]\n')
