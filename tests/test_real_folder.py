@@ -70,3 +70,24 @@ def test_rotated_gz_custom_format_from_nginx_conf(tmp_path: Path) -> None:
     assert len(lb) == 3 and sum(s["parsed"] for s in lb) == len(lines)
     assert all(s["rejected"] == 0 for s in lb)
     assert any("upstreaminfo" in n for s in lb for n in s["notes"])
+
+
+def test_error_lines_mixed_into_an_access_log_become_events(tmp_path: Path) -> None:
+    import timeline
+
+    log = tmp_path / "web-1" / "access.log"
+    log.parent.mkdir()
+    log.write_text(
+        '203.0.113.7 - - [20/Mar/2023:13:30:01 +0100] "GET / HTTP/1.1" 200 612 "-" "curl/8"\n'
+        "2023/03/20 13:30:02 [error] 812#812: *9 connect() failed (111: Connection refused) "
+        'while connecting to upstream, client: 203.0.113.8, server: shop, request: "GET /a '
+        'HTTP/1.1", upstream: "http://10.0.1.13:80/a", host: "shop"\n'
+        '203.0.113.8 - - [20/Mar/2023:13:30:02 +0100] "GET /a HTTP/1.1" 502 157 "-" "curl/8"\n')
+    data = timeline.read([str(log)])
+    src = data.sources[0]
+    assert (src.lines, src.parsed, src.skipped) == (3, 2, 1)
+    ev = data.events
+    assert list(ev["kind"]) == ["upstream_refused"]
+    # Local time 13:30:02 at the access log's +0100 is 12:30:02 UTC.
+    assert float(ev["ts"].iloc[0]) == 1679315402.0
+    assert ev["line"].iloc[0] == 2 and ev["parser"].iloc[0] == "nginx_error"

@@ -26,6 +26,8 @@ from timeline.sources import open_binary
 
 #: Uncompressed request logs larger than this are split into byte ranges.
 SPLIT_BYTES = 32 << 20
+#: The skip reason request parsers give error-log lines found in an access log.
+MIXED_REASON = "error-log line in an access log"
 #: Decompressed bytes per block when a compressed file is parsed by several workers.
 BLOCK_BYTES = 8 << 20
 
@@ -118,6 +120,19 @@ def run_task(task: Task) -> TaskResult:
             for chunk in chunks:
                 result.events.extend(chunk)
     stats.check()
+    if module.TABLE == "requests" and stats.skip_reasons.get(MIXED_REASON):
+        # Error-log lines inside an access log (one file for both, as some setups write):
+        # they are counted as skipped here and read again as events by the error parser.
+        # Its own counts are thrown away: each line is counted once, in this file's stats.
+        from parsers import nginx_error
+
+        estats = ParseStats()
+        eopts = ParseOptions(on_bad_lines="skip", display_path=task.display)
+        with _lines(task) as lines:
+            for chunk in nginx_error.parse(lines, estats, eopts):
+                for ev in chunk:
+                    ev["attrs"]["local_time"] = "1"
+                result.events.extend(chunk)
     if task.data:
         # Do not send the block back with the result: keep an empty marker instead.
         result.task = replace(task, data=b"")

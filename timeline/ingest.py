@@ -242,6 +242,12 @@ def read(paths: Sequence[str], options: ReadOptions | None = None) -> Dataset:
         if src.parser.LOCAL_TIME:
             local_events.append((rep, evs))
             continue
+        if stats.utc_offset_s is not None:
+            # Error-log lines mixed into an access log: local time, this file's own offset.
+            for ev in evs:
+                if ev["attrs"].pop("local_time", None):
+                    ev["ts"] -= stats.utc_offset_s
+                    ev["parser"] = "nginx_error"
         events.extend(evs)
         if stats.utc_offset_s is not None:
             host_offsets.setdefault(src.host, stats.utc_offset_s)

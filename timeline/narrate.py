@@ -452,8 +452,9 @@ def _served_share_of_failing_routes(rows: pd.DataFrame, inc: Incident) -> float:
     failing = status >= 500
     if not failing.any():
         return 0.0
-    routes = w["path"].astype(str).map(route_of).to_numpy()
+    routes = w["path"].astype(str).map(route_of)
     bad_routes = set(routes[failing].tolist())
-    on_bad = np.isin(routes, list(bad_routes))
+    # Series.isin hashes; np.isin on object arrays compares every pair.
+    on_bad = routes.isin(bad_routes).to_numpy()
     served = on_bad & (status >= 200) & (status < 400)
     return float(served.sum()) / float(on_bad.sum())
