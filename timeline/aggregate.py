@@ -52,10 +52,13 @@ def is_failed(status: np.ndarray) -> np.ndarray:
 class Partial:
     """The aggregate of one file or byte range (line numbers relative to its start)."""
 
-    #: composite key -> request count
-    counts: dict[int, int] = field(default_factory=dict)
+    #: composite keys (sorted, distinct) and their request counts, as numpy arrays: 16
+    #: bytes per (minute, status, flags) instead of a dict entry's ~100
+    keys: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    ns: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     #: minute -> [min ts, max ts, min line, max line, fail min/max ts, 4xx min/max ts]
     minutes: dict[int, list[float]] = field(default_factory=dict)
+    _pending: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list, repr=False)
     #: user-agent bytes -> is a probe (a cache, kept per partial)
     _probe_ua: dict[bytes, bool] = field(default_factory=dict, repr=False)
 
@@ -84,9 +87,7 @@ class Partial:
         minute = np.floor(ts / 60).astype(np.int64)
         key = minute * _MUL + np.clip(status, 0, 999) * 4 + probe * 2 + fwd
         keys, cnt = np.unique(key, return_counts=True)
-        counts = self.counts
-        for k, c in zip(keys.tolist(), cnt.tolist(), strict=True):
-            counts[k] = counts.get(k, 0) + c
+        self._add(keys, cnt.astype(np.int64))
         failed = is_failed(status) & ~probe
         client_err = is_client_error(status) & ~probe
         # Per-minute extremes with numpy: sort by minute once, reduce each run. fmin/fmax
@@ -106,6 +107,26 @@ class Partial:
         for m, row in zip(uniq.tolist(), table, strict=True):
             self._fold(int(m), row)
 
+    def _add(self, keys: np.ndarray, ns: np.ndarray) -> None:
+        """Queue counts for ``keys``; they are summed into ``keys``/``ns`` in batches (a
+        sort per chunk over everything seen so far would grow with the input)."""
+        if len(keys) == 0:
+            return
+        self._pending.append((keys, ns))
+        if len(self._pending) >= 64:
+            self.consolidate()
+
+    def consolidate(self) -> None:
+        """Sum the queued counts into the sorted, distinct ``keys`` and their ``ns``."""
+        if not self._pending:
+            return
+        allk = np.concatenate([self.keys, *(k for k, _ in self._pending)])
+        alln = np.concatenate([self.ns, *(n for _, n in self._pending)])
+        self._pending = []
+        self.keys, inverse = np.unique(allk, return_inverse=True)
+        self.ns = np.bincount(inverse.reshape(-1), weights=alln,
+                              minlength=len(self.keys)).astype(np.int64)
+
     def _fold(self, m: int, row: list[float]) -> None:
         # Columns alternate min/max; NaN (no such request in the minute) becomes +inf for a
         # minimum and -inf for a maximum so that folding needs no special case.
@@ -120,8 +141,8 @@ class Partial:
 
     def merge(self, other: Partial, line_offset: int = 0) -> None:
         """Add ``other`` into this one; ``line_offset`` shifts its (relative) line numbers."""
-        for k, c in other.counts.items():
-            self.counts[k] = self.counts.get(k, 0) + c
+        other.consolidate()
+        self._add(other.keys, other.ns)
         for m, row in other.minutes.items():
             shifted = list(row)
             shifted[2] += line_offset
@@ -130,10 +151,13 @@ class Partial:
 
     def __getstate__(self) -> dict[str, Any]:
         # The UA cache is a per-process convenience: do not ship it between processes.
-        return {"counts": self.counts, "minutes": self.minutes}
+        self.consolidate()
+        return {"keys": self.keys, "ns": self.ns, "minutes": self.minutes}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.counts = state["counts"]
+        self.keys = state["keys"]
+        self.ns = state["ns"]
+        self._pending = []
         self.minutes = state["minutes"]
         self._probe_ua = {}
 
@@ -154,17 +178,20 @@ class Aggregate:
     @classmethod
     def from_partials(cls, partials: list[tuple[int, str, Partial]]) -> Aggregate:
         """Build the tables from ``(source index, host, partial)`` triples."""
-        crows: list[tuple[int, str, int, int, bool, bool, int]] = []
+        frames: list[pd.DataFrame] = []
         mrows: list[tuple[Any, ...]] = []
         for src, host, p in partials:
-            for k, n in p.counts.items():
-                minute, rest = divmod(k, _MUL)
-                status, flags = divmod(rest, 4)
-                crows.append((minute, host, src, status, bool(flags & 2), bool(flags & 1), n))
+            p.consolidate()
+            minute, rest = np.divmod(p.keys, _MUL)
+            status, flags = np.divmod(rest, 4)
+            frames.append(pd.DataFrame({
+                "minute": minute, "host": host, "source": src, "status": status,
+                "probe": (flags & 2) > 0, "forwarded": (flags & 1) > 0, "n": p.ns}))
             for m, row in p.minutes.items():
                 mrows.append((src, host, m, *row))
-        counts = pd.DataFrame(crows, columns=["minute", "host", "source", "status", "probe",
-                                              "forwarded", "n"])
+        columns = ["minute", "host", "source", "status", "probe", "forwarded", "n"]
+        counts = (pd.concat(frames, ignore_index=True) if frames
+                  else pd.DataFrame({c: [] for c in columns}))
         minutes = pd.DataFrame(mrows, columns=["source", "host", "minute", "ts_min", "ts_max",
                                                "line_min", "line_max", "f_min", "f_max",
                                                "c_min", "c_max"])
