@@ -116,6 +116,10 @@ class Partial:
         if len(self._pending) >= 64:
             self.consolidate()
 
+    def drop_cache(self) -> None:
+        """Forget the user-agent cache (it is only worth keeping while parsing)."""
+        self._probe_ua = {}
+
     def consolidate(self) -> None:
         """Sum the queued counts into the sorted, distinct ``keys`` and their ``ns``."""
         if not self._pending:

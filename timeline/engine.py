@@ -115,6 +115,10 @@ def run_task(task: Task) -> TaskResult:
             partial = Partial()
             for chunk in chunks:
                 partial.add_chunk(chunk)
+            partial.consolidate()
+            # The user-agent cache only speeds up this task; results are kept until the
+            # merge, so it must not live on with them (it grows with the number of ranges).
+            partial.drop_cache()
             result.partial = partial
         else:
             for chunk in chunks:
