@@ -91,3 +91,24 @@ def test_error_lines_mixed_into_an_access_log_become_events(tmp_path: Path) -> N
     # Local time 13:30:02 at the access log's +0100 is 12:30:02 UTC.
     assert float(ev["ts"].iloc[0]) == 1679315402.0
     assert ev["line"].iloc[0] == 2 and ev["parser"].iloc[0] == "nginx_error"
+
+
+def test_host_from_the_line(tmp_path: Path) -> None:
+    import timeline
+
+    log = tmp_path / "edge" / "access.log"
+    log.parent.mkdir()
+    lines = []
+    for i in range(600):
+        site = "shop.example.com" if i % 2 else "blog.example.com"
+        status = 502 if site == "shop.example.com" and 200 <= i < 400 else 200
+        ts = f"20/Mar/2023:12:{i // 60:02d}:{i % 60:02d} +0000"
+        lines.append(f'{site} 203.0.113.{i % 50} - - [{ts}] "GET / HTTP/1.1" {status} 9 '
+                     f'"-" "curl/8"\n')
+    log.write_text("".join(lines))
+    data = timeline.read([str(log)], timeline.ReadOptions(host_from_line=True))
+    hosts = sorted(set(data.agg.counts["host"]))
+    assert hosts == ["blog.example.com", "shop.example.com"]
+    plain = timeline.read([str(log)])
+    assert sorted(set(plain.agg.counts["host"])) == ["edge"]
+    assert int(data.agg.counts["n"].sum()) == int(plain.agg.counts["n"].sum()) == 600

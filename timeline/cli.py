@@ -50,6 +50,10 @@ TzOpt = Annotated[str | None, typer.Option(
     "Default: the offset of the same host's access log, else UTC.")]
 HostOpt = Annotated[str | None, typer.Option(
     "--host", help="Host name for every file (default: the name of the folder holding it).")]
+HostFromLineOpt = Annotated[bool, typer.Option(
+    "--host-from-line", help="Take each request's host from $host (or the vhost prefix) "
+    "in the line, for one file written by several sites; lines without one keep the "
+    "folder's name.")]
 NginxConfOpt = Annotated[str | None, typer.Option(
     "--nginx-conf", help="nginx.conf (or the folder holding it) copied from the host: its "
     "log_format and access_log directives tell which format each access log uses; its "
@@ -83,7 +87,8 @@ def _fail(code: ExitCode, message: str) -> typer.Exit:
 def _read(paths: list[str], tz: str | None, host: str | None, on_bad_lines: str,
           quiet: bool, jobs: int = 1, scheduler: str | None = None,
           log_format: str | None = None, since: str | None = None,
-          until: str | None = None, nginx_conf: str | None = None) -> timeline.Dataset:
+          until: str | None = None, nginx_conf: str | None = None,
+          host_from_line: bool = False) -> timeline.Dataset:
     if on_bad_lines not in ("warn", "skip", "error"):
         raise _fail(ExitCode.USAGE, f"--on-bad-lines {on_bad_lines}: use warn, skip or error")
     total = 0
@@ -96,7 +101,7 @@ def _read(paths: list[str], tz: str | None, host: str | None, on_bad_lines: str,
     show = not quiet and sys.stderr.isatty() and total > 4 << 20
     opts = timeline.ReadOptions(host=host, tz=tz, on_bad_lines=on_bad_lines,  # type: ignore[arg-type]
                                 jobs=jobs, scheduler=scheduler, log_format=log_format,
-                                nginx_conf=nginx_conf)
+                                nginx_conf=nginx_conf, host_from_line=host_from_line)
     try:
         opts.since = timeline.ingest.epoch_of(since) if since else None
         opts.until = timeline.ingest.epoch_of(until) if until else None
@@ -165,6 +170,7 @@ def build(
     since: SinceOpt = None,
     until: UntilOpt = None,
     nginx_conf: NginxConfOpt = None,
+    host_from_line: HostFromLineOpt = False,
 ) -> None:
     """Find the incident in the logs and write postmortem.md, timeline.json and timeline.png.
 
@@ -174,7 +180,7 @@ def build(
     """
     win = _window(window)
     data = _read(paths, tz, host, on_bad_lines, quiet, jobs, scheduler, log_format, since,
-                 until, nginx_conf)
+                 until, nginx_conf, host_from_line)
     analysis = timeline.build(data, window=win)
     try:
         written = timeline.write_report(analysis, out)

@@ -19,6 +19,8 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 import parsers
 from parsers.base import ParseOptions, ParseStats
 from timeline.aggregate import Partial
@@ -48,6 +50,8 @@ class Task:
     data: bytes | None = None
     #: A compressed file that :func:`run` cuts into blocks of lines for the workers.
     expand: bool = False
+    #: Take each request's host from ``$host`` (or a vhost prefix) in the line.
+    host_from_line: bool = False
 
     @property
     def size(self) -> int:
@@ -68,6 +72,8 @@ class TaskResult:
     task: Task
     stats: ParseStats
     partial: Partial | None = None
+    #: With ``host_from_line``: one partial per host named in the lines ("" = the file's).
+    by_host: dict[str, Partial] | None = None
     events: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -107,11 +113,14 @@ def run_task(task: Task) -> TaskResult:
     module = parsers.by_name(task.parser)
     stats = ParseStats()
     popts = ParseOptions(on_bad_lines=task.on_bad_lines,  # type: ignore[arg-type]
-                         display_path=task.display, compact=True, log_format=task.log_format)
+                         display_path=task.display, compact=not task.host_from_line,
+                         log_format=task.log_format)
     result = TaskResult(task, stats)
     with _lines(task) as lines:
         chunks = module.parse(lines, stats, popts)
-        if module.TABLE == "requests":
+        if module.TABLE == "requests" and task.host_from_line:
+            result.by_host = _by_host(chunks)
+        elif module.TABLE == "requests":
             partial = Partial()
             for chunk in chunks:
                 partial.add_chunk(chunk)
@@ -143,21 +152,43 @@ def run_task(task: Task) -> TaskResult:
     return result
 
 
+def _by_host(chunks: Iterable[dict[str, Any]]) -> dict[str, Partial]:
+    """Full rows split by the host each line names (``$host``/vhost), into partials."""
+    out: dict[str, Partial] = {}
+    for chunk in chunks:
+        vhosts = np.asarray(chunk["vhost"], dtype=object)
+        for host in sorted(set(vhosts.tolist())):
+            sel = vhosts == host
+            part = out.setdefault(str(host), Partial())
+            part.add_chunk({
+                "ts": np.asarray(chunk["ts"], dtype=float)[sel],
+                "status": np.asarray(chunk["status"], dtype=np.int64)[sel],
+                "user_agent": list(np.asarray(chunk["user_agent"], dtype=object)[sel]),
+                "forwarded": np.asarray([x != "" for x in chunk["forwarded_for"]],
+                                        dtype=bool)[sel],
+                "line": np.asarray(chunk["line"], dtype=np.int64)[sel],
+            })
+    for part in out.values():
+        part.consolidate()
+        part.drop_cache()
+    return out
+
+
 def plan(index: int, path: str, display: str, parser: str, *, size: int, splittable: bool,
          jobs: int, on_bad_lines: str, log_format: str | None,
-         compressed: bool = False) -> list[Task]:
+         compressed: bool = False, host_from_line: bool = False) -> list[Task]:
     """One task per file; byte ranges for a large uncompressed request log; for a large
     compressed one (with several jobs) a task that :func:`run` expands into blocks."""
     if compressed and splittable and jobs > 1 and size > SPLIT_BYTES // 8:
         return [Task(index, path, display, parser, on_bad_lines=on_bad_lines,
-                     log_format=log_format, expand=True)]
+                     log_format=log_format, expand=True, host_from_line=host_from_line)]
     if not splittable or compressed or size <= SPLIT_BYTES:
         return [Task(index, path, display, parser, on_bad_lines=on_bad_lines,
-                     log_format=log_format)]
+                     log_format=log_format, host_from_line=host_from_line)]
     n = max(2, min(64, max(jobs * 4, size // (16 << 20)), size // (8 << 20)))
     step = -(-size // n)
     return [Task(index, path, display, parser, start, min(start + step, size), on_bad_lines,
-                 log_format) for start in range(0, size, step)]
+                 log_format, host_from_line=host_from_line) for start in range(0, size, step)]
 
 
 def _blocks(task: Task) -> Iterator[tuple[Task, int]]:
@@ -174,9 +205,7 @@ def _blocks(task: Task) -> Iterator[tuple[Task, int]]:
             if not block.endswith(b"\n"):
                 block += fh.readline()
             pos = raw.tell() if raw is not None else done
-            yield (Task(task.index, task.path, task.display, task.parser,
-                        on_bad_lines=task.on_bad_lines, log_format=task.log_format,
-                        data=block), pos - done)
+            yield (replace(task, data=block, expand=False), pos - done)
             done = pos
 
 

@@ -79,6 +79,8 @@ class ReadOptions:
     #: An Nginx ``log_format`` string (or a predefined name) for access logs that are not
     #: combined/main; ``escape=json ...`` as in nginx.conf.
     log_format: str | None = None
+    #: Take each request's host from ``$host`` (or a vhost prefix) in the line.
+    host_from_line: bool = False
     #: Analyse only what happened from / until these times (epoch seconds UTC).
     since: float | None = None
     until: float | None = None
@@ -178,11 +180,13 @@ def read(paths: Sequence[str], options: ReadOptions | None = None) -> Dataset:
         compressed = src.path is not None and src.path.suffix in (".gz", ".bz2", ".xz")
         if i in stdin_data:
             tasks.append(Task(i, "-", src.display, src.parser.NAME, data=stdin_data[i],
-                              on_bad_lines=options.on_bad_lines, log_format=src.log_format))
+                              on_bad_lines=options.on_bad_lines, log_format=src.log_format,
+                              host_from_line=options.host_from_line))
             continue
         tasks.extend(plan(i, str(src.path), src.display, src.parser.NAME, size=src.size,
                           splittable=splittable, jobs=jobs, on_bad_lines=options.on_bad_lines,
-                          log_format=src.log_format, compressed=compressed))
+                          log_format=src.log_format, compressed=compressed,
+                          host_from_line=options.host_from_line))
     if not any(s.parser is not None for s in sources):
         if len(sources) == 1:
             raise NothingRecognisedError(f"{sources[0].display}: {sources[0].skip_reason}")
@@ -214,6 +218,7 @@ def read(paths: Sequence[str], options: ReadOptions | None = None) -> Dataset:
         assert src.parser is not None
         stats = ParseStats()
         merged = Partial() if src.parser.TABLE == "requests" else None
+        hosts: dict[str, Partial] = {}
         evs: list[dict[str, Any]] = []
         for res in group:  # in byte order: shift each range's line numbers
             offset = stats.lines
@@ -222,6 +227,8 @@ def read(paths: Sequence[str], options: ReadOptions | None = None) -> Dataset:
             _merge_stats(stats, res.stats, offset)
             if merged is not None and res.partial is not None:
                 merged.merge(res.partial, offset)
+            for vhost, part in (res.by_host or {}).items():
+                hosts.setdefault(vhost or src.host, Partial()).merge(part, offset)
             for ev in res.events:
                 ev["line"] = int(ev["line"]) + offset
                 ev["host"] = ev["host"] or src.host
@@ -229,7 +236,9 @@ def read(paths: Sequence[str], options: ReadOptions | None = None) -> Dataset:
                 ev["parser"] = src.parser.NAME
                 evs.append(ev)
         stats.check()
-        if merged is not None:
+        if hosts:
+            partials.extend((i, h, p) for h, p in sorted(hosts.items()))
+        elif merged is not None:
             partials.append((i, src.host, merged))
         rep.lines, rep.parsed, rep.rejected, rep.skipped = (
             stats.lines, stats.parsed, stats.rejected, stats.skipped)
@@ -295,6 +304,8 @@ def read(paths: Sequence[str], options: ReadOptions | None = None) -> Dataset:
                              seeks.get(i, [(0, 1)]))
             frame = pd.DataFrame(cols)
             frame["host"] = host
+            if options.host_from_line:
+                frame["host"] = frame["vhost"].where(frame["vhost"] != "", host)
             frame["source"] = i
             frames.append(frame[(frame["ts"] >= lo) & (frame["ts"] <= hi)])
         return _requests_frame(frames)

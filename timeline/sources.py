@@ -174,7 +174,8 @@ def discover(paths: Sequence[str], *, host: str | None = None,
                 if src.parser is None:
                     src.skip_reason = (
                         "not a recognised format (tried: " + ", ".join(_names())
-                        + "; an access log with its own log_format needs --log-format)")
+                        + "; an access log with its own log_format needs --log-format or "
+                        "--nginx-conf)")
                 _choose_format(src, head, log_format, conf)
             sources.append(src)
     return sources
