@@ -20,6 +20,7 @@ sends ``endsAt`` as Go's zero time ``0001-01-01T00:00:00Z`` while an alert fires
 from __future__ import annotations
 
 import calendar
+import itertools
 import json
 import re
 from collections.abc import Callable, Iterable, Iterator
@@ -540,3 +541,53 @@ class _Merger:
             self._by_key.values(),
             key=lambda e: (e["ts"], e["attrs"]["alertname"], e["attrs"]["fingerprint"]),
         )
+
+
+def read_json_export(
+    lines: Iterable[bytes],
+    stats: ParseStats,
+    options: ParseOptions,
+    reader: Any,
+    *,
+    skip_reason: str,
+    not_this: str,
+) -> Iterator[list[dict[str, Any]]]:
+    """The reading loop every JSON export parser shares: one JSON document, or JSON lines
+    with torn lines rejected one by one; ``reader.read(doc, next_index) -> bool`` takes a
+    document (False: not this format) and ``reader.events()`` returns the events.
+
+    Raises:
+        ParseError: one document that is not valid JSON, or that ``reader`` refuses
+            (``not_this`` says what was expected).
+    """
+    data = b"".join(lines)
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    if not data.strip():
+        return
+    try:
+        doc = _loads(data)
+    except ValueError as exc:
+        physical = [(n, ln) for n, ln in enumerate(data.split(b"\n"), start=1) if ln.strip()]
+        if not _looks_like_json_lines(physical):
+            raise ParseError(f"{options.display_path}: not valid JSON: {_where(exc)}") from None
+        for lineno, raw in physical:
+            try:
+                line_doc = _loads(raw.strip())
+            except ValueError as exc:
+                stats.lines += 1
+                stats.reject(lineno, f"not valid JSON: {_where(exc, one_line=True)}", raw, options)
+                continue
+            if not reader.read(line_doc, itertools.repeat(lineno).__next__):
+                stats.lines += 1
+                stats.skip(skip_reason)
+    else:
+        if not reader.read(doc, itertools.count(1).__next__):
+            raise ParseError(f"{options.display_path}: {not_this}")
+    events = reader.events()
+    for e in events:
+        stats.see_ts(e["ts"])
+        if e["end"] is not None:
+            stats.see_ts(e["end"])
+    for i in range(0, len(events), CHUNK_ROWS):
+        yield events[i : i + CHUNK_ROWS]

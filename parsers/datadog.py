@@ -23,7 +23,6 @@ open (``end`` None).
 
 from __future__ import annotations
 
-import itertools
 import re
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
@@ -31,13 +30,11 @@ from typing import Any
 from parsers.alertmanager import (
     SAMPLE_CHARS,
     _dump,
-    _loads,
-    _looks_like_json_lines,
     _str,
-    _where,
     parse_rfc3339,
+    read_json_export,
 )
-from parsers.base import CHUNK_ROWS, ParseError, ParseOptions, ParseStats
+from parsers.base import ParseOptions, ParseStats
 
 NAME = "datadog"
 DESCRIPTION = "Datadog monitor notifications from the Webhooks integration (JSON or JSON lines)"
@@ -145,42 +142,16 @@ def parse(
             Datadog notification.
         BadLineError: when a record is rejected and ``options.on_bad_lines == "error"``.
     """
-    data = b"".join(lines)
-    if data.startswith(b"\xef\xbb\xbf"):
-        data = data[3:]
-    if not data.strip():
-        return
-    reader = _Reader(stats, options)
-    try:
-        doc = _loads(data)
-    except ValueError as exc:
-        physical = [(n, ln) for n, ln in enumerate(data.split(b"\n"), start=1) if ln.strip()]
-        if not _looks_like_json_lines(physical):
-            raise ParseError(f"{options.display_path}: not valid JSON: {_where(exc)}") from None
-        for lineno, raw in physical:
-            try:
-                line_doc = _loads(raw.strip())
-            except ValueError as exc:
-                stats.lines += 1
-                stats.reject(lineno, f"not valid JSON: {_where(exc, one_line=True)}", raw, options)
-                continue
-            if not reader.read(line_doc, itertools.repeat(lineno).__next__):
-                stats.lines += 1
-                stats.skip("JSON line that is not a Datadog notification")
-    else:
-        if not reader.read(doc, itertools.count(1).__next__):
-            raise ParseError(
-                f"{options.display_path}: JSON is not a Datadog webhook notification (expected "
-                "an object or array of objects with a title and a date, such as the default "
-                'template\'s "title", "date" and "last_updated")'
-            )
-    events = reader.events()
-    for e in events:
-        stats.see_ts(e["ts"])
-        if e["end"] is not None:
-            stats.see_ts(e["end"])
-    for i in range(0, len(events), CHUNK_ROWS):
-        yield events[i : i + CHUNK_ROWS]
+    yield from read_json_export(
+        lines,
+        stats,
+        options,
+        _Reader(stats, options),
+        skip_reason="JSON line that is not a Datadog notification",
+        not_this="JSON is not a Datadog webhook notification (expected "
+        "an object or array of objects with a title and a date, such as the default "
+        'template\'s "title", "date" and "last_updated")',
+    )
 
 
 def _fields(obj: dict[str, Any]) -> dict[str, Any]:

@@ -28,7 +28,6 @@ Two JSON shapes are read:
 
 from __future__ import annotations
 
-import itertools
 import re
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
@@ -39,14 +38,12 @@ from parsers.alertmanager import (
     _TEXT_ANNOTATIONS,
     SAMPLE_CHARS,
     _dump,
-    _loads,
-    _looks_like_json_lines,
     _Merger,
     _str,
-    _where,
     parse_rfc3339,
+    read_json_export,
 )
-from parsers.base import CHUNK_ROWS, ParseError, ParseOptions, ParseStats
+from parsers.base import ParseOptions, ParseStats
 
 NAME = "grafana"
 DESCRIPTION = (
@@ -122,42 +119,16 @@ def parse(
             Grafana shape.
         BadLineError: when a record is rejected and ``options.on_bad_lines == "error"``.
     """
-    data = b"".join(lines)
-    if data.startswith(b"\xef\xbb\xbf"):
-        data = data[3:]
-    if not data.strip():
-        return
-    reader = _Reader(stats, options)
-    try:
-        doc = _loads(data)
-    except ValueError as exc:
-        physical = [(n, ln) for n, ln in enumerate(data.split(b"\n"), start=1) if ln.strip()]
-        if not _looks_like_json_lines(physical):
-            raise ParseError(f"{options.display_path}: not valid JSON: {_where(exc)}") from None
-        for lineno, raw in physical:
-            try:
-                line_doc = _loads(raw.strip())
-            except ValueError as exc:
-                stats.lines += 1
-                stats.reject(lineno, f"not valid JSON: {_where(exc, one_line=True)}", raw, options)
-                continue
-            if not reader.read(line_doc, itertools.repeat(lineno).__next__):
-                stats.lines += 1
-                stats.skip("JSON line that is not a Grafana payload or annotation")
-    else:
-        if not reader.read(doc, itertools.count(1).__next__):
-            raise ParseError(
-                f"{options.display_path}: JSON is not a Grafana webhook payload or alert state "
-                'history (expected an object with "alerts", or the array of annotations '
-                "GET /api/annotations?type=alert returns)"
-            )
-    events = reader.events()
-    for e in events:
-        stats.see_ts(e["ts"])
-        if e["end"] is not None:
-            stats.see_ts(e["end"])
-    for i in range(0, len(events), CHUNK_ROWS):
-        yield events[i : i + CHUNK_ROWS]
+    yield from read_json_export(
+        lines,
+        stats,
+        options,
+        _Reader(stats, options),
+        skip_reason="JSON line that is not a Grafana payload or annotation",
+        not_this="JSON is not a Grafana webhook payload or alert state "
+        'history (expected an object with "alerts", or the array of annotations '
+        "GET /api/annotations?type=alert returns)",
+    )
 
 
 class _Reader:
