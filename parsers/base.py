@@ -13,7 +13,6 @@ module inlines its match and hands the bookkeeping to :class:`ParseStats`.
 from __future__ import annotations
 
 import calendar
-from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -182,11 +181,6 @@ def parse_time_local(text: bytes) -> tuple[float, int]:
         off = -off
     epoch = calendar.timegm((year, month, day, hh, mm, ss, 0, 0, 0))
     return float(epoch - off), off
-
-
-def iter_lines(stream: Iterable[bytes]) -> Iterator[tuple[int, bytes]]:
-    """Number the lines of a binary stream from 1."""
-    return enumerate(stream, start=1)
 
 
 def empty_request_chunk() -> dict[str, list[Any]]:

@@ -36,11 +36,6 @@ HEALTH_PATH = re.compile(r"^/(?:-/)?(?:healthz?|health-?check|ping|status|readyz
                          r"(?:[/?].*)?$")
 
 
-def mark_failed(status: pd.Series) -> np.ndarray:
-    """Requests where the user got an error or nothing: 5xx, 000, 444."""
-    return is_failed(status.to_numpy())
-
-
 def find_edge_hosts(agg: Aggregate) -> list[str]:
     """Hosts users talk to directly.
 

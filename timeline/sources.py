@@ -9,7 +9,7 @@ import lzma
 import os
 import re
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -189,13 +189,3 @@ def sniff_stdin(src: Source) -> BinaryIO:
     if src.parser is None:
         src.skip_reason = "not a recognised format"
     return io.BytesIO(data)
-
-
-def iter_source_lines(src: Source, stream: BinaryIO | None = None) -> Iterator[bytes]:
-    """The binary lines of a source (decompressed)."""
-    if stream is not None:
-        yield from stream
-        return
-    assert src.path is not None
-    with open_binary(src.path) as fh:
-        yield from fh
