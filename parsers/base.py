@@ -80,6 +80,8 @@ class ParseOptions:
     #: Request parsers: yield compact chunks (``COMPACT_COLUMNS``) for the aggregate pass
     #: instead of full rows. Only the fields the aggregates need are converted.
     compact: bool = False
+    #: The year of the other sources, for syslog/journald headers that carry none.
+    year_hint: int | None = None
 
 
 @dataclass

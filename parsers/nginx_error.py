@@ -230,11 +230,13 @@ class _Clock:
         elif pfx.bsd is not None:
             last = self.last
             ref = last[0] if last is not None else None
-            if self.hint is not None:
-                year, how = self.hint, "year_hint"
-            elif stamp_ts is not None:
+            # The file's own Nginx timestamps are the best evidence; then the year of the
+            # other sources read with it (the access logs); then the current year.
+            if stamp_ts is not None:
                 year, how = time.gmtime(stamp_ts).tm_year, "the last Nginx timestamp before it"
                 ref = prev_ts
+            elif self.hint is not None:
+                year, how = self.hint, "the access logs read with it"
             else:
                 year, how = time.gmtime(_now()).tm_year, "the current UTC year"
             first = _bsd_time(year, pfx.bsd)
@@ -639,7 +641,7 @@ def parse(
     xcache: dict[bytes, dict[str, str]] = {}  # header attrs per _Prefix.source
     rows: list[dict[str, Any]] = []
     first = options.first_line
-    clock = _Clock(getattr(options, "year_hint", None))
+    clock = _Clock(options.year_hint)
     # The entry being read: its head match, first line number, time, physical lines (the Nginx
     # text of each, without a transport header), extra attrs and writer (see _Prefix.source).
     cur: re.Match[bytes] | None = None

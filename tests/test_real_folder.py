@@ -112,3 +112,21 @@ def test_host_from_the_line(tmp_path: Path) -> None:
     plain = timeline.read([str(log)])
     assert sorted(set(plain.agg.counts["host"])) == ["edge"]
     assert int(data.agg.counts["n"].sum()) == int(plain.agg.counts["n"].sum()) == 600
+
+
+def test_syslog_error_log_takes_its_year_from_the_access_logs(tmp_path: Path) -> None:
+    import timeline
+
+    host = tmp_path / "web-3"
+    host.mkdir()
+    (host / "access.log").write_text(
+        '203.0.113.7 - - [20/Mar/2023:12:30:01 +0000] "GET / HTTP/1.1" 200 612 "-" "curl/8"\n')
+    # A relay that dropped Nginx's own timestamp: only the syslog header's time, no year.
+    (host / "error.log").write_text(
+        "<131>Mar 20 12:30:02 web-3 nginx: [error] 812#812: *9 connect() failed (111: "
+        "Connection refused) while connecting to upstream, client: 203.0.113.8, server: "
+        'shop, request: "GET / HTTP/1.1", upstream: "http://10.0.1.13:80/", host: "shop"\n')
+    data = timeline.read([str(tmp_path)])
+    err = [s for s in data.sources if s.format == "nginx_error"][0]
+    assert any("inferred from the access logs" in n for n in err.notes)
+    assert float(data.events["ts"].iloc[0]) == 1679315402.0  # 2023-03-20 12:30:02 UTC

@@ -52,6 +52,8 @@ class Task:
     expand: bool = False
     #: Take each request's host from ``$host`` (or a vhost prefix) in the line.
     host_from_line: bool = False
+    #: The year the access logs are in, for error-log headers without one.
+    year_hint: int | None = None
 
     @property
     def size(self) -> int:
@@ -114,7 +116,7 @@ def run_task(task: Task) -> TaskResult:
     stats = ParseStats()
     popts = ParseOptions(on_bad_lines=task.on_bad_lines,  # type: ignore[arg-type]
                          display_path=task.display, compact=not task.host_from_line,
-                         log_format=task.log_format)
+                         log_format=task.log_format, year_hint=task.year_hint)
     result = TaskResult(task, stats)
     with _lines(task) as lines:
         chunks = module.parse(lines, stats, popts)

@@ -5,9 +5,10 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 import os
+import re
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -19,7 +20,7 @@ from timeline.aggregate import Aggregate, Partial
 from timeline.engine import Task, TaskResult, plan, read_rows, run
 from timeline.errors import InputError, NothingRecognisedError, UsageError
 from timeline.nginxconf import describe, read_nginx_conf
-from timeline.sources import discover, sniff_stdin
+from timeline.sources import discover, read_head, sniff_stdin
 
 #: Called with the number of bytes just read, for progress display.
 ProgressFn = Callable[[int], None]
@@ -196,6 +197,9 @@ def read(paths: Sequence[str], options: ReadOptions | None = None) -> Dataset:
             f"({shown})")
 
     parallel = len(tasks) > 1 or any(t.expand for t in tasks)
+    hint = _year_hint(sources)
+    if hint is not None:
+        tasks = [replace(t, year_hint=hint) if t.parser == "nginx_error" else t for t in tasks]
     executor, shutdown = _executor(jobs if parallel else 1, options.scheduler)
     try:
         results = run(tasks, executor, options.progress)
@@ -312,6 +316,22 @@ def read(paths: Sequence[str], options: ReadOptions | None = None) -> Dataset:
 
     return Dataset(agg, _events_frame(events), reports, load,
                    describe(conf) if conf is not None else [])
+
+
+_YEAR = re.compile(rb"\[\d\d/[A-Z][a-z]{2}/(\d{4}):")
+
+
+def _year_hint(sources: list[Any]) -> int | None:
+    """The year most access logs' first lines are in (syslog headers carry no year)."""
+    years: dict[int, int] = {}
+    for src in sources:
+        if src.path is None or src.parser is None or src.parser.TABLE != "requests":
+            continue
+        m = _YEAR.search(read_head(src.path, 4096))
+        if m:
+            y = int(m.group(1))
+            years[y] = years.get(y, 0) + 1
+    return max(sorted(years), key=lambda y: years[y]) if years else None
 
 
 def _merge_stats(into: ParseStats, part: ParseStats, offset: int) -> None:
