@@ -337,6 +337,50 @@ def _str(value: Any) -> str:
 # --- one alert --------------------------------------------------------------------------
 
 
+def check_alert(
+    alert: Any, index: int, stats: ParseStats, options: ParseOptions
+) -> tuple[str, float, float | None, dict[str, str], dict[str, str]] | None:
+    """Count one Alertmanager-shaped alert (also Grafana's) and check what every event
+    needs; reject it with the reason when something is missing.
+
+    Returns:
+        ``(raw JSON, start, end or None, labels, annotations)``, or None when rejected.
+    """
+    stats.lines += 1
+    if not isinstance(alert, dict):
+        stats.reject(index, "alert is not a JSON object", _dump(alert).encode(), options)
+        return None
+    raw = _dump(alert)
+    labels_in = alert.get("labels")
+    # Alertmanager refuses alerts without labels (types.Alert.Validate), and startsAt is
+    # required in both the webhook and gettableAlert; without them there is no event.
+    if not isinstance(labels_in, dict) or not labels_in:
+        stats.reject(index, "alert has no labels", raw.encode(), options)
+        return None
+    starts = alert.get("startsAt")
+    if not isinstance(starts, str) or not starts:
+        stats.reject(index, "alert has no startsAt", raw.encode(), options)
+        return None
+    ends = alert.get("endsAt")
+    try:
+        ts = parse_rfc3339(starts)
+    except ValueError:
+        stats.reject(index, "bad startsAt", raw.encode(), options)
+        return None
+    if ts is None:
+        stats.reject(index, "startsAt is the zero time", raw.encode(), options)
+        return None
+    try:
+        end = parse_rfc3339(ends) if isinstance(ends, str) and ends else None
+    except ValueError:
+        stats.reject(index, "bad endsAt", raw.encode(), options)
+        return None
+    labels = {str(k): _str(v) for k, v in labels_in.items()}
+    ann_in = alert.get("annotations")
+    annotations = {str(k): _str(v) for k, v in ann_in.items()} if isinstance(ann_in, dict) else {}
+    return raw, ts, end, labels, annotations
+
+
 def _read_alert(
     alert: Any,
     index: int,
@@ -346,43 +390,11 @@ def _read_alert(
     merger: _Merger,
 ) -> None:
     """Count one alert record and parse, reject or merge it."""
-    stats.lines += 1
-    if not isinstance(alert, dict):
-        stats.reject(index, "alert is not a JSON object", _dump(alert).encode(), options)
+    checked = check_alert(alert, index, stats, options)
+    if checked is None:
         return
-    raw = _dump(alert)
-    labels = alert.get("labels")
-    # Alertmanager refuses alerts without labels (types.Alert.Validate), and startsAt is
-    # required in both the webhook and gettableAlert; without them there is no event.
-    if not isinstance(labels, dict) or not labels:
-        stats.reject(index, "alert has no labels", raw.encode(), options)
-        return
-    starts = alert.get("startsAt")
-    if not isinstance(starts, str) or not starts:
-        stats.reject(index, "alert has no startsAt", raw.encode(), options)
-        return
+    raw, ts, end, labels, annotations = checked
     ends = alert.get("endsAt")
-    try:
-        ts = parse_rfc3339(starts)
-    except ValueError:
-        stats.reject(index, "bad startsAt", raw.encode(), options)
-        return
-    if ts is None:
-        stats.reject(index, "startsAt is the zero time", raw.encode(), options)
-        return
-    try:
-        end = parse_rfc3339(ends) if isinstance(ends, str) and ends else None
-    except ValueError:
-        stats.reject(index, "bad endsAt", raw.encode(), options)
-        return
-
-    labels = {str(k): _str(v) for k, v in labels.items()}
-    annotations_in = alert.get("annotations")
-    annotations = (
-        {str(k): _str(v) for k, v in annotations_in.items()}
-        if isinstance(annotations_in, dict)
-        else {}
-    )
     alertname = labels.get("alertname", "")
     raw_sev = labels.get("severity", "")
     attrs: dict[str, Any] = {

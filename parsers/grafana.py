@@ -40,7 +40,7 @@ from parsers.alertmanager import (
     _dump,
     _Merger,
     _str,
-    parse_rfc3339,
+    check_alert,
     read_json_export,
 )
 from parsers.base import ParseOptions, ParseStats
@@ -203,39 +203,10 @@ class _Reader:
 
     def _alert(self, alert: Any, index: int, ctx: dict[str, Any]) -> None:
         stats, options = self.stats, self.options
-        stats.lines += 1
-        if not isinstance(alert, dict):
-            stats.reject(index, "alert is not a JSON object", _dump(alert).encode(), options)
+        checked = check_alert(alert, index, stats, options)
+        if checked is None:
             return
-        raw = _dump(alert)
-        labels_in = alert.get("labels")
-        if not isinstance(labels_in, dict) or not labels_in:
-            stats.reject(index, "alert has no labels", raw.encode(), options)
-            return
-        starts = alert.get("startsAt")
-        if not isinstance(starts, str) or not starts:
-            stats.reject(index, "alert has no startsAt", raw.encode(), options)
-            return
-        ends = alert.get("endsAt")
-        try:
-            ts = parse_rfc3339(starts)
-        except ValueError:
-            stats.reject(index, "bad startsAt", raw.encode(), options)
-            return
-        if ts is None:
-            stats.reject(index, "startsAt is the zero time", raw.encode(), options)
-            return
-        try:
-            end = parse_rfc3339(ends) if isinstance(ends, str) and ends else None
-        except ValueError:
-            stats.reject(index, "bad endsAt", raw.encode(), options)
-            return
-
-        labels = {str(k): _str(v) for k, v in labels_in.items()}
-        ann_in = alert.get("annotations")
-        annotations = (
-            {str(k): _str(v) for k, v in ann_in.items()} if isinstance(ann_in, dict) else {}
-        )
+        raw, ts, end, labels, annotations = checked
         state = alert.get("status")
         if state not in ("firing", "resolved"):
             state = "resolved" if end is not None else ctx["group_status"] or "firing"
