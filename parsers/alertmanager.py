@@ -555,28 +555,30 @@ class _Merger:
         )
 
 
-def read_json_export(
-    lines: Iterable[bytes],
+def json_payload(lines: Iterable[bytes]) -> bytes | None:
+    """A JSON export's bytes without a UTF-8 byte-order mark; None when it is blank."""
+    data = b"".join(lines)
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    return data if data.strip() else None
+
+
+def read_json_document(
+    data: bytes,
     stats: ParseStats,
     options: ParseOptions,
     reader: Any,
     *,
     skip_reason: str,
     not_this: str,
-) -> Iterator[list[dict[str, Any]]]:
-    """The reading loop every JSON export parser shares: one JSON document, or JSON lines
-    with torn lines rejected one by one; ``reader.read(doc, next_index) -> bool`` takes a
-    document (False: not this format) and ``reader.events()`` returns the events.
+) -> None:
+    """Feed one JSON document, or JSON lines with torn lines rejected one by one, to
+    ``reader.read(doc, next_index) -> bool`` (False: not this format).
 
     Raises:
         ParseError: one document that is not valid JSON, or that ``reader`` refuses
             (``not_this`` says what was expected).
     """
-    data = b"".join(lines)
-    if data.startswith(b"\xef\xbb\xbf"):
-        data = data[3:]
-    if not data.strip():
-        return
     try:
         doc = _loads(data)
     except ValueError as exc:
@@ -593,13 +595,35 @@ def read_json_export(
             if not reader.read(line_doc, itertools.repeat(lineno).__next__):
                 stats.lines += 1
                 stats.skip(skip_reason)
-    else:
-        if not reader.read(doc, itertools.count(1).__next__):
-            raise ParseError(f"{options.display_path}: {not_this}")
-    events = reader.events()
+        return
+    if not reader.read(doc, itertools.count(1).__next__):
+        raise ParseError(f"{options.display_path}: {not_this}")
+
+
+def yield_events(events: list[dict[str, Any]], stats: ParseStats) -> Iterator[list[dict[str, Any]]]:
+    """Widen the file's time range by every start and end, then hand events out in chunks."""
     for e in events:
         stats.see_ts(e["ts"])
         if e["end"] is not None:
             stats.see_ts(e["end"])
     for i in range(0, len(events), CHUNK_ROWS):
         yield events[i : i + CHUNK_ROWS]
+
+
+def read_json_export(
+    lines: Iterable[bytes],
+    stats: ParseStats,
+    options: ParseOptions,
+    reader: Any,
+    *,
+    skip_reason: str,
+    not_this: str,
+) -> Iterator[list[dict[str, Any]]]:
+    """The whole of a JSON-only export parser: :func:`json_payload`, then
+    :func:`read_json_document`, then :func:`yield_events` of ``reader.events()``."""
+    data = json_payload(lines)
+    if data is None:
+        return
+    read_json_document(data, stats, options, reader, skip_reason=skip_reason,
+                       not_this=not_this)
+    yield from yield_events(reader.events(), stats)

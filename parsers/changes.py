@@ -37,9 +37,11 @@ from parsers.alertmanager import (
     _looks_like_json_lines,
     _str,
     _where,
+    json_payload,
     parse_rfc3339,
+    yield_events,
 )
-from parsers.base import CHUNK_ROWS, ParseError, ParseOptions, ParseStats, decode
+from parsers.base import ParseError, ParseOptions, ParseStats, decode
 
 NAME = "changes"
 DESCRIPTION = "Change events (deploys, config changes, rollbacks...) as CSV or JSON"
@@ -156,23 +158,15 @@ def parse(
             holds no object with the required keys.
         BadLineError: when a record is rejected and ``options.on_bad_lines == "error"``.
     """
-    data = b"".join(lines)
-    if data.startswith(b"\xef\xbb\xbf"):
-        data = data[3:]
-    if not data.strip():
+    data = json_payload(lines)
+    if data is None:
         return
     builder = _Builder(stats, options)
     if data.lstrip()[:1] in (b"{", b"["):
         _read_json(data, builder, stats, options)
     else:
         _read_csv(data, builder, stats, options)
-    events = builder.finish()
-    for e in events:
-        stats.see_ts(e["ts"])
-        if e["end"] is not None:
-            stats.see_ts(e["end"])
-    for i in range(0, len(events), CHUNK_ROWS):
-        yield events[i : i + CHUNK_ROWS]
+    yield from yield_events(builder.finish(), stats)
 
 
 def normalize_kind(raw: str) -> str:

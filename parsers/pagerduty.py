@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import csv
 import io
-import itertools
 import re
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC
@@ -42,13 +41,13 @@ from dateutil.parser import parse as parse_date
 from parsers.alertmanager import (
     SAMPLE_CHARS,
     _dump,
-    _loads,
-    _looks_like_json_lines,
     _str,
-    _where,
+    json_payload,
     parse_rfc3339,
+    read_json_document,
+    yield_events,
 )
-from parsers.base import CHUNK_ROWS, ParseError, ParseOptions, ParseStats, decode
+from parsers.base import ParseError, ParseOptions, ParseStats, decode
 
 NAME = "pagerduty"
 DESCRIPTION = "PagerDuty REST API v2 incidents and log entries (JSON) and the incidents CSV export"
@@ -133,48 +132,23 @@ def parse(
             lacks a required column.
         BadLineError: when a record is rejected and ``options.on_bad_lines == "error"``.
     """
-    data = b"".join(lines)
-    if data.startswith(b"\xef\xbb\xbf"):
-        data = data[3:]
-    if not data.strip():
+    data = json_payload(lines)
+    if data is None:
         return
     reader = _Reader(stats, options)
     if data.lstrip()[:1] in (b"{", b"["):
-        _read_json(data, reader, stats, options)
+        read_json_document(
+            data,
+            stats,
+            options,
+            reader,
+            skip_reason="JSON line that is not a PagerDuty API answer",
+            not_this="JSON is not a PagerDuty API answer (expected "
+            '{"incidents": [...]}, {"incident": {...}} or {"log_entries": [...]})',
+        )
     else:
         _read_csv(data, reader, stats, options)
-    events = reader.events()
-    for e in events:
-        stats.see_ts(e["ts"])
-        if e["end"] is not None:
-            stats.see_ts(e["end"])
-    for i in range(0, len(events), CHUNK_ROWS):
-        yield events[i : i + CHUNK_ROWS]
-
-
-def _read_json(data: bytes, reader: _Reader, stats: ParseStats, options: ParseOptions) -> None:
-    try:
-        doc = _loads(data)
-    except ValueError as exc:
-        physical = [(n, ln) for n, ln in enumerate(data.split(b"\n"), start=1) if ln.strip()]
-        if not _looks_like_json_lines(physical):
-            raise ParseError(f"{options.display_path}: not valid JSON: {_where(exc)}") from None
-        for lineno, raw in physical:
-            try:
-                line_doc = _loads(raw.strip())
-            except ValueError as exc:
-                stats.lines += 1
-                stats.reject(lineno, f"not valid JSON: {_where(exc, one_line=True)}", raw, options)
-                continue
-            if not reader.read(line_doc, itertools.repeat(lineno).__next__):
-                stats.lines += 1
-                stats.skip("JSON line that is not a PagerDuty API answer")
-        return
-    if not reader.read(doc, itertools.count(1).__next__):
-        raise ParseError(
-            f"{options.display_path}: JSON is not a PagerDuty API answer (expected "
-            '{"incidents": [...]}, {"incident": {...}} or {"log_entries": [...]})'
-        )
+    yield from yield_events(reader.events(), stats)
 
 
 class _Reader:
