@@ -24,6 +24,8 @@ def _report(paths: list[str], **opts: object) -> tuple[str, str]:
 def small_ranges(monkeypatch: pytest.MonkeyPatch) -> None:
     # Split even the small sample files into many byte ranges (cut at line boundaries).
     monkeypatch.setattr(engine, "SPLIT_BYTES", 64 << 10)
+    # And each range into many blocks, so that block edges fall everywhere.
+    monkeypatch.setattr(engine, "READ_BYTES", 3000)
 
 
 def test_byte_ranges_cover_every_line_once(tmp_path: Path) -> None:
@@ -35,8 +37,18 @@ def test_byte_ranges_cover_every_line_once(tmp_path: Path) -> None:
                         jobs=3, on_bad_lines="warn", log_format=None)
     got: list[bytes] = []
     for t in tasks:
-        got.extend(engine._range_lines(t.path, t.start, t.end or size))
+        blocks = list(engine._split(engine._range_data(t.path, t.start, t.end or size)))
+        assert all(b.endswith(b"\n") for b in blocks)
+        got.extend(ln for b in blocks for ln in b.splitlines(keepends=True))
     assert [g.decode() for g in got] == lines
+
+
+def test_blocks_cut_at_newlines(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(engine, "READ_BYTES", 10)
+    data = b"".join(b"%d %s\n" % (i, b"y" * (i % 23)) for i in range(300)) + b"tail"
+    blocks = list(engine._split(data))
+    assert b"".join(blocks) == data and len(blocks) > 100
+    assert all(b.endswith(b"\n") for b in blocks[:-1]) and blocks[-1].endswith(b"tail")
 
 
 def test_jobs_2_identical_to_jobs_1(small_ranges: None) -> None:
@@ -73,6 +85,8 @@ def test_gzip_blocks_in_parallel_identical_to_plain(tmp_path: Path,
     lb.unlink()
     # Cut the compressed file into many blocks of lines for two workers.
     monkeypatch.setattr(engine, "SPLIT_BYTES", 64 << 10)
+    # And each range into many blocks, so that block edges fall everywhere.
+    monkeypatch.setattr(engine, "READ_BYTES", 3000)
     monkeypatch.setattr(engine, "BLOCK_BYTES", 128 << 10)
     js, md = _report([str(copy)], jobs=2)
     assert js.replace("access.log.gz", "access.log") == plain[0]

@@ -8,6 +8,7 @@ never in completion order, so every way of running gives byte-identical output.
 
 from __future__ import annotations
 
+import gc
 import io
 import os
 from collections import deque
@@ -17,7 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from itertools import islice
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -32,6 +33,9 @@ SPLIT_BYTES = 32 << 20
 MIXED_REASON = "error-log line in an access log"
 #: Decompressed bytes per block when a compressed file is parsed by several workers.
 BLOCK_BYTES = 8 << 20
+#: Bytes a parser that reads blocks (``parse_blocks``) gets at a time: big enough that the
+#: per-block work is nothing, small enough that a block's rows stay a few MB.
+READ_BYTES = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -79,8 +83,8 @@ class TaskResult:
     events: list[dict[str, Any]] = field(default_factory=list)
 
 
-def _range_lines(path: str, start: int, end: int) -> list[bytes]:
-    """Lines that *start* inside ``[start, end)``: a line crossing ``end`` belongs here,
+def _range_data(path: str, start: int, end: int) -> bytes:
+    """The lines that *start* inside ``[start, end)``: a line crossing ``end`` belongs here,
     one crossing ``start`` to the range before. Ranges are a few MB: read at once."""
     with open(path, "rb") as fh:
         if start > 0:
@@ -89,13 +93,43 @@ def _range_lines(path: str, start: int, end: int) -> list[bytes]:
                 fh.readline()
         pos = fh.tell()
         if pos >= end:
-            return []
+            return b""
         data = fh.read(end - pos)
         if data and not data.endswith(b"\n"):
             data += fh.readline()
-    # Not bytes.splitlines(): it also splits at a bare \r, which a raw request line in an
-    # error log can hold. Nginx ends lines with \n only.
-    return io.BytesIO(data).readlines()
+    return data
+
+
+def _split(data: bytes) -> Iterator[bytes]:
+    """``data`` in blocks of about ``READ_BYTES`` that end at a newline (or its end)."""
+    pos, size = 0, len(data)
+    while pos < size:
+        cut = data.find(b"\n", pos + READ_BYTES)
+        end = size if cut < 0 else cut + 1
+        yield data[pos:end]
+        pos = end
+
+
+def _file_blocks(fh: BinaryIO) -> Iterator[bytes]:
+    while True:
+        block = fh.read(READ_BYTES)
+        if not block:
+            return
+        if not block.endswith(b"\n"):
+            block += fh.readline()
+        yield block
+
+
+@contextmanager
+def _blocks_of(task: Task) -> Iterator[Iterable[bytes]]:
+    """The task's input as blocks of whole lines."""
+    if task.data is not None:
+        yield _split(task.data)
+    elif task.end is not None:
+        yield _split(_range_data(task.path, task.start, task.end))
+    else:
+        with open_binary(Path(task.path)) as fh:
+            yield _file_blocks(fh)
 
 
 @contextmanager
@@ -104,10 +138,27 @@ def _lines(task: Task) -> Iterator[Iterable[bytes]]:
     if task.data is not None:
         yield io.BytesIO(task.data)
     elif task.end is not None:
-        yield _range_lines(task.path, task.start, task.end)
+        # Not bytes.splitlines(): it also splits at a bare \r, which a raw request line in
+        # an error log can hold. Nginx ends lines with \n only.
+        yield io.BytesIO(_range_data(task.path, task.start, task.end))
     else:
         with open_binary(Path(task.path)) as fh:
             yield fh
+
+
+@contextmanager
+def _no_gc() -> Iterator[None]:
+    """Pause the cyclic garbage collector. A parse allocates millions of short-lived
+    tuples and bytes and no reference cycles; with the collector on, its generation scans
+    over the live rows of a block cost more than the parse itself (measured: the first pass
+    took 16.4 s instead of 7.8 s on 2M lines)."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
 
 
 def run_task(task: Task) -> TaskResult:
@@ -118,8 +169,9 @@ def run_task(task: Task) -> TaskResult:
                          display_path=task.display, compact=not task.host_from_line,
                          log_format=task.log_format, year_hint=task.year_hint)
     result = TaskResult(task, stats)
-    with _lines(task) as lines:
-        chunks = module.parse(lines, stats, popts)
+    blocks = getattr(module, "parse_blocks", None)
+    with _no_gc(), (_blocks_of(task) if blocks else _lines(task)) as lines:
+        chunks = (blocks or module.parse)(lines, stats, popts)
         if module.TABLE == "requests" and task.host_from_line:
             result.by_host = _by_host(chunks)
         elif module.TABLE == "requests":
@@ -270,12 +322,12 @@ def read_rows(path: str | None, data: bytes | None, parser: str, display: str,
                          log_format=log_format)
     if data is not None:
         lines: Iterator[bytes] = iter(io.BytesIO(data))
-        chunks = module.parse(islice(lines, first - 1, last), stats, popts)
-        return _concat(chunks)
+        with _no_gc():
+            return _concat(module.parse(islice(lines, first - 1, last), stats, popts))
     assert path is not None
     offset, line = max((s for s in seeks if s[1] <= first), key=lambda s: s[1],
                        default=(0, 1))
-    with open_binary(Path(path)) as fh:
+    with _no_gc(), open_binary(Path(path)) as fh:
         if offset > 0:
             fh.seek(offset - 1)
             if fh.read(1) != b"\n":
