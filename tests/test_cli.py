@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import gzip
 import json
 import os
 import re
@@ -163,6 +164,21 @@ def test_unreadable_compressed_file(tmp_path: Path) -> None:
     f.write_bytes(b"not gzip at all")
     result = runner.invoke(app, ["build", str(f), "-o", str(tmp_path / "o")])
     assert result.exit_code == ExitCode.INPUT
+    assert "access.log.gz: cannot read" in result.output
+    assert result.output.strip().count("\n") == 0
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_damaged_gzip_body_names_the_file(tmp_path: Path, jobs: str) -> None:
+    """A good gzip header over damaged deflate data fails while parsing, in a worker or
+    while inflating blocks for them: still one line naming the file, exit code INPUT."""
+    body = bytearray(gzip.compress((SEED / "lb-1" / "access.log").read_bytes() * 40))
+    for i in range(len(body) // 2, len(body) // 2 + 400):
+        body[i] ^= 0x5A
+    f = tmp_path / "access.log.gz"
+    f.write_bytes(bytes(body))
+    result = runner.invoke(app, ["build", str(f), "-o", str(tmp_path / "o"), "-j", jobs])
+    assert result.exit_code == ExitCode.INPUT, result.output
     assert "access.log.gz: cannot read" in result.output
     assert result.output.strip().count("\n") == 0
 

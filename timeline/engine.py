@@ -25,7 +25,8 @@ import numpy as np
 import parsers
 from parsers.base import ParseOptions, ParseStats
 from timeline.aggregate import Partial
-from timeline.sources import open_binary
+from timeline.errors import InputError
+from timeline.sources import READ_ERRORS, open_binary
 
 #: Uncompressed request logs larger than this are split into byte ranges.
 SPLIT_BYTES = 32 << 20
@@ -162,7 +163,19 @@ def _no_gc() -> Iterator[None]:
 
 
 def run_task(task: Task) -> TaskResult:
-    """Parse one task's lines: requests into a :class:`Partial`, events into a list."""
+    """Parse one task's lines: requests into a :class:`Partial`, events into a list.
+
+    Raises:
+        InputError: the file cannot be read (gone, unreadable, damaged compression); the
+            message names the file, which the decompressors' own errors do not.
+    """
+    try:
+        return _run_task(task)
+    except READ_ERRORS as exc:
+        raise InputError(f"{task.display}: cannot read: {exc}") from None
+
+
+def _run_task(task: Task) -> TaskResult:
     module = parsers.by_name(task.parser)
     stats = ParseStats()
     popts = ParseOptions(on_bad_lines=task.on_bad_lines,  # type: ignore[arg-type]
@@ -247,8 +260,15 @@ def plan(index: int, path: str, display: str, parser: str, *, size: int, splitta
 
 def _blocks(task: Task) -> Iterator[tuple[Task, int]]:
     """A compressed file as tasks over blocks of whole lines, decompressed here: the
-    workers parse while this process inflates (zlib releases the GIL, but one inflater is
-    still faster than the parse). Yields each block's task and the compressed bytes read."""
+    workers parse while this process inflates (one inflater is faster than the parse).
+    Yields each block's task and the compressed bytes read."""
+    try:
+        yield from _inflate_blocks(task)
+    except READ_ERRORS as exc:
+        raise InputError(f"{task.display}: cannot read: {exc}") from None
+
+
+def _inflate_blocks(task: Task) -> Iterator[tuple[Task, int]]:
     with open_binary(Path(task.path)) as fh:
         raw = getattr(fh, "fileobj", None)
         done = 0

@@ -20,7 +20,7 @@ from timeline.aggregate import Aggregate, Partial
 from timeline.engine import Task, TaskResult, plan, read_rows, run
 from timeline.errors import InputError, NothingRecognisedError, UsageError
 from timeline.nginxconf import describe, read_nginx_conf
-from timeline.sources import discover, read_head, sniff_stdin
+from timeline.sources import READ_ERRORS, discover, read_head, sniff_stdin
 
 #: Called with the number of bytes just read, for progress display.
 ProgressFn = Callable[[int], None]
@@ -203,7 +203,7 @@ def read(paths: Sequence[str], options: ReadOptions | None = None) -> Dataset:
     executor, shutdown = _executor(jobs if parallel else 1, options.scheduler)
     try:
         results = run(tasks, executor, options.progress)
-    except (OSError, EOFError) as exc:
+    except READ_ERRORS as exc:
         name = getattr(exc, "filename", None) or ""
         raise InputError(f"{name or 'input'}: cannot read: {exc}") from None
     finally:

@@ -9,6 +9,7 @@ import lzma
 import os
 import re
 import sys
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,8 +22,22 @@ from parsers import nginx_access
 from timeline.errors import InputError
 from timeline.nginxconf import NginxConf, format_for
 
+_gzip_open: Callable[[Path, str], Any] = gzip.open
+#: What reading a damaged or truncated compressed file raises.
+READ_ERRORS: tuple[type[BaseException], ...] = (OSError, EOFError, lzma.LZMAError, zlib.error)
+try:
+    # ISA-L's inflate: the same GzipFile API at 2.2x zlib's speed (0.49 s vs 1.10 s for a
+    # 455 MB log here). Optional at run time: without its wheel, the stdlib's gzip reads.
+    from isal import igzip, igzip_lib
+
+    _gzip_open = igzip.open
+    # (isal's stub declares IsalError as an instance; it is the exception class.)
+    READ_ERRORS = (*READ_ERRORS, igzip_lib.IsalError)  # type: ignore[arg-type]
+except ImportError:  # pragma: no cover - isal is a dependency; this is a safety net
+    pass
+
 _OPENERS: dict[str, Callable[[Path, str], Any]] = {
-    ".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
+    ".gz": _gzip_open, ".bz2": bz2.open, ".xz": lzma.open}
 # access.log, access.log.1, access.log.2.gz: the rotation number sorts older files first.
 _ROTATED = re.compile(r"^(?P<base>.*?)(?:\.(?P<n>\d+))?(?:\.(?:gz|bz2|xz))?$")
 #: Files we never try to parse (editor backups, archives of other kinds, our own outputs).
@@ -70,7 +85,7 @@ def read_head(path: Path, size: int = parsers.SNIFF_BYTES) -> bytes:
             return fh.read(size)
     except PermissionError:
         raise InputError(f"{path}: permission denied (make the file readable)") from None
-    except (OSError, EOFError, lzma.LZMAError) as exc:
+    except READ_ERRORS as exc:
         raise InputError(f"{path}: cannot read: {exc}") from None
 
 
