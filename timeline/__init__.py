@@ -13,11 +13,12 @@ from __future__ import annotations
 from timeline.analyze import build
 from timeline.errors import InputError, NothingRecognisedError, TimelineError, UsageError
 from timeline.ingest import Dataset, ReadOptions, SourceReport, read
-from timeline.model import Analysis, Cause, Entry, Impact, Incident
+from timeline.model import Analysis, AnalysisOptions, Cause, Entry, Impact, Incident
 from timeline.report import to_json, to_markdown, write_report
 
 __all__ = [
     "Analysis",
+    "AnalysisOptions",
     "Cause",
     "Dataset",
     "Entry",

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from timeline.aggregate import PROBE_UA, Aggregate, is_client_error, is_failed
+from timeline.clients import ClientRule, match_exclusions, user_keys
 from timeline.detect import (
     MAD_K,
     MERGE_GAP_BINS,
@@ -23,13 +24,16 @@ from timeline.detect import (
     choose_bin,
     detect,
 )
-from timeline.impact import measure_impact
+from timeline.impact import count_exclusions, measure_impact, measure_latency, measure_slo
 from timeline.ingest import Dataset
-from timeline.model import Analysis, Incident
+from timeline.model import Analysis, AnalysisOptions, Incident
 from timeline.narrate import narrate
 
 #: Rows after the end read back too, to find where silent hosts serve again.
 ROWS_AFTER_S = 300
+
+#: Latency is compared with the edge's requests in this many seconds before the start.
+BASELINE_S = 3600
 
 #: Paths that only health checks ask for; a client that asks for nothing else is a probe.
 HEALTH_PATH = re.compile(r"^/(?:-/)?(?:healthz?|health-?check|ping|status|readyz|livez|ready|alive)"
@@ -68,13 +72,17 @@ def find_probes(rows: pd.DataFrame) -> np.ndarray:
     return out
 
 
-def build(dataset: Dataset, window: tuple[float, float] | None = None) -> Analysis:
+def build(dataset: Dataset, window: tuple[float, float] | None = None,
+          options: AnalysisOptions | None = None) -> Analysis:
     """Detect incidents in the dataset and describe each one.
 
     Args:
         dataset: what :func:`timeline.read` returned.
         window: ``(start, end)`` epoch seconds to use instead of detection.
+        options: the user key, clients that are not users, the availability target.
     """
+    options = options or AnalysisOptions()
+    user_key, rules = options.key, options.rules
     agg = dataset.agg
     edge_hosts = find_edge_hosts(agg)
     method: list[str] = []
@@ -151,16 +159,38 @@ def build(dataset: Dataset, window: tuple[float, float] | None = None) -> Analys
         f"with fewer than {MIN_BINS} anomalous bins are ignored. See docs/method.md.",
         "The start and end are the first and last failing request at the edge; when nothing "
         "failed there, the last request before and the first after a host's silence.",
-        "Users are client addresses at the edge tier; a user is affected when at least one of "
-        "their requests in the window failed. Monitoring probes (known health-check user "
-        "agents, or clients that only request health paths) are not "
-        "users. Failures of a status that did not surge in the window (the usual trickle of "
+        f"At the edge tier, users are {user_key.description} (`--user-key {user_key.spec}`); "
+        "a user is affected when at least one of their requests in the window failed. "
+        "Monitoring probes (known health-check user agents, or clients that only request "
+        "health paths) are not users"
+        + (", nor are the clients matched by `--exclude-client` (listed in the Impact "
+           "section); their requests are left out of the request counts too" if rules
+           else "")
+        + ". Failures of a status that did not surge in the window (the usual trickle of "
         "500s) are counted apart as background.",
         "Requests a silent edge host did not serve are estimated from its mean rate outside "
         "the window (an estimate, reported apart from the counted failures).",
         "Time to detect is the first related alert (firing inside the window or up to 15 "
         "minutes before it; always-on alerts such as Watchdog excluded) minus the start.",
+        "Routes are request paths without the query string, with ids (numbers, UUIDs, hex "
+        "ids of 8+ characters and long base64-like tokens, each with a digit in it) "
+        "collapsed to :id; the top 10 routes by failed requests at the edge are listed. "
+        "Upstreams are the addresses in $upstream_addr at every host; a request counts for "
+        "each address it tried, and as failed when the user's response failed.",
+        f"Latency p50/p95 is over the users' requests at the edge, failed ones included, in "
+        f"the window and in the {BASELINE_S // 60} minutes before its start (the baseline), "
+        "from $request_time and $upstream_response_time where the log format has them.",
     ]
+    if options.slo is not None:
+        method.append(
+            f"Error budget: the target {options.slo:g}% allows (1 - target) of the requests at "
+            "the edge to fail over the SLO period, taken here as the analysed span (the logs "
+            "hold nothing longer); the incident consumed its failed requests' share of that "
+            "budget. Burn rate = error ratio over a window / (1 - target), from the "
+            "per-bin failures at the edge (5xx, 000, 444, probes excluded). The page "
+            "condition is the Google SRE workbook's multiwindow rule: the 1 h and the 5 min "
+            "burn rates both above 14.4 (and, slower, 6 h and 30 min above 6); see "
+            "docs/method.md.")
     kept: list[Incident] = []
     for inc in incidents:
         # The second pass: the rows around this window only, read back from the files.
@@ -169,8 +199,22 @@ def build(dataset: Dataset, window: tuple[float, float] | None = None) -> Analys
         probe_rows = find_probes(rows)
         n_probes = max(n_probes, int(rows.loc[probe_rows, "client"].nunique())
                        if len(rows) else 0)
-        measure_impact(inc, rows, probe_rows, edge_hosts, per_host, fail_by_status, t0, bin_s,
-                       _silent_users(dataset, inc, edge_hosts, bin_s))
+        rule_of = match_exclusions(rows, rules)
+        not_users = probe_rows | (rule_of >= 0)
+        users = user_keys(rows, user_key) if len(rows) else None
+        measure_impact(inc, rows, not_users, edge_hosts, per_host, fail_by_status, t0, bin_s,
+                       _silent_users(dataset, inc, edge_hosts, bin_s, options), users)
+        count_exclusions(inc, rows, rule_of, rules)
+        # The hour before is read back only when the window's rows carry a latency: for
+        # combined/main logs it would be a second pass for nothing.
+        timed = not rows.empty and bool(rows[["request_time", "upstream_time"]].notna().any()
+                                        .any())
+        base_rows = (dataset.load_rows(max(inc.start - BASELINE_S, span_start), inc.start)
+                     if timed else rows.iloc[:0])
+        measure_latency(inc, rows, not_users, base_rows, _not_users(base_rows, rules),
+                        edge_hosts)
+        if options.slo is not None:
+            measure_slo(inc, bins, options.slo, bin_s)
         if incidents and _is_scan(inc):
             continue
         if "error_burst" in inc.signals and inc.impact.requests_failed == 0:
@@ -184,7 +228,15 @@ def build(dataset: Dataset, window: tuple[float, float] | None = None) -> Analys
         narrate(inc, dataset, rows, bins, per_host, t0, bin_s)
         kept.append(inc)
     incidents = kept
-    return Analysis(dataset, bin_s, bins, incidents, edge_hosts, n_probes, method)
+    return Analysis(dataset, bin_s, bins, incidents, edge_hosts, n_probes, method, options)
+
+
+def _not_users(rows: pd.DataFrame, rules: tuple[ClientRule, ...]) -> np.ndarray:
+    """Rows of monitoring probes and of clients excluded by ``rules``."""
+    if rows.empty:
+        return np.zeros(0, dtype=bool)
+    out: np.ndarray = find_probes(rows) | (match_exclusions(rows, rules) >= 0)
+    return out
 
 
 def _refine(w: Window, minutes: pd.DataFrame, edge_hosts: list[str], t0: float,
@@ -248,7 +300,7 @@ def _is_scan(inc: Incident) -> bool:
 
 
 def _silent_users(dataset: Dataset, inc: Incident, edge_hosts: list[str],
-                  bin_s: int) -> set[str]:
+                  bin_s: int, options: AnalysisOptions) -> set[str]:
     """Users a silent edge host served in a stretch as long as its silence, just before it
     (or just after, when it was silent from the start of the logs)."""
     silent = [h for h in inc.affected_hosts if h in edge_hosts]
@@ -259,8 +311,9 @@ def _silent_users(dataset: Dataset, inc: Incident, edge_hosts: list[str],
         rows = dataset.load_rows(lo, hi)
         if rows.empty:
             continue
-        mask = rows["host"].astype(str).isin(silent).to_numpy() & ~find_probes(rows)
-        users = set(rows.loc[mask, "client"].astype(str).tolist())
+        mask = (rows["host"].astype(str).isin(silent).to_numpy()
+                & ~_not_users(rows, options.rules))
+        users = set(user_keys(rows, options.key)[mask].tolist())
         if users:
             return users
     return set()

@@ -74,6 +74,19 @@ SchedulerOpt = Annotated[str | None, typer.Option(
     "--scheduler", help="Parse on a Dask cluster: the scheduler's address, e.g. "
     "tcp://10.0.0.5:8786. The workers must see the input files at the same paths. "
     "Needs pip install 'incident-timeline\\[dask]'.")]
+UserKeyOpt = Annotated[str, typer.Option(
+    "--user-key", help="What a user is: ip (the client address), ip+ua (address and user "
+    "agent), or a field: remote_user / $remote_user, forwarded_for / $http_x_forwarded_for "
+    "(its first address). Requests whose field is empty or - count by client address.")]
+ExcludeClientOpt = Annotated[list[str] | None, typer.Option(
+    "--exclude-client", help="Clients that are not users, besides the known monitoring "
+    "probes (repeatable): an IP or CIDR network (10.0.0.0/8, 2001:db8::/32), ua:REGEX for "
+    "user agents, or path:PREFIX for clients that request only paths under PREFIX. Their "
+    "requests are left out of the impact counts.", show_default=False)]
+SloOpt = Annotated[float | None, typer.Option(
+    "--slo", help="Availability target in percent, e.g. 99.9: adds the error budget the "
+    "incident consumed (over the analysed span) and its peak burn rates.",
+    show_default=False)]
 BadLinesOpt = Annotated[str, typer.Option(
     "--on-bad-lines", help="warn: count and report bad lines; skip: count quietly; "
     "error: stop at the first bad line.")]
@@ -88,7 +101,8 @@ def _read(paths: list[str], tz: str | None, host: str | None, on_bad_lines: str,
           quiet: bool, jobs: int = 1, scheduler: str | None = None,
           log_format: str | None = None, since: str | None = None,
           until: str | None = None, nginx_conf: str | None = None,
-          host_from_line: bool = False) -> timeline.Dataset:
+          host_from_line: bool = False, exclude_client: tuple[str, ...] = ()
+          ) -> timeline.Dataset:
     if on_bad_lines not in ("warn", "skip", "error"):
         raise _fail(ExitCode.USAGE, f"--on-bad-lines {on_bad_lines}: use warn, skip or error")
     total = 0
@@ -101,7 +115,8 @@ def _read(paths: list[str], tz: str | None, host: str | None, on_bad_lines: str,
     show = not quiet and sys.stderr.isatty() and total > 4 << 20
     opts = timeline.ReadOptions(host=host, tz=tz, on_bad_lines=on_bad_lines,  # type: ignore[arg-type]
                                 jobs=jobs, scheduler=scheduler, log_format=log_format,
-                                nginx_conf=nginx_conf, host_from_line=host_from_line)
+                                nginx_conf=nginx_conf, host_from_line=host_from_line,
+                                exclude_client=exclude_client)
     try:
         opts.since = timeline.ingest.epoch_of(since) if since else None
         opts.until = timeline.ingest.epoch_of(until) if until else None
@@ -171,17 +186,26 @@ def build(
     until: UntilOpt = None,
     nginx_conf: NginxConfOpt = None,
     host_from_line: HostFromLineOpt = False,
+    user_key: UserKeyOpt = "ip",
+    exclude_client: ExcludeClientOpt = None,
+    slo: SloOpt = None,
 ) -> None:
     """Find the incident in the logs and write postmortem.md, timeline.json and timeline.png.
 
     Example:
 
-        incident-timeline build sample_logs/seed-outage/ -o report/
+        incident-timeline build sample_logs/seed-outage/ -o report/ --slo 99.9
     """
     win = _window(window)
+    try:
+        # Checked before reading: a typo in an option should not cost a parse of the logs.
+        options = timeline.AnalysisOptions(user_key=user_key,
+                                           exclude_client=tuple(exclude_client or ()), slo=slo)
+    except timeline.UsageError as exc:
+        raise _fail(ExitCode.USAGE, str(exc)) from None
     data = _read(paths, tz, host, on_bad_lines, quiet, jobs, scheduler, log_format, since,
-                 until, nginx_conf, host_from_line)
-    analysis = timeline.build(data, window=win)
+                 until, nginx_conf, host_from_line, options.exclude_client)
+    analysis = timeline.build(data, window=win, options=options)
     try:
         written = timeline.write_report(analysis, out)
     except OSError as exc:

@@ -1,12 +1,25 @@
-"""Impact of an incident: users and requests hit inside its window."""
+"""Impact of an incident: users and requests hit inside its window, where they failed
+(hosts, upstreams, routes), how slow it got, and what it cost against an SLO."""
 
 from __future__ import annotations
+
+import re
 
 import numpy as np
 import pandas as pd
 
 from timeline.aggregate import is_client_error, is_failed
-from timeline.model import Impact, Incident
+from timeline.clients import ClientRule
+from timeline.model import (
+    LATENCY_FIELDS,
+    Breakdown,
+    Exclusion,
+    Impact,
+    Incident,
+    Latency,
+    Quantiles,
+    SloReport,
+)
 
 
 def measure_impact(
@@ -19,6 +32,7 @@ def measure_impact(
     t0: float,
     bin_s: int,
     silent_users: set[str] | None = None,
+    users: np.ndarray | None = None,
 ) -> None:
     """Fill ``inc.impact`` and the peak bin from the rows around the window.
 
@@ -26,9 +40,12 @@ def measure_impact(
     while Nginx itself is down nothing is logged, so they are the estimate of who tried and
     got nothing. They are added to both counts and reported as an estimate.
 
-    Users are client addresses at the edge tier (probes excluded); a user is affected when
-    at least one of their requests inside the window failed. Requests a silent edge host did
-    not serve are estimated from its usual rate and reported apart, as an estimate.
+    Users are the ``users`` keys of the rows (client addresses when None) at the edge tier;
+    ``probe`` marks the rows that are not users' (monitoring probes and excluded clients),
+    left out of every count. A user is affected when at least one of their requests inside
+    the window failed. Requests a silent edge host did not serve are estimated from its
+    usual rate and reported apart, as an estimate. The window's requests are broken down by
+    upstream address and by route (:func:`route_of`).
     """
     imp = Impact()
     inc.impact = imp
@@ -38,6 +55,8 @@ def measure_impact(
     status = rows["status"].to_numpy(dtype=np.int64)
     hosts = rows["host"].astype(str).to_numpy()
     clients = rows["client"].astype(str).to_numpy()
+    if users is None:
+        users = clients
     # Client errors are candidates too: they count when their status surged (a default
     # server answering 404), never as background.
     hard = is_failed(status)
@@ -56,8 +75,8 @@ def measure_impact(
     imp.failing_statuses = surged
     imp.requests_total = int(sel.sum())
     imp.requests_failed = int((sel & failed).sum())
-    active = set(pd.unique(clients[sel]).tolist())
-    hit = set(pd.unique(clients[sel & failed]).tolist())
+    active = set(pd.unique(users[sel]).tolist())
+    hit = set(pd.unique(users[sel & failed]).tolist())
     if silent_users:
         imp.users_estimated = len(silent_users - hit)
         active |= silent_users
@@ -73,6 +92,11 @@ def measure_impact(
             "requests": int(mine.sum()),
             "failed": int((mine & failed).sum()),
         }
+    imp.by_route, imp.routes_seen, imp.routes_failing = _by_route(rows["path"], sel, failed)
+    # Upstreams over all hosts: each address belongs to one tier (a backend that proxies on
+    # logs the next tier's addresses), so no request is counted twice for one address.
+    imp.by_upstream, imp.upstreams_seen = _by_upstream(rows["upstream_addr"], inwin & ~probe,
+                                                       failed)
     # Traffic a silent edge host never logged: its usual rate times the silent bins. A
     # silent backend's traffic shows up as failures at the proxy instead: not lost.
     lost = 0
@@ -123,3 +147,238 @@ def surging_statuses(
         if n >= 3 and n > 3 * expected + 1:
             out.append(int(code))
     return out
+
+
+#: How many upstreams and routes the breakdowns keep.
+TOP_N = 10
+#: Routes are cut to this many characters: paths are attacker-controlled and unbounded.
+ROUTE_CHARS = 100
+
+# One path segment that is an id rather than a name, collapsed to ":id":
+#   123 · 3f2504e0-4f89-11d3-9a0c-0305e82c3301 · 5f3a9c0b1e (hex, 8+ chars, a digit in it)
+#   · dGhpc2lzYXRva2VuMTIz (base64/base64url, 20+ chars, a digit and a letter in it).
+# Requiring a digit keeps words spelt in hex letters (/feedface/) and long slugs without
+# numbers as names.
+_ID_SEGMENT = re.compile(
+    r"\d+"
+    r"|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+    r"|(?=[^/]*\d)[0-9a-fA-F]{8,}"
+    r"|(?=[^/]*\d)(?=[^/]*[A-Za-z])[A-Za-z0-9_+-]{20,}={0,2}"
+)
+
+
+def route_of(path: str) -> str:
+    """The route of a request path: no query string, ids collapsed to ``:id``.
+
+    ``/api/orders/123/items?x=1`` becomes ``/api/orders/:id/items``. Numbers, UUIDs, hex
+    ids of 8+ characters and long base64-like tokens are ids; the result is cut to
+    :data:`ROUTE_CHARS` characters.
+    """
+    path = path.split("?", 1)[0]
+    segments = path.split("/")
+    route = "/".join(":id" if _ID_SEGMENT.fullmatch(seg) else seg for seg in segments)
+    return route if len(route) <= ROUTE_CHARS else route[: ROUTE_CHARS - 1] + "…"
+
+
+def _top(requests: pd.Series, failed: pd.Series) -> list[Breakdown]:
+    """The :data:`TOP_N` names by failed requests, then by name (deterministic)."""
+    items = sorted(((str(k), int(requests[k]), int(failed.get(k, 0))) for k in requests.index),
+                   key=lambda t: (-t[2], t[0]))
+    return [Breakdown(name, n, f) for name, n, f in items[:TOP_N]]
+
+
+def _by_route(paths: pd.Series, sel: np.ndarray, failed: np.ndarray
+              ) -> tuple[list[Breakdown], int, int]:
+    """Top failing routes among the selected rows, how many routes there were, how many
+    failed."""
+    if not sel.any():
+        return [], 0, 0
+    codes, uniques = pd.factorize(paths.astype(str).to_numpy()[sel])
+    # One regex pass per distinct path, not per request.
+    routes = np.array([route_of(str(p)) for p in uniques], dtype=object)[codes]
+    f = failed[sel]
+    req = pd.Series(1, index=routes).groupby(level=0).sum()
+    fail = pd.Series(f.astype(np.int64), index=routes).groupby(level=0).sum()
+    fail = fail[fail > 0]
+    # Routes without a failure are left out: there can be thousands of them.
+    return _top(req[fail.index], fail), len(req), len(fail)
+
+
+_UPSTREAM_SEP = re.compile(r", | : ")
+
+
+def _by_upstream(addrs: pd.Series, sel: np.ndarray, failed: np.ndarray
+                 ) -> tuple[list[Breakdown], int]:
+    """Requests and failed requests per upstream address tried, top first.
+
+    ``$upstream_addr`` lists every server a request tried (``a, b`` after a retry,
+    ``a : b`` across upstream groups): a request counts once for each address it tried,
+    and as failed when the user's final response failed.
+    """
+    values = addrs.astype(str).to_numpy()[sel]
+    f = failed[sel]
+    codes, uniques = pd.factorize(values)
+    n_req = np.bincount(codes, minlength=len(uniques))
+    n_fail = np.bincount(codes, weights=f.astype(np.int64), minlength=len(uniques))
+    req: dict[str, int] = {}
+    fail: dict[str, int] = {}
+    for value, nr, nf in zip(uniques.tolist(), n_req.tolist(), n_fail.tolist(), strict=True):
+        for addr in set(_UPSTREAM_SEP.split(str(value))):
+            addr = addr.strip()
+            if addr in ("", "-"):
+                continue  # served by Nginx itself, or the field is not logged
+            req[addr] = req.get(addr, 0) + int(nr)
+            fail[addr] = fail.get(addr, 0) + int(nf)
+    if not req:
+        return [], 0
+    # Every upstream is listed (up to TOP_N): a healthy one beside a failing one is the point.
+    return _top(pd.Series(req), pd.Series(fail)), len(req)
+
+
+def count_exclusions(inc: Incident, rows: pd.DataFrame, rule_of: np.ndarray,
+                     rules: tuple[ClientRule, ...]) -> None:
+    """Fill ``inc.impact.excluded``: per rule, the clients and requests it left out of the
+    window (every host; a rule that matched nothing is listed with zeros)."""
+    if not rules:
+        return
+    out = []
+    if rows.empty:
+        inwin = np.zeros(0, dtype=bool)
+        clients = np.zeros(0, dtype=object)
+    else:
+        ts = rows["ts"].to_numpy(dtype=float)
+        inwin = (ts >= inc.start) & (ts <= inc.end)
+        clients = rows["client"].astype(str).to_numpy()
+    for i, rule in enumerate(rules):
+        mine = inwin & (rule_of == i)
+        out.append(Exclusion(rule.text, len(pd.unique(clients[mine])), int(mine.sum())))
+    inc.impact.excluded = out
+
+
+def quantiles(values: np.ndarray) -> Quantiles | None:
+    """p50 and p95 of the finite values (linear interpolation), or None when there are none."""
+    v = values[np.isfinite(values)]
+    if v.size == 0:
+        return None
+    p50, p95 = np.percentile(v, [50, 95])
+    return Quantiles(int(v.size), float(p50), float(p95))
+
+
+def measure_latency(inc: Incident, rows: pd.DataFrame, skip: np.ndarray,
+                    baseline: pd.DataFrame, baseline_skip: np.ndarray,
+                    edge_hosts: list[str]) -> None:
+    """Fill ``inc.impact.latency``: p50/p95 of each latency field at the edge in the window
+    and in the baseline (the edge's requests before the start), users' requests only.
+
+    A field is None ("not logged") when no edge request in either span carries it.
+    """
+
+    def pick(frame: pd.DataFrame, not_users: np.ndarray, lo: float, hi: float
+             ) -> pd.DataFrame:
+        if frame.empty:
+            return frame
+        ts = frame["ts"].to_numpy(dtype=float)
+        keep = ((ts >= lo) & (ts <= hi) & ~not_users
+                & frame["host"].astype(str).isin(edge_hosts).to_numpy(dtype=bool))
+        out: pd.DataFrame = frame[keep]
+        return out
+
+    win = pick(rows, skip, inc.start, inc.end)
+    # Strictly before the start: the start is the first failing request, already the
+    # incident's.
+    base = pick(baseline, baseline_skip, -np.inf, np.nextafter(inc.start, -np.inf))
+    imp = inc.impact
+    for name in LATENCY_FIELDS:
+        in_win = _seconds(win, name)
+        in_base = _seconds(base, name)
+        qw, qb = quantiles(in_win), quantiles(in_base)
+        imp.latency[name] = None if qw is None and qb is None else Latency(qw, qb)
+    if any(imp.latency.values()) and not base.empty:
+        imp.latency_baseline = (float(base["ts"].min()), float(base["ts"].max()))
+
+
+def _seconds(frame: pd.DataFrame, name: str) -> np.ndarray:
+    if frame.empty or name not in frame:
+        return np.zeros(0)
+    out: np.ndarray = pd.to_numeric(frame[name], errors="coerce").to_numpy(dtype=float)
+    return out
+
+
+#: Multiwindow, multi-burn-rate page conditions (Google SRE workbook, chapter "Alerting on
+#: SLOs", section 6): (long window s, short window s, burn rate threshold).
+FAST_BURN = (3600, 300, 14.4)
+SLOW_BURN = (21600, 1800, 6.0)
+
+
+def _rolling(values: np.ndarray, k: int) -> np.ndarray:
+    """Sum over the ``k`` bins ending at each bin (fewer at the start of the data)."""
+    c = np.concatenate([[0], np.cumsum(values, dtype=np.int64)])
+    idx = np.arange(1, len(values) + 1)
+    out: np.ndarray = c[idx] - c[np.maximum(idx - k, 0)]
+    return out
+
+
+def _burn(failed: np.ndarray, total: np.ndarray, window_s: int, bin_s: int,
+          allowed: float) -> tuple[np.ndarray, int]:
+    """Burn rate over the window ending at each bin, and the window actually used (whole
+    bins, at least one)."""
+    k = max(1, round(window_s / bin_s))
+    f, t = _rolling(failed, k), _rolling(total, k)
+    ratio = np.divide(f, t, out=np.zeros(len(f)), where=t > 0)
+    return ratio / allowed, k * bin_s
+
+
+def measure_slo(inc: Incident, bins: pd.DataFrame, target_pct: float, bin_s: int) -> None:
+    """Fill ``inc.slo``: error budget consumed and burn rates against ``target_pct``.
+
+    The period is the analysed span (``bins``: requests and failures per bin at the edge);
+    the incident's failed requests are its counted failures (``inc.impact``). Burn rates
+    use the per-bin failures at the edge (5xx, 000, 444) over windows ending at each bin
+    inside the incident; a window reaching before the first bin covers the bins there are.
+    """
+    allowed = 1.0 - target_pct / 100.0
+    failed = bins["failed"].to_numpy(dtype=np.int64)
+    total = bins["total"].to_numpy(dtype=np.int64)
+    starts = bins.index.to_numpy(dtype=float)
+    period = int(total.sum())
+    budget = period * allowed
+    n_failed = inc.impact.requests_failed
+    consumed = 100.0 * n_failed / budget if budget > 0 else None
+    long_r, long_s = _burn(failed, total, FAST_BURN[0], bin_s, allowed)
+    short_r, short_s = _burn(failed, total, FAST_BURN[1], bin_s, allowed)
+    slow_long, _ = _burn(failed, total, SLOW_BURN[0], bin_s, allowed)
+    slow_short, _ = _burn(failed, total, SLOW_BURN[1], bin_s, allowed)
+    ends = starts + bin_s
+    # Windows ending in a bin that overlaps the incident.
+    mine = (ends > inc.start) & (starts <= inc.end) if len(starts) else np.zeros(0, bool)
+    idx = np.flatnonzero(mine)
+
+    def peak(rates: np.ndarray) -> tuple[float, float | None]:
+        if idx.size == 0:
+            return 0.0, None
+        i = int(idx[np.argmax(rates[idx])])  # argmax: the first of equal peaks
+        return float(rates[i]), float(ends[i])
+
+    def first(long: np.ndarray, short: np.ndarray, threshold: float) -> float | None:
+        hit = idx[(long[idx] > threshold) & (short[idx] > threshold)]
+        return float(ends[hit[0]]) if hit.size else None
+
+    pl, pl_at = peak(long_r)
+    ps, ps_at = peak(short_r)
+    inc.slo = SloReport(
+        target_pct=target_pct,
+        period_start=float(starts[0]) if len(starts) else inc.start,
+        period_end=float(ends[-1]) if len(ends) else inc.end,
+        period_requests=period,
+        budget_requests=budget,
+        failed=n_failed,
+        budget_consumed_pct=consumed,
+        long_window_s=long_s,
+        short_window_s=short_s,
+        peak_burn_long=pl,
+        peak_burn_long_at=pl_at,
+        peak_burn_short=ps,
+        peak_burn_short_at=ps_at,
+        page_at=first(long_r, short_r, FAST_BURN[2]),
+        slow_page_at=first(slow_long, slow_short, SLOW_BURN[2]),
+    )

@@ -89,6 +89,9 @@ class ReadOptions:
     nginx_conf: str | None = None
     #: Address of a Dask scheduler (``tcp://host:8786``) to run the parse on instead.
     scheduler: str | None = None
+    #: Clients that are not users (``--exclude-client``): an IP or CIDR network,
+    #: ``ua:REGEX`` or ``path:PREFIX`` each; see :func:`timeline.clients.parse_exclusions`.
+    exclude_client: tuple[str, ...] = ()
 
 
 def _zone(name: str) -> ZoneInfo:

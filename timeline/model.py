@@ -8,6 +8,8 @@ from typing import Any
 
 import pandas as pd
 
+from timeline.clients import ClientRule, UserKey, parse_exclusions, parse_user_key
+from timeline.errors import UsageError
 from timeline.ingest import Dataset
 
 
@@ -56,6 +58,76 @@ class Cause:
 
 
 @dataclass
+class Breakdown:
+    """Requests and failed requests of one upstream or route inside the window."""
+
+    name: str
+    requests: int
+    failed: int
+
+
+@dataclass
+class Exclusion:
+    """What one ``--exclude-client`` rule left out of the window's counts."""
+
+    rule: str
+    #: Distinct client addresses with at least one request the rule matched.
+    clients: int
+    requests: int
+
+
+@dataclass
+class Quantiles:
+    """Median and 95th percentile of a latency field over ``n`` requests, in seconds."""
+
+    n: int
+    p50_s: float
+    p95_s: float
+
+
+@dataclass
+class Latency:
+    """One latency field at the edge: in the window and in the baseline before it."""
+
+    window: Quantiles | None
+    baseline: Quantiles | None
+
+
+#: Latency fields of the requests table, in the order the report shows them.
+LATENCY_FIELDS = ("request_time", "upstream_time")
+
+
+@dataclass
+class SloReport:
+    """Error budget and burn rates of an incident against an availability target.
+
+    Burn rate = error ratio over a window / (1 - target) (Google SRE workbook, "Alerting on
+    SLOs"). Times are the end of the window the rate was measured over.
+    """
+
+    target_pct: float
+    #: The SLO period: the analysed span (the logs hold nothing longer).
+    period_start: float
+    period_end: float
+    period_requests: int
+    #: Failed requests the target allows over the period: requests x (1 - target).
+    budget_requests: float
+    failed: int
+    #: failed / budget_requests as a percentage; None when the period had no requests.
+    budget_consumed_pct: float | None
+    long_window_s: int
+    short_window_s: int
+    peak_burn_long: float
+    peak_burn_long_at: float | None
+    peak_burn_short: float
+    peak_burn_short_at: float | None
+    #: First time both the 1 h and the 5 min burn rate exceeded 14.4 (page), or None.
+    page_at: float | None
+    #: First time both the 6 h and the 30 min burn rate exceeded 6, or None.
+    slow_page_at: float | None
+
+
+@dataclass
 class Impact:
     """Who and what the incident hit, inside its window."""
 
@@ -78,6 +150,19 @@ class Impact:
     #: The failure statuses that surged in the window (those count as the incident's).
     failing_statuses: list[int] = field(default_factory=list)
     by_host: dict[str, dict[str, int]] = field(default_factory=dict)
+    #: Top upstream addresses by failed requests (all hosts); empty when none was logged.
+    by_upstream: list[Breakdown] = field(default_factory=list)
+    upstreams_seen: int = 0
+    #: Top routes (path without query, ids collapsed) by failed requests, at the edge.
+    by_route: list[Breakdown] = field(default_factory=list)
+    routes_seen: int = 0
+    routes_failing: int = 0
+    #: Per ``--exclude-client`` rule, in the order given.
+    excluded: list[Exclusion] = field(default_factory=list)
+    #: Per :data:`LATENCY_FIELDS` name; None when the edge's log format does not log it.
+    latency: dict[str, Latency | None] = field(default_factory=dict)
+    #: First and last time of the baseline rows the latency is compared with.
+    latency_baseline: tuple[float, float] | None = None
 
     @property
     def users_pct(self) -> float:
@@ -113,6 +198,8 @@ class Incident:
     #: From a page (PagerDuty, Opsgenie): acknowledged / resolved minus triggered.
     time_to_acknowledge_s: float | None = None
     time_to_resolve_s: float | None = None
+    #: Only with an availability target (``--slo``).
+    slo: SloReport | None = None
 
     @property
     def duration_s(self) -> float:
@@ -137,3 +224,38 @@ class Analysis:
     edge_hosts: list[str]
     probe_clients: int
     method: list[str] = field(default_factory=list)
+    options: AnalysisOptions = field(default_factory=lambda: AnalysisOptions())
+
+
+@dataclass(frozen=True)
+class AnalysisOptions:
+    """Options for :func:`timeline.build`; invalid values raise :class:`UsageError` here.
+
+    Attributes:
+        user_key: ``ip`` (client address), ``ip+ua`` or a field (``remote_user``...).
+        exclude_client: clients that are not users: an IP or CIDR network, ``ua:REGEX``
+            or ``path:PREFIX`` each.
+        slo: availability target in percent (e.g. 99.9) for error budget and burn rates.
+    """
+
+    user_key: str = "ip"
+    exclude_client: tuple[str, ...] = ()
+    slo: float | None = None
+
+    def __post_init__(self) -> None:
+        """Check every option now, before any input is read."""
+        parse_user_key(self.user_key)
+        parse_exclusions(self.exclude_client)
+        if self.slo is not None and not (0 < self.slo < 100):
+            raise UsageError(f"--slo {self.slo:g}: give the availability target as a "
+                             "percentage between 0 and 100, e.g. 99.9")
+
+    @property
+    def key(self) -> UserKey:
+        """The parsed user key."""
+        return parse_user_key(self.user_key)
+
+    @property
+    def rules(self) -> tuple[ClientRule, ...]:
+        """The parsed exclusion rules, in the order given."""
+        return parse_exclusions(self.exclude_client)

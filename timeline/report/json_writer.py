@@ -8,7 +8,17 @@ from typing import Any
 
 import pandas as pd
 
-from timeline.model import Analysis, Incident, end_of, records
+from timeline.model import (
+    LATENCY_FIELDS,
+    Analysis,
+    Breakdown,
+    Impact,
+    Incident,
+    Quantiles,
+    SloReport,
+    end_of,
+    records,
+)
 
 SCHEMA_VERSION = 1
 
@@ -25,6 +35,51 @@ def iso(ts: float | None) -> str | None:
 
 def _num(x: float) -> float:
     return round(float(x), 3)
+
+
+def _breakdown(b: Breakdown) -> dict[str, Any]:
+    return {"name": b.name, "requests": b.requests, "failed": b.failed}
+
+
+def _quantiles(q: Quantiles | None) -> dict[str, Any] | None:
+    return None if q is None else {"n": q.n, "p50_s": _num(q.p50_s), "p95_s": _num(q.p95_s)}
+
+
+def _latency(imp: Impact) -> dict[str, Any]:
+    """Latency per field (None: not logged), and the span of the baseline."""
+    base = imp.latency_baseline
+    out: dict[str, Any] = {
+        "baseline_span": None if base is None else {"from": iso(base[0]), "to": iso(base[1])},
+    }
+    for name in LATENCY_FIELDS:
+        lat = imp.latency.get(name)
+        out[name] = None if lat is None else {"window": _quantiles(lat.window),
+                                              "baseline": _quantiles(lat.baseline)}
+    return out
+
+
+def _slo(slo: SloReport | None) -> dict[str, Any] | None:
+    if slo is None:
+        return None
+    return {
+        "target_pct": slo.target_pct,
+        "period": {"start": iso(slo.period_start), "end": iso(slo.period_end),
+                   "requests": slo.period_requests},
+        "budget_requests": _num(slo.budget_requests),
+        "failed": slo.failed,
+        "budget_consumed_pct": None if slo.budget_consumed_pct is None
+        else _num(slo.budget_consumed_pct),
+        "burn_rate": {
+            "long_window_s": slo.long_window_s,
+            "short_window_s": slo.short_window_s,
+            "peak_long": _num(slo.peak_burn_long),
+            "peak_long_at": iso(slo.peak_burn_long_at),
+            "peak_short": _num(slo.peak_burn_short),
+            "peak_short_at": iso(slo.peak_burn_short_at),
+        },
+        "page_condition_first_held": iso(slo.page_at),
+        "slow_page_condition_first_held": iso(slo.slow_page_at),
+    }
 
 
 def incident_dict(inc: Incident) -> dict[str, Any]:
@@ -50,7 +105,16 @@ def incident_dict(inc: Incident) -> dict[str, Any]:
             "requests_failed_background": imp.background_failed,
             "failing_statuses": imp.failing_statuses,
             "by_host": imp.by_host,
+            "by_upstream": [_breakdown(b) for b in imp.by_upstream],
+            "upstreams_seen": imp.upstreams_seen,
+            "by_route": [_breakdown(b) for b in imp.by_route],
+            "routes_seen": imp.routes_seen,
+            "routes_failing": imp.routes_failing,
+            "excluded_clients": [{"rule": e.rule, "clients": e.clients, "requests": e.requests}
+                                 for e in imp.excluded],
+            "latency": _latency(imp),
         },
+        "slo": _slo(inc.slo),
         "detection": {
             "first_alert": iso(inc.first_alert),
             "alert": inc.first_alert_name or None,
@@ -110,6 +174,9 @@ def to_json(analysis: Analysis) -> str:
         "bin_s": analysis.bin_s,
         "edge_hosts": analysis.edge_hosts,
         "probe_clients_excluded": analysis.probe_clients,
+        "user_key": analysis.options.user_key,
+        "client_exclusions": list(analysis.options.exclude_client),
+        "slo_target_pct": analysis.options.slo,
         "sources": [
             {"path": s.path, "format": s.format, "variant": s.variant or None, "host": s.host,
              "lines": s.lines, "parsed": s.parsed, "rejected": s.rejected, "skipped": s.skipped,

@@ -7,7 +7,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 import jinja2
 
-from timeline.model import ACTION_KINDS, Analysis, Incident
+from timeline.model import ACTION_KINDS, LATENCY_FIELDS, Analysis, Incident, Quantiles
 from timeline.narrate import fmt_ts
 from timeline.report.escape import md, md_code
 
@@ -56,6 +56,22 @@ def _duration(seconds: float | None) -> str:
     m, sec = divmod(rem, 60)
     parts = [f"{h} h" if h else "", f"{m} min" if m else "", f"{sec} s" if sec or not s else ""]
     return " ".join(p for p in parts if p)
+
+
+def _secs(seconds: float) -> str:
+    """A latency for people: milliseconds under a second, else seconds."""
+    return f"{seconds * 1000:.0f} ms" if seconds < 1 else f"{seconds:.2f} s"
+
+
+def _quantiles(q: Quantiles | None) -> str:
+    if q is None:
+        return "no requests"
+    return f"{_secs(q.p50_s)} / {_secs(q.p95_s)}"
+
+
+#: Latency fields and how the report names them.
+_LATENCY_LABELS = {"request_time": "request time ($request_time)",
+                   "upstream_time": "upstream response time ($upstream_response_time)"}
 
 
 def principal(analysis: Analysis) -> Incident | None:
@@ -117,6 +133,10 @@ def to_markdown(analysis: Analysis) -> str:
         suggestions=suggestions,
         sources=analysis.dataset.sources,
         method=analysis.method,
+        user_key=analysis.options.key,
+        exclusions=analysis.options.exclude_client,
+        latency_fields=[(n, _LATENCY_LABELS[n]) for n in LATENCY_FIELDS],
+        quantiles=_quantiles,
         fmt_ts=fmt_ts,
         duration=_duration,
         span_start=span[0] if span else 0.0,
