@@ -28,7 +28,10 @@ def small_ranges(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(engine, "READ_BYTES", 3000)
 
 
-def test_byte_ranges_cover_every_line_once(tmp_path: Path) -> None:
+@pytest.mark.parametrize("read_bytes", [7, 1000, 1 << 20])
+def test_byte_ranges_cover_every_line_once(tmp_path: Path, read_bytes: int,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(engine, "READ_BYTES", read_bytes)
     f = tmp_path / "a.log"
     lines = [f"line {i} " + "x" * (i % 37) + "\n" for i in range(5000)]
     f.write_text("".join(lines))
@@ -37,7 +40,7 @@ def test_byte_ranges_cover_every_line_once(tmp_path: Path) -> None:
                         jobs=3, on_bad_lines="warn", log_format=None)
     got: list[bytes] = []
     for t in tasks:
-        blocks = list(engine._split(engine._range_data(t.path, t.start, t.end or size)))
+        blocks = list(engine._range_blocks(t.path, t.start, t.end or size))
         assert all(b.endswith(b"\n") for b in blocks)
         got.extend(ln for b in blocks for ln in b.splitlines(keepends=True))
     assert [g.decode() for g in got] == lines

@@ -84,21 +84,31 @@ class TaskResult:
     events: list[dict[str, Any]] = field(default_factory=list)
 
 
-def _range_data(path: str, start: int, end: int) -> bytes:
-    """The lines that *start* inside ``[start, end)``: a line crossing ``end`` belongs here,
-    one crossing ``start`` to the range before. Ranges are a few MB: read at once."""
+def _range_blocks(path: str, start: int, end: int) -> Iterator[bytes]:
+    """The lines that *start* inside ``[start, end)``, in blocks of whole lines: a line
+    crossing ``end`` belongs here, one crossing ``start`` to the range before. Read a block
+    at a time, so a task holds ``READ_BYTES`` whatever the range's size."""
     with open(path, "rb") as fh:
         if start > 0:
             fh.seek(start - 1)
             if fh.read(1) != b"\n":
                 fh.readline()
         pos = fh.tell()
-        if pos >= end:
-            return b""
-        data = fh.read(end - pos)
-        if data and not data.endswith(b"\n"):
-            data += fh.readline()
-    return data
+        while pos < end:
+            block = fh.read(min(READ_BYTES, end - pos))
+            if not block:
+                return
+            pos += len(block)
+            if not block.endswith(b"\n"):
+                tail = fh.readline()
+                block += tail
+                pos += len(tail)
+            yield block
+
+
+def _range_data(path: str, start: int, end: int) -> bytes:
+    """All of :func:`_range_blocks` at once."""
+    return b"".join(_range_blocks(path, start, end))
 
 
 def _split(data: bytes) -> Iterator[bytes]:
@@ -127,7 +137,7 @@ def _blocks_of(task: Task) -> Iterator[Iterable[bytes]]:
     if task.data is not None:
         yield _split(task.data)
     elif task.end is not None:
-        yield _split(_range_data(task.path, task.start, task.end))
+        yield _range_blocks(task.path, task.start, task.end)
     else:
         with open_binary(Path(task.path)) as fh:
             yield _file_blocks(fh)
