@@ -24,10 +24,13 @@ from __future__ import annotations
 
 import calendar
 import functools
+import io
 import math
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, Literal, cast
+
+import numpy as np
 
 from parsers.base import (
     CHUNK_ROWS,
@@ -36,6 +39,7 @@ from parsers.base import (
     ParseStats,
     empty_request_chunk,
     parse_time_local,
+    parse_time_local_many,
 )
 
 Escape = Literal["default", "json", "none"]
@@ -374,6 +378,24 @@ def _ints(col: Sequence[bytes], absent: int) -> list[int]:
         return [absent if v in _ABSENT else _int_or(v, absent) for v in col]
 
 
+def _memo(col: Sequence[bytes], convert: Callable[[bytes], Any]) -> list[Any]:
+    """``[convert(v) for v in col]``, calling ``convert`` once per distinct value."""
+    table = {v: convert(v) for v in dict.fromkeys(col)}
+    return list(map(table.__getitem__, col))
+
+
+def _parse_or_nan(parse: Callable[[bytes], tuple[float, int]], v: bytes) -> tuple[float, int]:
+    try:
+        return parse(v)
+    except ValueError:
+        return math.nan, 0
+
+
+def _lines_of(buf: bytes) -> list[bytes]:
+    # Not bytes.splitlines(): it also splits at a bare \r. Nginx ends lines with \n only.
+    return io.BytesIO(buf).readlines()
+
+
 class LogFormat:
     """A compiled ``log_format``: the line pattern and the converter of its groups.
 
@@ -395,10 +417,13 @@ class LogFormat:
         pieces = _tokenize(fmt)
         parts: list[bytes] = []
         self.variables: list[str] = []
+        #: (variable name or None for literal text, its sub-pattern), in format order.
+        self._pieces: list[tuple[str | None, bytes]] = []
         for i, (is_var, text) in enumerate(pieces):
             if not is_var:
                 # Literal text is written by Nginx as it is in the format, never escaped.
                 parts.append(re.escape(text.encode("utf-8")))
+                self._pieces.append((None, parts[-1]))
                 continue
             after = pieces[i + 1] if i + 1 < len(pieces) else None
             if after is None:
@@ -407,7 +432,9 @@ class LogFormat:
                 nxt = b"$"
             else:
                 nxt = after[1].encode("utf-8")[:1]
-            parts.append(b"(" + _var_pattern(_var_class(text), nxt, escape) + b")")
+            sub = _var_pattern(_var_class(text), nxt, escape)
+            parts.append(b"(" + sub + b")")
+            self._pieces.append((text, sub))
             self.variables.append(text)
         if not self.variables:
             raise ValueError("log_format: the format has no variables")
@@ -456,6 +483,160 @@ class LogFormat:
             self._unesc, self._mark = unescape_json, b"\\"
         else:
             self._unesc, self._mark = None, b""
+
+    @functools.cached_property
+    def _compact(self) -> tuple[re.Pattern[bytes], re.Pattern[bytes], list[int], list[str]]:
+        """The first pass's block pattern (and its first-line form): the format's pattern
+        with capture groups only for the time, status, user agent, forwarded-for and the
+        latencies, and the full pattern's group index of each capture."""
+        want = [v for v in (_MSEC if self._msec is not None else self._offset_var, "status",
+                            "http_user_agent", "http_x_forwarded_for", "request_time",
+                            "upstream_response_time") if v in self._index]
+        parts: list[bytes] = []
+        taken: list[str] = []
+        for var, sub in self._pieces:
+            if var is None:
+                parts.append(sub)
+            elif var in want and var not in taken:
+                parts.append(b"(" + sub + b")")
+                taken.append(var)
+            else:
+                parts.append(b"(?:" + sub + b")")
+        body = b"".join(parts) + rb"(?=\r?\n|\Z)"
+        return (re.compile(b"\n" + body), re.compile(body), [self._index[v] for v in taken],
+                taken)
+
+    def compact_chunks(
+        self, blocks: Iterable[bytes], stats: ParseStats, options: ParseOptions
+    ) -> Iterator[dict[str, Any]]:
+        """The first pass over blocks of whole lines: one ``findall`` per block.
+
+        Yields compact chunks (``COMPACT_COLUMNS``, plus ``request_time`` and
+        ``upstream_time`` arrays when the format logs them). Every match starts at a line
+        start and the matches do not overlap, so when a block's matches equal its lines each
+        line matched once, within itself; otherwise the block goes line by line through the
+        full pattern, with the same skip and reject reasons as :func:`parse_with`.
+        """
+        find, first_re, full_index, names = self._compact
+        match = self.regex.match
+        reason = f"does not match log_format {self.label}"
+        first = options.first_line
+        total = 0
+        for buf in blocks:
+            if not buf:
+                continue
+            n = buf.count(b"\n") + (not buf.endswith(b"\n"))
+            total += n
+            m0 = first_re.match(buf)
+            nl = buf.find(b"\n")
+            rows: list[Any] = find.findall(buf) if m0 is not None else []
+            numbers: list[int] | range
+            if m0 is not None and len(rows) + 1 == n and (nl < 0 or m0.end() <= nl):
+                if len(names) == 1:
+                    rows = [(r,) for r in rows]  # findall gives bare values for one group
+                rows.insert(0, m0.groups())
+                numbers = range(first, first + n)
+            else:
+                rows, numbers = [], []
+                pick = [i + 1 for i in full_index]
+                valid = self._time_ok
+                for ln, raw in enumerate(_lines_of(buf), start=first):
+                    m = match(raw)
+                    if m is not None:
+                        row = m.group(*pick) if len(pick) > 1 else (m.group(pick[0]),)
+                        # Checked here, not with the block's other times, so that rejects
+                        # (and --on-bad-lines error) come in line order.
+                        if not valid(row[0]):
+                            stats.reject(ln, "bad timestamp", row[0], options)
+                            continue
+                        rows.append(row)
+                        numbers.append(ln)
+                    elif not raw.strip():
+                        stats.skip("blank line")
+                    elif _ERROR_LINE.match(raw):
+                        stats.skip("error-log line in an access log")
+                    else:
+                        stats.reject(ln, reason, raw, options)
+            first += n
+            yield self._compact_chunk(rows, numbers, names, stats, options)
+        stats.lines = total
+        stats.variant = self.label + ("" if self.escape == "default" else f" escape={self.escape}")
+
+    def _time_ok(self, raw: bytes) -> bool:
+        """True when the format's time variable ``raw`` converts to a timestamp."""
+        if self._msec is not None:
+            return raw not in _ABSENT and math.isfinite(_float_or_nan(raw))
+        try:
+            _TIME_PARSERS[self._offset_var](raw)
+        except ValueError:
+            return False
+        return True
+
+    def _compact_chunk(self, rows: list[tuple[bytes, ...]], numbers: list[int] | range,
+                       names: list[str], stats: ParseStats,
+                       options: ParseOptions) -> dict[str, Any]:
+        n = len(rows)
+        cols: dict[str, tuple[bytes, ...]] = dict(zip(names, zip(*rows, strict=True),
+                                                      strict=True)) if n else {}
+        line = np.asarray(numbers, dtype=np.int64)
+        if n == 0:
+            empty: dict[str, Any] = {"ts": np.zeros(0), "status": np.zeros(0, dtype=np.int64),
+                                     "user_agent": [], "forwarded": np.zeros(0, dtype=bool),
+                                     "line": line}
+            for var, col in (("request_time", "request_time"),
+                             ("upstream_response_time", "upstream_time")):
+                if var in names:
+                    empty[col] = np.zeros(0)
+            return empty
+        if self._msec is not None:
+            ts = np.array(_floats(cols[_MSEC]), dtype=np.float64)
+            ts[~np.isfinite(ts)] = np.nan
+            offsets = None
+        elif self._offset_var == _TIME_LOCAL:
+            ts, offsets = parse_time_local_many(b"".join(cols[_TIME_LOCAL]), n)
+        else:
+            parse = _TIME_PARSERS[_TIME_ISO]
+            seen = {v: _parse_or_nan(parse, v) for v in dict.fromkeys(cols[_TIME_ISO])}
+            got = list(map(seen.__getitem__, cols[_TIME_ISO]))
+            ts = np.array([g[0] for g in got], dtype=np.float64)
+            offsets = np.array([g[1] for g in got], dtype=np.int64)
+        if stats.utc_offset_s is None and offsets is not None and not np.isnan(ts[0]):
+            stats.utc_offset_s = int(offsets[0])
+        status = (_memo(cols["status"], lambda v: _int_or(v, 0) if v not in _ABSENT else 0)
+                  if "status" in cols else [0] * n)
+        st = np.asarray(status, dtype=np.int64)
+        ua: list[bytes] = list(cols["http_user_agent"]) if "http_user_agent" in cols else (
+            [b""] * n)
+        if "http_x_forwarded_for" in cols:
+            fwd = _memo(cols["http_x_forwarded_for"], lambda v: v not in _ABSENT)
+            forwarded = np.asarray(fwd, dtype=bool)
+        else:
+            forwarded = np.zeros(n, dtype=bool)
+        out: dict[str, Any] = {"ts": ts, "status": st, "user_agent": ua,
+                               "forwarded": forwarded, "line": line}
+        if "request_time" in cols:
+            out["request_time"] = np.asarray(
+                _memo(cols["request_time"], lambda v: _floats((v,))[0]), dtype=np.float64)
+        if "upstream_response_time" in cols:
+            out["upstream_time"] = np.asarray(_memo(
+                cols["upstream_response_time"],
+                lambda v: math.nan if v in _ABSENT else (
+                    _sum_upstream(v) if b"," in v or b" : " in v else _float_or_nan(v))),
+                dtype=np.float64)
+        bad = np.isnan(ts)
+        if bad.any():
+            times = cols[_MSEC if self._msec is not None else self._offset_var]
+            for i in np.flatnonzero(bad).tolist():
+                stats.reject(int(line[i]), "bad timestamp", times[i], options)
+            keep = ~bad
+            flags = keep.tolist()
+            out = {k: ([u for u, f in zip(v, flags, strict=True) if f] if isinstance(v, list)
+                       else v[keep]) for k, v in out.items()}
+        stats.parsed += len(out["ts"])
+        if len(out["ts"]):
+            stats.see_ts(float(out["ts"].min()))
+            stats.see_ts(float(out["ts"].max()))
+        return out
 
     @property
     def label(self) -> str:

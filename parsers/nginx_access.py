@@ -29,6 +29,7 @@ from parsers.base import (
     ParseStats,
     decode,
     empty_request_chunk,
+    parse_time_local,
     parse_time_local_many,
 )
 
@@ -96,15 +97,10 @@ def parse(
     if options.log_format:
         # A custom (or predefined non-combined) log_format: the compiled flat pattern.
         fmt = log_format.compile_format(*log_format.split_escape(options.log_format))
-        chunks = log_format.parse_with(fmt, lines, stats, options)
-        if not options.compact:
-            yield from chunks
-            return
-        for chunk in chunks:
-            yield {"ts": chunk["ts"], "status": chunk["status"],
-                   "user_agent": chunk["user_agent"],
-                   "forwarded": [x != "" for x in chunk["forwarded_for"]],
-                   "line": chunk["line"]}
+        if options.compact:
+            yield from fmt.compact_chunks(_line_blocks(lines), stats, options)
+        else:
+            yield from log_format.parse_with(fmt, lines, stats, options)
         return
     if options.compact:
         # Lines gathered into blocks: the compact pass works on blocks (see parse_blocks).
@@ -235,10 +231,13 @@ def parse_blocks(
     Only the compact combined/main first pass gains from blocks; anything else is parsed
     line by line as :func:`parse` does.
     """
-    if options.log_format or not options.compact:
+    if not options.compact:
         yield from parse(_block_lines(blocks), stats, options)
-        return
-    yield from _parse_compact(blocks, stats, options)
+    elif options.log_format:
+        fmt = log_format.compile_format(*log_format.split_escape(options.log_format))
+        yield from fmt.compact_chunks(blocks, stats, options)
+    else:
+        yield from _parse_compact(blocks, stats, options)
 
 
 def _block_lines(blocks: Iterable[bytes]) -> Iterator[bytes]:
@@ -304,20 +303,28 @@ def _lines_one_by_one(
     for n, raw in enumerate(io.BytesIO(buf).readlines(), start=first):
         m = fast(raw)
         if m is not None:
-            rows.append(m.groups())
-            numbers.append(n)
-            continue
-        m2 = full(raw)
-        if m2 is not None:
-            g = m2.groups()
-            rows.append((g[2], g[4], g[7], g[8]))
-            numbers.append(n)
-        elif not raw.strip():
-            stats.skip("blank line")
-        elif _ERROR_LINE.match(raw):
-            stats.skip("error-log line in an access log")
+            row = m.groups()
         else:
-            stats.reject(n, "does not match combined/main", raw, options)
+            m2 = full(raw)
+            if m2 is None:
+                if not raw.strip():
+                    stats.skip("blank line")
+                elif _ERROR_LINE.match(raw):
+                    stats.skip("error-log line in an access log")
+                else:
+                    stats.reject(n, "does not match combined/main", raw, options)
+                continue
+            g = m2.groups()
+            row = (g[2], g[4], g[7], g[8])
+        # Checked here, not with the block's other times, so that rejects (and
+        # --on-bad-lines error) come in line order.
+        try:
+            parse_time_local(row[0] or b"")
+        except ValueError:
+            stats.reject(n, "bad timestamp", row[0] or b"", options)
+            continue
+        rows.append(row)
+        numbers.append(n)
     return rows, numbers
 
 

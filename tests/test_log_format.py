@@ -14,7 +14,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from parsers import log_format, nginx_access
-from parsers.base import REQUEST_COLUMNS, BadLineError, ParseOptions, ParseStats
+from parsers.base import (
+    MAX_REJECT_SAMPLES,
+    REQUEST_COLUMNS,
+    BadLineError,
+    ParseOptions,
+    ParseStats,
+)
 from parsers.log_format import (
     PREDEFINED,
     LogFormat,
@@ -1028,3 +1034,65 @@ def test_shared_samples_conform(path: Path) -> None:
     assert all(ts > 0 for ts in cols["ts"])
     if counts[0] >= 0:  # a new file gets the general checks only
         assert (stats.parsed, stats.rejected, stats.skipped) == counts
+
+
+_TIMED = ('$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent '
+          '"$http_referer" "$http_user_agent" "$http_x_forwarded_for" rt=$request_time '
+          'ua="$upstream_addr" us="$upstream_status" urt="$upstream_response_time"')
+_TIMED_LINES = [
+    b'1.2.3.4 - - [20/Mar/2023:12:30:01 +0000] "GET /a HTTP/1.1" 200 5 "-" "curl/8" "-" '
+    b'rt=0.005 ua="10.0.1.11:80" us="200" urt="0.004"\n',
+    b'1.2.3.5 - - [20/Mar/2023:12:30:02 +0000] "GET /b HTTP/1.1" 502 0 "-" "x" "9.9.9.9" '
+    b'rt=1.250 ua="10.0.1.11:80, 10.0.1.12:80" us="502, 502" urt="0.600, 0.650"\n',
+    b'1.2.3.6 - - [20/Mar/2023:12:30:03 +0000] "GET /c HTTP/1.1" 499 0 "-" "y" "-" '
+    b'rt=- ua="-" us="-" urt="-"\n',
+    b'1.2.3.7 - - [20/Mar/2023:12:30:04 +0000] "GET /"d HTTP/1.1" 200 1 "-" "z" "-" '
+    b'rt=0.001 ua="-" us="-" urt="-"\n',
+    b"\n",
+    b"2023/03/20 12:30:06 [error] 7#7: *1 connect() failed (111: Connection refused)\n",
+    b'1.2.3.8 - - [20/Foo/2023:12:30:07 +0000] "GET / HTTP/1.1" 200 1 "-" "m" "-" '
+    b'rt=0.002 ua="-" us="-" urt="-"\n',
+    b'1.2.3.9 - - [20/Mar/2023:12:30:08 +0000] "GET / HTT\n',
+]
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.sampled_from(range(len(_TIMED_LINES))), min_size=1, max_size=30),
+       st.lists(st.integers(min_value=1, max_value=30), max_size=8))
+def test_custom_format_block_pass_is_the_full_pass(picks: list[int], cuts: list[int]) -> None:
+    """The first pass of a custom format (findall over blocks, cut anywhere between lines)
+    gives the times, statuses, latencies, lines and counts of the full-row parse."""
+    fmt = log_format.compile_format(_TIMED)
+    lines = [_TIMED_LINES[i] for i in picks]
+    edges = sorted({c for c in cuts if c < len(lines)} | {0, len(lines)})
+    blocks = [b"".join(lines[a:b]) for a, b in zip(edges, edges[1:], strict=False)]
+    stats = ParseStats()
+    got: list[tuple[Any, ...]] = []
+    for chunk in fmt.compact_chunks(blocks, stats, ParseOptions(compact=True)):
+        got.extend(zip(chunk["ts"].tolist(), chunk["status"].tolist(), chunk["line"].tolist(),
+                       chunk["request_time"].tolist(), chunk["upstream_time"].tolist(),
+                       chunk["forwarded"].tolist(), strict=True))
+    stats.check()
+    fstats = ParseStats()
+    want: list[tuple[Any, ...]] = []
+    for chunk in log_format.parse_with(fmt, lines, fstats, ParseOptions()):
+        want.extend(zip(chunk["ts"], chunk["status"], chunk["line"], chunk["request_time"],
+                        chunk["upstream_time"],
+                        [x != "" for x in chunk["forwarded_for"]], strict=True))
+
+    def same(a: Any, b: Any) -> bool:
+        return (isinstance(a, float) and isinstance(b, float) and math.isnan(a)
+                and math.isnan(b)) or a == b
+
+    assert len(got) == len(want)
+    assert all(same(x, y) for g, w in zip(got, want, strict=True)
+               for x, y in zip(g, w, strict=True))
+    assert (stats.lines, stats.parsed, stats.rejected, stats.skipped) == (
+        fstats.lines, fstats.parsed, fstats.rejected, fstats.skipped)
+    # The first pass keeps the first rejects in line order; the full parse finds bad
+    # timestamps at the end of its chunk, so its first few samples can be other lines.
+    if fstats.rejected <= MAX_REJECT_SAMPLES:
+        assert sorted((r.line, r.reason) for r in stats.rejects) == sorted(
+            (r.line, r.reason) for r in fstats.rejects)
+    lines_seen = [r.line for r in stats.rejects]
+    assert lines_seen == sorted(lines_seen)
