@@ -213,3 +213,47 @@ def test_lone_nginx_down_users_estimated_from_before(traffic: Traffic) -> None:
     assert inc.impact.users_pct > 95
     assert inc.causes[0].kind == "nginx_unavailable"
     assert inc.impact.requests_lost_estimate == pytest.approx(400, abs=40)
+
+
+def _timed(rows: list[dict[str, Any]], slow: Callable[[float], bool], seed: int = 3
+           ) -> list[dict[str, Any]]:
+    """Give every row a $request_time: ~20-80 ms, or 2-9 s where ``slow`` says so."""
+    rnd = random.Random(seed)
+    for r in rows:
+        r["request_time"] = (2 + 7 * rnd.random()) if slow(r["ts"]) else 0.02 + 0.06 * rnd.random()
+    return rows
+
+
+def test_latency_alone_is_an_incident(traffic: Traffic) -> None:
+    """Responses 50x slower for half an hour, nothing failing: a latency window."""
+    lo, hi = T0 + 60 * 60, T0 + 90 * 60
+
+    rows = _timed(traffic(), lambda ts: lo <= ts < hi)
+    a = build(make_dataset(rows))
+    assert len(a.incidents) == 1
+    inc = a.incidents[0]
+    assert inc.signals == ["latency"]
+    assert abs(inc.start - lo) <= 60 and abs(inc.end - hi) <= 60
+    assert inc.impact.requests_failed == 0
+
+
+def test_usual_latency_noise_is_not_an_incident(traffic: Traffic) -> None:
+    """Latency that varies within its usual range, and a single slow minute, are quiet."""
+    rows = _timed(traffic(), lambda ts: T0 + 30 * 60 <= ts < T0 + 31 * 60)
+    assert build(make_dataset(rows)).incidents == []
+    rows = _timed(traffic(), lambda ts: False)
+    assert build(make_dataset(rows)).incidents == []
+
+
+def test_latency_quantile_from_buckets() -> None:
+    from timeline.aggregate import LATENCY_EDGES
+    from timeline.detect import latency_quantile
+
+    values = np.array([0.01] * 90 + [3.0] * 10)
+    bucket = np.searchsorted(LATENCY_EDGES, values, side="right") - 1
+    hist = np.zeros((2, len(LATENCY_EDGES)), dtype=np.int64)
+    np.add.at(hist[0], bucket, 1)
+    p50, p95 = latency_quantile(hist, 0.5), latency_quantile(hist, 0.95)
+    # Upper edges of the buckets holding the quantiles: within one 25% step of the truth.
+    assert 0.01 < p50[0] <= 0.0125 and 3.0 < p95[0] <= 3.75
+    assert np.isnan(p50[1])

@@ -8,9 +8,18 @@ import re
 import numpy as np
 import pandas as pd
 
-from timeline.aggregate import PROBE_UA, Aggregate, is_client_error, is_failed
+from timeline.aggregate import (
+    LATENCY_EDGES,
+    PROBE_UA,
+    Aggregate,
+    is_client_error,
+    is_failed,
+)
 from timeline.clients import ClientRule, match_exclusions, user_keys
 from timeline.detect import (
+    LATENCY_FACTOR,
+    LATENCY_MIN_EXCESS_S,
+    LATENCY_MIN_N,
     MAD_K,
     MERGE_GAP_BINS,
     MIN_BINS,
@@ -140,9 +149,16 @@ def build(dataset: Dataset, window: tuple[float, float] | None = None,
         method.append("The window was given with --window; detection was not used.")
     elif nbins > 1 and not agg.empty:
         bursts, burst_ts = _error_bursts(dataset.events, t0, bin_s, nbins)
-        for w in detect(edge_total, edge_failed, per_host, edge_hosts, edge_4xx, bursts):
+        for w in detect(edge_total, edge_failed, per_host, edge_hosts, edge_4xx, bursts,
+                        _latency_hist(agg, edge_hosts, t0, bin_s, nbins)):
             incidents.append(_refine(w, agg.minutes, edge_hosts, t0, bin_s, burst_ts))
     incidents.sort(key=lambda i: (i.start, i.end))
+    if not agg.latency.empty:
+        method.append(
+            "The access logs carry a latency ($request_time, else $upstream_response_time): "
+            f"a bin is also anomalous when its p95 at the edge is over {LATENCY_FACTOR:g} "
+            f"times the quiet bins' median p95 and {LATENCY_MIN_EXCESS_S:g} s above it, with "
+            f"at least {LATENCY_MIN_N} timed requests (quantiles from 25%-wide buckets).")
     method += [
         f"Requests were counted in {bin_s // 60 or 1}-minute bins at the edge tier "
         f"({', '.join(edge_hosts) or 'no access logs'}): the hosts whose requests do not carry "
@@ -237,6 +253,21 @@ def _not_users(rows: pd.DataFrame, rules: tuple[ClientRule, ...]) -> np.ndarray:
         return np.zeros(0, dtype=bool)
     out: np.ndarray = find_probes(rows) | (match_exclusions(rows, rules) >= 0)
     return out
+
+
+def _latency_hist(agg: Aggregate, edge_hosts: list[str], t0: float, bin_s: int,
+                  nbins: int) -> np.ndarray | None:
+    """Bins x latency buckets of the edge hosts' timed requests; None when none logs one."""
+    lat = agg.latency
+    lat = lat[lat["host"].astype(str).isin(edge_hosts)]
+    if lat.empty:
+        return None
+    b = ((lat["minute"].to_numpy(dtype=np.int64) * 60 - t0) // bin_s).astype(np.int64)
+    hist = np.zeros((nbins, len(LATENCY_EDGES)), dtype=np.int64)
+    keep = (b >= 0) & (b < nbins)
+    np.add.at(hist, (b[keep], lat["bucket"].to_numpy(dtype=np.int64)[keep]),
+              lat["n"].to_numpy(dtype=np.int64)[keep])
+    return hist
 
 
 def _refine(w: Window, minutes: pd.DataFrame, edge_hosts: list[str], t0: float,

@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from timeline.aggregate import LATENCY_EDGES
+
 #: Merge anomalous bins separated by at most this many normal bins.
 MERGE_GAP_BINS = 2
 #: A window must span at least this many bins to be an incident.
@@ -46,6 +48,14 @@ VANISH_SHARE = 0.2
 VANISH_MIN_BASELINE = 0.5
 #: A silence must be this improbable under the host's usual (Poisson) rate.
 VANISH_P = 1e-6
+
+
+#: A bin's p95 latency is anomalous above this many times the quiet bins' median p95...
+LATENCY_FACTOR = 3.0
+#: ...and at least this many seconds above it (a 10 ms API at 40 ms is not an outage).
+LATENCY_MIN_EXCESS_S = 0.5
+#: Timed requests a bin needs for its p95 to mean something.
+LATENCY_MIN_N = 10
 
 
 @dataclass
@@ -193,6 +203,32 @@ def vanish_anomalies(per_host: pd.DataFrame, quiet: np.ndarray) -> dict[str, np.
     return out
 
 
+def latency_quantile(hist: np.ndarray, q: float) -> np.ndarray:
+    """Per bin, the upper edge of the latency bucket holding quantile ``q`` (NaN for a bin
+    with no timed request). ``hist`` is bins x buckets of :data:`LATENCY_EDGES` counts."""
+    upper = np.append(LATENCY_EDGES[1:], LATENCY_EDGES[-1] * 1.25)
+    cum = np.cumsum(hist, axis=1)
+    total = cum[:, -1] if hist.shape[1] else np.zeros(len(hist))
+    idx = np.argmax(cum >= np.ceil(q * total)[:, None], axis=1) if hist.shape[1] else total
+    out: np.ndarray = np.where(total > 0, upper[np.minimum(idx, len(upper) - 1)], np.nan)
+    return out
+
+
+def latency_anomalies(hist: np.ndarray, quiet: np.ndarray) -> np.ndarray:
+    """Bins whose p95 latency is far past the quiet bins' usual p95: at least
+    ``LATENCY_FACTOR`` times it, ``MAD_K`` scaled MADs and ``LATENCY_MIN_EXCESS_S`` above
+    it, with ``LATENCY_MIN_N`` timed requests in the bin."""
+    n = hist.sum(axis=1)
+    p95 = latency_quantile(hist, 0.95)
+    enough = n >= LATENCY_MIN_N
+    med, mad = robust_baseline(p95, quiet & enough)
+    if not np.isfinite(med) or not (quiet & enough).any():
+        return np.zeros(len(hist), dtype=bool)
+    threshold = max(med * LATENCY_FACTOR, med + MAD_K * mad, med + LATENCY_MIN_EXCESS_S)
+    out: np.ndarray = enough & (np.nan_to_num(p95) > threshold)
+    return out
+
+
 def merge_bins(mask: np.ndarray) -> list[tuple[int, int]]:
     """Runs of True bins merged across gaps of up to MERGE_GAP_BINS; at least MIN_BINS True."""
     idx = np.flatnonzero(mask)
@@ -212,6 +248,7 @@ def detect(
     edge_hosts: list[str] | None = None,
     edge_client_errors: np.ndarray | None = None,
     error_bursts: np.ndarray | None = None,
+    latency: np.ndarray | None = None,
 ) -> list[Window]:
     """Incident windows from the edge failure counts and the per-host request counts.
 
@@ -221,6 +258,9 @@ def detect(
 
     The baseline is computed twice: first over all bins, then over the bins the first pass
     found quiet, so a long incident does not drag its own baseline up.
+
+    ``latency`` (bins x latency buckets at the edge, when the logs carry a latency) adds
+    windows where responses got far slower than usual even if they did not fail.
     """
     n = len(edge_total)
     quiet = np.ones(n, dtype=bool)
@@ -236,21 +276,23 @@ def detect(
                                        CLIENT_ERROR_EXCESS)
         vanished = vanish_anomalies(per_host, quiet)
         burst = burst_anomalies(error_bursts, quiet) if error_bursts is not None else client & False
-        anomalous = fail | client | burst
+        slow = latency_anomalies(latency, quiet) if latency is not None else client & False
+        anomalous = fail | client | burst | slow
         for low in vanished.values():
             anomalous |= low
         if anomalous.all():
             break
         quiet = ~anomalous
     burst = burst_anomalies(error_bursts, quiet) if error_bursts is not None else client & False
-    mask = fail | client | burst
+    slow = latency_anomalies(latency, quiet) if latency is not None else client & False
+    mask = fail | client | burst | slow
     for low in vanished.values():
         mask |= low
     windows = []
     edge = set(per_host.columns if edge_hosts is None else edge_hosts)
     for a, b in merge_bins(mask):
         if not (fail[a : b + 1].any() or client[a : b + 1].any() or burst[a : b + 1].any()
-                ) and not any(
+                or slow[a : b + 1].any()) and not any(
             h in edge and low[a : b + 1].any() for h, low in vanished.items()
         ):
             continue
@@ -261,6 +303,8 @@ def detect(
             w.signals.add("client_errors")
         if burst[a : b + 1].any():
             w.signals.add("error_burst")
+        if slow[a : b + 1].any():
+            w.signals.add("latency")
         for host, low in vanished.items():
             hit = np.flatnonzero(low[a : b + 1])
             if hit.size:

@@ -373,6 +373,8 @@ def dataset_from_rows(rows: pd.DataFrame, events: pd.DataFrame,
             "user_agent": [str(u).encode() for u in g["user_agent"]],
             "forwarded": (g["forwarded_for"].astype(str) != "").to_numpy(),
             "line": g["line"].to_numpy(dtype=int),
+            **{col: g[col].to_numpy(dtype=float) for col in ("request_time", "upstream_time")
+               if col in g and g[col].notna().any()},
         })
         partials.append((int(src), str(host), p))  # type: ignore[call-overload]
     frame = _requests_frame([rows]) if not rows.empty else _requests_frame([])
