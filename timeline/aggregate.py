@@ -37,6 +37,8 @@ _MUL = 4000
 #: under merging in a different order, and results must not depend on --jobs).
 LATENCY_EDGES = np.concatenate([[0.0], 0.001 * 1.25 ** np.arange(61)])
 _LMUL = 128
+#: Distinct user agents a partial remembers the probe test of.
+_UA_CACHE_MAX = 50_000
 
 # Per-minute extremes: (min ts, max ts, min line, max line, fail min ts, fail max ts,
 # client-error min ts, client-error max ts).
@@ -95,16 +97,14 @@ class Partial:
         cache = self._probe_ua
         uas = chunk["user_agent"]
         # One dict lookup per row through map() (C); the regex runs once per distinct agent.
-        probe_list = list(map(cache.get, uas))
-        if None in probe_list:
-            for i, ua in enumerate(uas):
-                if probe_list[i] is None:
-                    hit = cache.get(ua)
-                    if hit is None:
-                        text = ua.decode("utf-8", "replace") if isinstance(ua, bytes) else str(ua)
-                        hit = cache[ua] = bool(PROBE_UA.search(text))
-                    probe_list[i] = hit
-        probe = np.array(probe_list, dtype=bool)
+        for ua in dict.fromkeys(uas).keys() - cache.keys():
+            text = ua.decode("utf-8", "replace") if isinstance(ua, bytes) else str(ua)
+            cache[ua] = bool(PROBE_UA.search(text))
+        if len(cache) > _UA_CACHE_MAX:
+            # Agents are few in practice, but a log full of random ones must not grow it
+            # without end: keep only this chunk's.
+            self._probe_ua = cache = {ua: cache[ua] for ua in dict.fromkeys(uas)}
+        probe = np.fromiter(map(cache.__getitem__, uas), dtype=bool, count=n)
         fwd = np.asarray(chunk["forwarded"], dtype=bool)
         minute = np.floor(ts / 60).astype(np.int64)
         key = minute * _MUL + np.clip(status, 0, 999) * 4 + probe * 2 + fwd
@@ -123,13 +123,18 @@ class Partial:
         failed = is_failed(status) & ~probe
         client_err = is_client_error(status) & ~probe
         # Per-minute extremes with numpy: sort by minute once, reduce each run. fmin/fmax
-        # skip the NaN of rows that are not failures.
-        order = np.argsort(minute, kind="stable")
-        ms = minute[order]
-        uniq, starts = np.unique(ms, return_index=True)
-        ts_o, line_o = ts[order], line[order]
-        fts = np.where(failed, ts, np.nan)[order]
-        cts = np.where(client_err, ts, np.nan)[order]
+        # skip the NaN of rows that are not failures. Log lines are almost always in time
+        # order already, and then the runs are found without sorting.
+        fts = np.where(failed, ts, np.nan)
+        cts = np.where(client_err, ts, np.nan)
+        step = np.diff(minute)
+        if (step >= 0).all():
+            starts = np.concatenate(([0], np.flatnonzero(step) + 1))
+            uniq, ts_o, line_o = minute[starts], ts, line
+        else:
+            order = np.argsort(minute, kind="stable")
+            uniq, starts = np.unique(minute[order], return_index=True)
+            ts_o, line_o, fts, cts = ts[order], line[order], fts[order], cts[order]
         cols = (np.minimum.reduceat(ts_o, starts), np.maximum.reduceat(ts_o, starts),
                 np.minimum.reduceat(line_o, starts).astype(float),
                 np.maximum.reduceat(line_o, starts).astype(float),
