@@ -174,10 +174,21 @@ def route_of(path: str) -> str:
     ids of 8+ characters and long base64-like tokens are ids; the result is cut to
     :data:`ROUTE_CHARS` characters.
     """
-    path = path.split("?", 1)[0]
-    segments = path.split("/")
-    route = "/".join(":id" if _ID_SEGMENT.fullmatch(seg) else seg for seg in segments)
+    route = _ID_IN_PATH.sub(":id", path.split("?", 1)[0])
     return route if len(route) <= ROUTE_CHARS else route[: ROUTE_CHARS - 1] + "…"
+
+
+def routes_of(paths: pd.Series | np.ndarray) -> np.ndarray:
+    """:func:`route_of` of every path, computed once per distinct path."""
+    codes, uniques = pd.factorize(np.asarray(paths, dtype=object).astype(str))
+    routes: np.ndarray = np.array([route_of(str(p)) for p in uniques] or [""],
+                                  dtype=object)[codes]
+    return routes
+
+
+# The same ids, found in a whole path at once: a whole segment (after "/" or at the start,
+# up to "/" or the end) that is an id.
+_ID_IN_PATH = re.compile(r"(?:^|(?<=/))(?:" + _ID_SEGMENT.pattern + r")(?=/|$)")
 
 
 def _top(requests: pd.Series, failed: pd.Series) -> list[Breakdown]:
@@ -193,9 +204,8 @@ def _by_route(paths: pd.Series, sel: np.ndarray, failed: np.ndarray
     failed."""
     if not sel.any():
         return [], 0, 0
-    codes, uniques = pd.factorize(paths.astype(str).to_numpy()[sel])
     # One regex pass per distinct path, not per request.
-    routes = np.array([route_of(str(p)) for p in uniques], dtype=object)[codes]
+    routes = routes_of(paths.to_numpy()[sel])
     f = failed[sel]
     req = pd.Series(1, index=routes).groupby(level=0).sum()
     fail = pd.Series(f.astype(np.int64), index=routes).groupby(level=0).sum()
