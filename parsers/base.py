@@ -84,6 +84,9 @@ class ParseOptions:
     compact: bool = False
     #: The year of the other sources, for syslog/journald headers that carry none.
     year_hint: int | None = None
+    #: Compact chunks also carry ``client`` (raw bytes): the first pass needs the address
+    #: when some clients are excluded by address (``--exclude-client 10.0.0.0/8``).
+    want_client: bool = False
 
 
 @dataclass

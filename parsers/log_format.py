@@ -419,6 +419,8 @@ class LogFormat:
         self.variables: list[str] = []
         #: (variable name or None for literal text, its sub-pattern), in format order.
         self._pieces: list[tuple[str | None, bytes]] = []
+        self._compact_cache: dict[bool, tuple[re.Pattern[bytes], re.Pattern[bytes],
+                                              list[int], list[str]]] = {}
         for i, (is_var, text) in enumerate(pieces):
             if not is_var:
                 # Literal text is written by Nginx as it is in the format, never escaped.
@@ -484,14 +486,23 @@ class LogFormat:
         else:
             self._unesc, self._mark = None, b""
 
-    @functools.cached_property
-    def _compact(self) -> tuple[re.Pattern[bytes], re.Pattern[bytes], list[int], list[str]]:
+    def _compact(self, want_client: bool = False
+                 ) -> tuple[re.Pattern[bytes], re.Pattern[bytes], list[int], list[str]]:
         """The first pass's block pattern (and its first-line form): the format's pattern
         with capture groups only for the time, status, user agent, forwarded-for and the
-        latencies, and the full pattern's group index of each capture."""
+        latencies (and the client when asked), and the full pattern's group index of each
+        capture. Built once per format and variant."""
+        cached = self._compact_cache.get(want_client)
+        if cached is None:
+            cached = self._compact_cache[want_client] = self._build_compact(want_client)
+        return cached
+
+    def _build_compact(self, want_client: bool
+                       ) -> tuple[re.Pattern[bytes], re.Pattern[bytes], list[int], list[str]]:
+        client = ("remote_addr", "realip_remote_addr") if want_client else ()
         want = [v for v in (_MSEC if self._msec is not None else self._offset_var, "status",
                             "http_user_agent", "http_x_forwarded_for", "request_time",
-                            "upstream_response_time") if v in self._index]
+                            "upstream_response_time", *client) if v in self._index]
         parts: list[bytes] = []
         taken: list[str] = []
         for var, sub in self._pieces:
@@ -517,7 +528,7 @@ class LogFormat:
         line matched once, within itself; otherwise the block goes line by line through the
         full pattern, with the same skip and reject reasons as :func:`parse_with`.
         """
-        find, first_re, full_index, names = self._compact
+        find, first_re, full_index, names = self._compact(options.want_client)
         match = self.regex.match
         reason = f"does not match log_format {self.label}"
         first = options.first_line
@@ -587,6 +598,8 @@ class LogFormat:
                              ("upstream_response_time", "upstream_time")):
                 if var in names:
                     empty[col] = np.zeros(0)
+            if options.want_client:
+                empty["client"] = []
             return empty
         if self._msec is not None:
             ts = np.array(_floats(cols[_MSEC]), dtype=np.float64)
@@ -614,6 +627,9 @@ class LogFormat:
             forwarded = np.zeros(n, dtype=bool)
         out: dict[str, Any] = {"ts": ts, "status": st, "user_agent": ua,
                                "forwarded": forwarded, "line": line}
+        if options.want_client:
+            raw = cols.get("remote_addr", cols.get("realip_remote_addr", (b"",) * n))
+            out["client"] = [v.rsplit(b", ", 1)[-1] for v in raw]
         if "request_time" in cols:
             out["request_time"] = np.asarray(
                 _memo(cols["request_time"], lambda v: _floats((v,))[0]), dtype=np.float64)

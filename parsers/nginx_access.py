@@ -256,6 +256,10 @@ def _block_lines(blocks: Iterable[bytes]) -> Iterator[bytes]:
 _FIND = re.compile(rb'\n[^ \n]+ - [^ \n]* \[([^\]]{26})\] "[^"]*" (\d{3}) (?:\d+|-) "[^"]*" '
                    rb'"([^"]*)"(?: "([^"]*)")?')
 _FIRST = re.compile(_FIND.pattern[2:])  # without the leading "\\n"
+# The same, also capturing the client (last group) for --exclude-client by address.
+_FIND_C = re.compile(rb'\n([^ \n]+) - [^ \n]* \[([^\]]{26})\] "[^"]*" (\d{3}) (?:\d+|-) '
+                     rb'"[^"]*" "([^"]*)"(?: "([^"]*)")?')
+_FIRST_C = re.compile(_FIND_C.pattern[2:])
 _T, _S, _U, _X = (itemgetter(i) for i in range(4))
 _FIRST_OF, _SECOND_OF, _THIRD_OF = _T, _S, itemgetter(2)
 
@@ -268,6 +272,7 @@ def _parse_compact(
     through the fast and then the full pattern."""
     first = options.first_line
     total = 0
+    find, first_re = (_FIND_C, _FIRST_C) if options.want_client else (_FIND, _FIRST)
     for buf in blocks:
         if not buf:
             continue
@@ -278,13 +283,16 @@ def _parse_compact(
                 stats.notes.append("lines carry fields after combined/main; use --log-format "
                                    "to read them")
         total += n
-        m0 = _FIRST.match(buf)
-        rows: list[tuple[bytes | None, ...]] = _FIND.findall(buf) if m0 is not None else []
+        m0 = first_re.match(buf)
+        rows: list[tuple[bytes | None, ...]] = find.findall(buf) if m0 is not None else []
         numbers: list[int] | range
         nl = buf.find(b"\n")
         if m0 is not None and len(rows) + 1 == n and (nl < 0 or m0.end() <= nl):
             rows.insert(0, m0.groups())
             numbers = range(first, first + n)
+            if options.want_client:
+                # (client, time, status, agent, forwarded) -> the usual order, client last
+                rows = [(r[1], r[2], r[3], r[4], r[0]) for r in rows]
         else:
             rows, numbers = _lines_one_by_one(buf, first, stats, options)
         first += n
@@ -308,7 +316,7 @@ def _lines_one_by_one(
     rows: list[tuple[bytes | None, ...]] = []
     numbers: list[int] = []
     for n, raw in enumerate(io.BytesIO(buf).readlines(), start=first):
-        m = fast(raw)
+        m = fast(raw) if not options.want_client else None
         if m is not None:
             row = m.groups()
         else:
@@ -323,6 +331,8 @@ def _lines_one_by_one(
                 continue
             g = m2.groups()
             row = (g[2], g[4], g[7], g[8])
+            if options.want_client:
+                row = (*row, _vhost_client(g[0])[1].encode())
         # Checked here, not with the block's other times, so that rejects (and
         # --on-bad-lines error) come in line order.
         try:
@@ -348,8 +358,12 @@ def _compact_chunk(
     """
     n = len(rows)
     if not rows:
-        return {"ts": np.zeros(0), "status": np.zeros(0, dtype=np.int64), "user_agent": [],
-                "forwarded": np.zeros(0, dtype=bool), "line": np.zeros(0, dtype=np.int64)}
+        empty: dict[str, Any] = {
+            "ts": np.zeros(0), "status": np.zeros(0, dtype=np.int64), "user_agent": [],
+            "forwarded": np.zeros(0, dtype=bool), "line": np.zeros(0, dtype=np.int64)}
+        if options.want_client:
+            empty["client"] = []
+        return empty
     epoch, offsets = parse_time_local_many(b"".join(map(_T, rows)), n)
     digits = np.frombuffer(b"".join(map(_S, rows)),
                            dtype=np.uint8).reshape(n, 3).astype(np.int64) - 48
@@ -374,11 +388,16 @@ def _compact_chunk(
         keep = ~bad
         epoch, st, forwarded, line = epoch[keep], st[keep], forwarded[keep], line[keep]
         ua = [u for u, k in zip(ua, keep.tolist(), strict=True) if k]
+    out = {"ts": epoch, "status": st, "user_agent": ua, "forwarded": forwarded, "line": line}
+    if options.want_client:
+        clients = [(r[4] or b"").rsplit(b", ", 1)[-1] for r in rows]
+        out["client"] = ([c for c, k in zip(clients, (~bad).tolist(), strict=True) if k]
+                         if bad.any() else clients)
     stats.parsed += len(epoch)
     if len(epoch):
         stats.see_ts(float(epoch.min()))
         stats.see_ts(float(epoch.max()))
-    return {"ts": epoch, "status": st, "user_agent": ua, "forwarded": forwarded, "line": line}
+    return out
 
 
 def _or_empty(value: bytes | None) -> bytes:

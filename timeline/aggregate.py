@@ -21,6 +21,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from timeline.clients import client_address
+
 #: User agents of monitoring probes: they are not users (DESIGN.md, Impact).
 PROBE_UA = re.compile(
     r"(?i)blackbox.exporter|kube-probe|elb-healthchecker|googlehc|google-health|pingdom|"
@@ -85,6 +87,11 @@ class Partial:
     _lat_pending: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list, repr=False)
     #: user-agent bytes -> is a probe (a cache, kept per partial)
     _probe_ua: dict[bytes, bool] = field(default_factory=dict, repr=False)
+    #: ``--exclude-client``: user agents (a regex) and networks whose requests count as
+    #: probes (not users) here too; only used while parsing, never shipped
+    exclude_ua: re.Pattern[str] | None = field(default=None, repr=False)
+    exclude_nets: tuple[Any, ...] = field(default=(), repr=False)
+    _excluded: dict[bytes, bool] = field(default_factory=dict, repr=False)
 
     def add_chunk(self, chunk: dict[str, Any]) -> None:
         """Fold a compact chunk (ts, status, user_agent, forwarded, line) into the counts."""
@@ -97,14 +104,17 @@ class Partial:
         cache = self._probe_ua
         uas = chunk["user_agent"]
         # One dict lookup per row through map() (C); the regex runs once per distinct agent.
+        extra = self.exclude_ua
         for ua in dict.fromkeys(uas).keys() - cache.keys():
             text = ua.decode("utf-8", "replace") if isinstance(ua, bytes) else str(ua)
-            cache[ua] = bool(PROBE_UA.search(text))
+            cache[ua] = bool(PROBE_UA.search(text)) or bool(extra and extra.search(text))
         if len(cache) > _UA_CACHE_MAX:
             # Agents are few in practice, but a log full of random ones must not grow it
             # without end: keep only this chunk's.
             self._probe_ua = cache = {ua: cache[ua] for ua in dict.fromkeys(uas)}
         probe = np.fromiter(map(cache.__getitem__, uas), dtype=bool, count=n)
+        if self.exclude_nets and "client" in chunk:
+            probe |= self._excluded_clients(chunk["client"])
         fwd = np.asarray(chunk["forwarded"], dtype=bool)
         minute = np.floor(ts / 60).astype(np.int64)
         key = minute * _MUL + np.clip(status, 0, 999) * 4 + probe * 2 + fwd
@@ -144,6 +154,17 @@ class Partial:
         for m, row in zip(uniq.tolist(), table, strict=True):
             self._fold(int(m), row)
 
+    def _excluded_clients(self, clients: list[bytes]) -> np.ndarray:
+        """Per row, whether its client address is in an ``--exclude-client`` network."""
+        seen = self._excluded
+        for raw in dict.fromkeys(clients).keys() - seen.keys():
+            addr = client_address(raw.decode("ascii", "replace"))
+            seen[raw] = addr is not None and any(
+                addr.version == net.version and addr in net for net in self.exclude_nets)
+        if len(seen) > _UA_CACHE_MAX:
+            self._excluded = seen = {c: seen[c] for c in dict.fromkeys(clients)}
+        return np.fromiter(map(seen.__getitem__, clients), dtype=bool, count=len(clients))
+
     def _add(self, keys: np.ndarray, ns: np.ndarray) -> None:
         """Queue counts for ``keys``; they are summed into ``keys``/``ns`` in batches (a
         sort per chunk over everything seen so far would grow with the input)."""
@@ -154,8 +175,9 @@ class Partial:
             self.consolidate()
 
     def drop_cache(self) -> None:
-        """Forget the user-agent cache (it is only worth keeping while parsing)."""
+        """Forget the user-agent and client caches (only worth keeping while parsing)."""
         self._probe_ua = {}
+        self._excluded = {}
 
     def consolidate(self) -> None:
         """Sum the queued counts into the sorted, distinct ``keys`` and their ``ns``."""
@@ -204,6 +226,9 @@ class Partial:
         self.lat_ns = state["lat_ns"]
         self._pending = []
         self._lat_pending = []
+        self.exclude_ua = None
+        self.exclude_nets = ()
+        self._excluded = {}
         self.minutes = state["minutes"]
         self._probe_ua = {}
 

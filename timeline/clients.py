@@ -159,7 +159,9 @@ def _parse_rule(text: str) -> ClientRule:
     return ClientRule(text, "net", network=network)
 
 
-def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+def client_address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """A logged client address as an address (IPv4-mapped IPv6 as IPv4), or None for a
+    unix socket, a hostname or ``-``."""
     try:
         addr = ipaddress.ip_address(text)
     except ValueError:
@@ -184,7 +186,7 @@ def match_exclusions(rows: pd.DataFrame, rules: Sequence[ClientRule]) -> np.ndar
         return out
     clients = rows["client"].astype(str)
     codes, uniques = pd.factorize(clients)
-    addrs = [_address(str(c)) for c in uniques]
+    addrs = [client_address(str(c)) for c in uniques]
     ua_codes: np.ndarray | None = None
     ua_uniques: pd.Index | None = None
     paths: pd.Series | None = None

@@ -11,6 +11,7 @@ from __future__ import annotations
 import gc
 import io
 import os
+import re
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Executor, Future
@@ -25,6 +26,7 @@ import numpy as np
 import parsers
 from parsers.base import ParseOptions, ParseStats
 from timeline.aggregate import Partial
+from timeline.clients import parse_exclusions
 from timeline.errors import InputError
 from timeline.sources import READ_ERRORS, open_binary
 
@@ -59,6 +61,8 @@ class Task:
     host_from_line: bool = False
     #: The year the access logs are in, for error-log headers without one.
     year_hint: int | None = None
+    #: ``--exclude-client`` patterns: their requests are counted as probes (not users).
+    exclude: tuple[str, ...] = ()
 
     @property
     def size(self) -> int:
@@ -188,17 +192,23 @@ def run_task(task: Task) -> TaskResult:
 def _run_task(task: Task) -> TaskResult:
     module = parsers.by_name(task.parser)
     stats = ParseStats()
+    rules = parse_exclusions(task.exclude)
+    nets = tuple(r.network for r in rules if r.kind == "net")
+    uas = [r.regex.pattern for r in rules if r.kind == "ua" and r.regex is not None]
     popts = ParseOptions(on_bad_lines=task.on_bad_lines,  # type: ignore[arg-type]
                          display_path=task.display, compact=not task.host_from_line,
-                         log_format=task.log_format, year_hint=task.year_hint)
+                         log_format=task.log_format, year_hint=task.year_hint,
+                         want_client=bool(nets))
     result = TaskResult(task, stats)
     blocks = getattr(module, "parse_blocks", None)
     with _no_gc(), (_blocks_of(task) if blocks else _lines(task)) as lines:
         chunks = (blocks or module.parse)(lines, stats, popts)
         if module.TABLE == "requests" and task.host_from_line:
-            result.by_host = _by_host(chunks)
+            result.by_host = _by_host(chunks, uas, nets)
         elif module.TABLE == "requests":
-            partial = Partial()
+            # path: rules need every request of a client: they apply in the second pass.
+            partial = Partial(exclude_ua=re.compile("|".join(f"(?:{u})" for u in uas))
+                              if uas else None, exclude_nets=nets)
             for chunk in chunks:
                 partial.add_chunk(chunk)
             partial.consolidate()
@@ -229,14 +239,18 @@ def _run_task(task: Task) -> TaskResult:
     return result
 
 
-def _by_host(chunks: Iterable[dict[str, Any]]) -> dict[str, Partial]:
+def _by_host(chunks: Iterable[dict[str, Any]], uas: Sequence[str] = (),
+             nets: tuple[Any, ...] = ()) -> dict[str, Partial]:
     """Full rows split by the host each line names (``$host``/vhost), into partials."""
     out: dict[str, Partial] = {}
+    exclude_ua = re.compile("|".join(f"(?:{u})" for u in uas)) if uas else None
     for chunk in chunks:
         vhosts = np.asarray(chunk["vhost"], dtype=object)
         for host in sorted(set(vhosts.tolist())):
             sel = vhosts == host
-            part = out.setdefault(str(host), Partial())
+            part = out.get(str(host))
+            if part is None:
+                part = out[str(host)] = Partial(exclude_ua=exclude_ua, exclude_nets=nets)
             part.add_chunk({
                 "ts": np.asarray(chunk["ts"], dtype=float)[sel],
                 "status": np.asarray(chunk["status"], dtype=np.int64)[sel],
@@ -244,6 +258,8 @@ def _by_host(chunks: Iterable[dict[str, Any]]) -> dict[str, Partial]:
                 "forwarded": np.asarray([x != "" for x in chunk["forwarded_for"]],
                                         dtype=bool)[sel],
                 "line": np.asarray(chunk["line"], dtype=np.int64)[sel],
+                "client": [str(c).encode() for c in
+                           np.asarray(chunk["client"], dtype=object)[sel]],
             })
     for part in out.values():
         part.consolidate()

@@ -17,6 +17,7 @@ import pandas as pd
 import parsers
 from parsers.base import EVENT_KEYS, MAX_REJECT_SAMPLES, ParseStats, Rejected
 from timeline.aggregate import Aggregate, Partial
+from timeline.clients import parse_exclusions
 from timeline.engine import Task, TaskResult, plan, read_rows, run
 from timeline.errors import InputError, NothingRecognisedError, UsageError
 from timeline.nginxconf import describe, read_nginx_conf
@@ -199,6 +200,9 @@ def read(paths: Sequence[str], options: ReadOptions | None = None) -> Dataset:
             f"{', '.join(paths)}: none of its {len(sources)} files is in a supported format "
             f"({shown})")
 
+    if options.exclude_client:
+        parse_exclusions(options.exclude_client)  # a bad pattern fails before any parsing
+        tasks = [replace(t, exclude=options.exclude_client) for t in tasks]
     parallel = len(tasks) > 1 or any(t.expand for t in tasks)
     hint = _year_hint(sources)
     if hint is not None:
