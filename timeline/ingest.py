@@ -20,7 +20,7 @@ from timeline.aggregate import Aggregate, Partial
 from timeline.clients import parse_exclusions
 from timeline.engine import Task, TaskResult, plan, read_rows, run
 from timeline.errors import InputError, NothingRecognisedError, UsageError
-from timeline.nginxconf import describe, read_nginx_conf
+from timeline.nginxconf import NginxConf, describe, read_nginx_conf
 from timeline.sources import READ_ERRORS, discover, read_head, sniff_stdin
 
 #: Called with the number of bytes just read, for progress display.
@@ -66,6 +66,8 @@ class Dataset:
     load_rows: Callable[[float, float], pd.DataFrame]
     #: What ``--nginx-conf`` said (servers, formats, sites without a link), for the report.
     config_notes: list[str] = field(default_factory=list)
+    #: The ``--nginx-conf`` tree itself (upstream blocks tie addresses to hosts).
+    nginx_conf: NginxConf | None = None
 
 
 @dataclass
@@ -322,7 +324,7 @@ def read(paths: Sequence[str], options: ReadOptions | None = None) -> Dataset:
         return _requests_frame(frames)
 
     return Dataset(agg, _events_frame(events), reports, load,
-                   describe(conf) if conf is not None else [])
+                   describe(conf) if conf is not None else [], conf)
 
 
 _YEAR = re.compile(rb"\[\d\d/[A-Z][a-z]{2}/(\d{4}):")

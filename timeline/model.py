@@ -44,6 +44,10 @@ class Entry:
     source: str
     host: str = ""
     flag: str = ""
+    #: Cross-host links (``timeline.links``): for a proxy's first error toward an upstream
+    #: address, the backend host it is and what that host's own logs show then. Each has
+    #: address, proxy, host (None: not tied), how, why, mapping_source, summary, source, text.
+    links: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -200,6 +204,9 @@ class Incident:
     time_to_resolve_s: float | None = None
     #: Only with an availability target (``--slo``).
     slo: SloReport | None = None
+    #: Every upstream address the proxies failed to use, tied to a backend host or not
+    #: (the same dicts as :attr:`Entry.links`), sorted by address.
+    upstream_links: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def duration_s(self) -> float:

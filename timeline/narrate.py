@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from timeline.ingest import Dataset
+from timeline.links import ACCESS_TOP, LINKS_PER_ENTRY, collect_uses, resolve_links, worth_linking
 from timeline.model import Cause, Entry, Incident, end_of, records
 
 #: Look this far before the start for triggers (reloads, deploys) and early alerts.
@@ -203,7 +204,12 @@ def narrate(
     # Error-log messages that are unusual in the window (not the background).
     groups = _error_groups(events, inc) if not events.empty else []
     for g in groups:
-        entries.append(Entry(g["first_ts"], g["kind"], g["text"], g["source"], g["host"]))
+        g["entry"] = Entry(g["first_ts"], g["kind"], g["text"], g["source"], g["host"])
+        entries.append(g["entry"])
+
+    # Cross-host links: the backend host behind each upstream address the proxies failed
+    # to reach, and what that host's own logs show when the errors begin.
+    links = _link_upstreams(inc, dataset, rows, groups, actions, events, bin_s, entries)
 
     if inc.peak_ts is not None:
         pct = 100.0 * inc.peak_failed / inc.peak_total if inc.peak_total else 0.0
@@ -235,7 +241,46 @@ def narrate(
     entries.sort(key=lambda e: (e.ts, order.get(e.kind, 5), e.host, e.text))
     inc.timeline = entries
     _causes(inc, actions, groups, events, per_host, bins, t0, bin_s,
-            _served_share_of_failing_routes(req, inc))
+            _served_share_of_failing_routes(req, inc), links)
+
+
+def _link_upstreams(
+    inc: Incident, dataset: Dataset, rows: pd.DataFrame, groups: list[dict[str, Any]],
+    actions: list[_Action], events: pd.DataFrame, bin_s: int, entries: list[Entry],
+) -> dict[str, dict[str, Any]]:
+    """Tie upstream addresses to hosts (``timeline.links``) and put each link under the
+    first timeline entry about its address: the first error-log group naming it, or, for
+    an address seen only in ``$upstream_addr``, a new entry at its first failed request."""
+    sources = dataset.sources
+    uses = collect_uses(groups, rows, inc.start - 60, inc.end + 60,
+                        inc.impact.failing_statuses, lambda i: sources[i].path)
+    access_only = sorted((u for u in uses.values() if not u.errors and worth_linking(u)),
+                         key=lambda u: (-u.failed_requests, u.address))[:ACCESS_TOP]
+    chosen = {u.address for u in access_only}
+    keep = {a: u for a, u in uses.items() if u.errors or a in chosen}
+    if not keep:
+        return {}
+    errors = events[(events["parser"] == "nginx_error") & (events["kind"] != "alert")
+                    & ~events["kind"].isin(LIFECYCLE)] if not events.empty else events
+    links = resolve_links(keep, dataset, actions, errors, bin_s, fmt_hms)
+    inc.upstream_links = [links[a] for a in sorted(links)]
+    placed: set[str] = set()
+    for g in sorted((g for g in groups if g["peers"]), key=lambda g: (g["first_ts"], g["host"])):
+        mine = sorted((a for a in g["peer_counts"] if a in links and a not in placed),
+                      key=lambda a: (-g["peer_counts"][a], a))[:LINKS_PER_ENTRY]
+        for a in mine:
+            g["entry"].links.append(links[a])
+            placed.add(a)
+    for use in access_only:
+        status = f" ({use.first_status})" if use.first_status else ""
+        entry = Entry(use.first_ts, "upstream_failing",
+                      f"{use.first_proxy}: first failed request through upstream "
+                      f"{use.address}{status}, {use.failed_requests} of {use.requests} "
+                      "requests through it failed in the window", use.first_source,
+                      use.first_proxy)
+        entry.links.append(links[use.address])
+        entries.append(entry)
+    return links
 
 
 def _start_text(inc: Incident) -> str:
@@ -285,8 +330,12 @@ def _error_groups(events: pd.DataFrame, inc: Incident) -> list[dict[str, Any]]:
             continue
         first = group.iloc[0]
         attrs = first["attrs"]
-        peers = sorted({_peer(str(a.get("upstream", ""))) for a in group["attrs"]
-                        if a.get("upstream")})
+        peer_counts: dict[str, int] = {}
+        for a, n in zip(group["attrs"], group["count"], strict=True):
+            if a.get("upstream"):
+                p = _peer(str(a["upstream"]))
+                peer_counts[p] = peer_counts.get(p, 0) + int(n)
+        peers = sorted(peer_counts)
         text = f"{host}: first “{message}” ({kind}), {n_in}× in the window"
         if peers:
             text += "; upstream " + ", ".join(peers[:5])
@@ -294,6 +343,7 @@ def _error_groups(events: pd.DataFrame, inc: Incident) -> list[dict[str, Any]]:
             "text": text, "first_ts": float(first["ts"]), "last_ts": float(group["ts"].max()),
             "kind": kind,
             "host": host, "message": message, "count": n_in, "peers": peers,
+            "peer_counts": peer_counts,
             "source": f"{first['source_file']}:{first['line']}", "sample": first["sample"],
             "attrs": attrs, "group": group,
         })
@@ -311,20 +361,24 @@ def _causes(
     t0: float,
     bin_s: int,
     served_share: float,
+    links: dict[str, dict[str, Any]],
 ) -> None:
     causes: list[Cause] = []
     used: set[int] = set()
     for host in inc.affected_hosts:
         before = [a for a in actions if a.host == host and
                   inc.start - LOOKBACK_S <= a.ts <= inc.start + bin_s]
+        # A proxy's errors explain this host's silence when they span it, unless every
+        # address they name is tied to another host.
         linked = [(i, g) for i, g in enumerate(groups) if g["host"] != host and
-                  _overlaps(g, inc)]
+                  _overlaps(g, inc) and not _tied_elsewhere(g, host, links)]
         evidence = []
         for i, g in linked:
             used.add(i)
             evidence.append(f"{g['host']}: “{g['message']}” ×{g['count']} "
                             f"(upstream {', '.join(g['peers'][:3]) or '?'}), first at "
                             f"{g['source']}")
+            evidence += _link_evidence(g, links, host)
         others = [h for h in per_host.columns if h != host]
         if before:
             act = before[-1]
@@ -365,8 +419,11 @@ def _causes(
         summary = (f"{total} “{gs[0]['message']}” errors on {', '.join(hosts)} during the window"
                    + (f" (upstream {', '.join(sorted({p for g in gs for p in g['peers']})[:5])})"
                       if any(g["peers"] for g in gs) else ""))
-        evidence = [f"{g['host']}: “{g['message']}” ×{g['count']}, first at {g['source']}"
-                    for g in gs[:5]]
+        evidence = []
+        for g in gs[:5]:
+            evidence.append(f"{g['host']}: “{g['message']}” ×{g['count']}, first at "
+                            f"{g['source']}")
+            evidence += _link_evidence(g, links)
         conf = min(0.7, 0.3 + 0.1 * np.log10(max(total, 1)))
         if kind == "upstream_unreachable" and served_share >= PARTIAL_SERVED:
             # The same routes failed for some requests and were served for the others: one
@@ -385,6 +442,38 @@ def _causes(
                       for a in actions
                       if inc.end - 10 * 60 <= a.ts <= inc.end + 2 * bin_s
                       and (not inc.affected_hosts or a.host in inc.affected_hosts)]
+
+
+#: How the cause evidence names a group of proxy errors toward one address.
+_ERRORS_NOUN = {"upstream_refused": "refused connections", "upstream_timeout": "timeouts",
+                "upstream_reset": "reset connections", "upstream_closed": "closed connections",
+                "no_live_upstreams": "“no live upstreams” errors"}
+
+
+def _tied_elsewhere(group: dict[str, Any], host: str, links: dict[str, dict[str, Any]]
+                    ) -> bool:
+    """Every peer of the group is tied to a host, and none of them to ``host``."""
+    tied = [links[p]["host"] for p in group["peers"] if p in links]
+    return bool(tied) and len(tied) == len(group["peers"]) and all(
+        t is not None and t != host for t in tied)
+
+
+def _link_evidence(group: dict[str, Any], links: dict[str, dict[str, Any]],
+                   host: str | None = None) -> list[str]:
+    """For each peer of the group tied to a host (to ``host`` when given): the backend
+    and what its own logs show, with the line."""
+    out = []
+    for p in group["peers"][:3]:
+        link = links.get(p)
+        if link is None or link["host"] is None or (host is not None and link["host"] != host):
+            continue
+        how = {"nginx_conf": "from the nginx config", "host_name": "by its name",
+               "timing": "inferred from timing"}[link["how"]]
+        noun = _ERRORS_NOUN.get(group["kind"], "errors")
+        line = (f"{group['host']}'s {noun} to {p} ({link['host']}, {how}) → "
+                f"{link['host']}'s own logs: {link['summary']}")
+        out.append(line + (f" ({link['source']})" if link["source"] else ""))
+    return out
 
 
 def _overlaps(group: dict[str, Any], inc: Incident) -> bool:

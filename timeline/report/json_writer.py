@@ -82,6 +82,15 @@ def _slo(slo: SloReport | None) -> dict[str, Any] | None:
     }
 
 
+#: Keys of a cross-host link, in the order written (see ``timeline.links``).
+LINK_KEYS = ("address", "proxy", "host", "how", "why", "mapping_source", "summary", "source",
+             "text")
+
+
+def _link(link: dict[str, Any]) -> dict[str, Any]:
+    return {k: link.get(k) for k in LINK_KEYS}
+
+
 def incident_dict(inc: Incident) -> dict[str, Any]:
     """One incident in the JSON contract's shape."""
     imp = inc.impact
@@ -136,9 +145,11 @@ def incident_dict(inc: Incident) -> dict[str, Any]:
         "resolution": inc.resolution,
         "timeline": [
             {"ts": iso(e.ts), "kind": e.kind, "text": e.text, "source": e.source,
-             "host": e.host or None, "flag": e.flag or None}
+             "host": e.host or None, "flag": e.flag or None,
+             "links": [_link(link) for link in e.links]}
             for e in inc.timeline
         ],
+        "upstream_links": [_link(link) for link in inc.upstream_links],
     }
 
 
