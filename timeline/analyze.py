@@ -33,7 +33,13 @@ from timeline.detect import (
     choose_bin,
     detect,
 )
-from timeline.impact import count_exclusions, measure_impact, measure_latency, measure_slo
+from timeline.impact import (
+    count_exclusions,
+    measure_impact,
+    measure_latency,
+    measure_slo,
+    routes_of,
+)
 from timeline.ingest import Dataset
 from timeline.model import Analysis, AnalysisOptions, Incident
 from timeline.narrate import narrate
@@ -70,14 +76,15 @@ def find_probes(rows: pd.DataFrame) -> np.ndarray:
     """Rows sent by monitoring probes (by user agent, or clients that only hit health paths)."""
     if rows.empty:
         return np.zeros(0, dtype=bool)
-    ua = rows["user_agent"].astype("category")
-    probe_cats = np.array([bool(PROBE_UA.search(str(c))) for c in ua.cat.categories], dtype=bool)
-    codes = ua.cat.codes.to_numpy()
-    by_ua = np.where(codes >= 0, probe_cats[np.maximum(codes, 0)], False)
-    health = rows["path"].astype(str).str.match(HEALTH_PATH).to_numpy(dtype=bool)
-    only_health = pd.Series(health).groupby(rows["client"].astype(str).to_numpy()).transform(
-        "all")
-    out: np.ndarray = by_ua | only_health.to_numpy(dtype=bool)
+    # Each test runs once per distinct agent and path, not per row.
+    codes, agents = pd.factorize(rows["user_agent"].astype(str))
+    by_ua = np.array([bool(PROBE_UA.search(a)) for a in agents], dtype=bool)[codes]
+    pcodes, paths = pd.factorize(rows["path"].astype(str))
+    health = np.array([HEALTH_PATH.match(p) is not None for p in paths], dtype=bool)[pcodes]
+    ccodes, _ = pd.factorize(rows["client"].astype(str))
+    # A client is a probe when every one of its requests is to a health path.
+    not_health = np.bincount(ccodes, weights=~health, minlength=ccodes.max() + 1)
+    out: np.ndarray = by_ua | (not_health[ccodes] == 0)
     return out
 
 
@@ -212,6 +219,8 @@ def build(dataset: Dataset, window: tuple[float, float] | None = None,
         # The second pass: the rows around this window only, read back from the files.
         # Only the window (and a bin around it): the rows are read back from the files.
         rows = dataset.load_rows(inc.start - bin_s, inc.end + max(bin_s, ROWS_AFTER_S))
+        # Routes once per distinct path, for the breakdowns and the partial-failure test.
+        rows["route"] = routes_of(rows["path"]) if len(rows) else []
         probe_rows = find_probes(rows)
         n_probes = max(n_probes, int(rows.loc[probe_rows, "client"].nunique())
                        if len(rows) else 0)

@@ -92,7 +92,8 @@ def measure_impact(
             "requests": int(mine.sum()),
             "failed": int((mine & failed).sum()),
         }
-    imp.by_route, imp.routes_seen, imp.routes_failing = _by_route(rows["path"], sel, failed)
+    routes = rows["route"] if "route" in rows else pd.Series(routes_of(rows["path"]))
+    imp.by_route, imp.routes_seen, imp.routes_failing = _by_route(routes, sel, failed)
     # Upstreams over all hosts: each address belongs to one tier (a backend that proxies on
     # logs the next tier's addresses), so no request is counted twice for one address.
     imp.by_upstream, imp.upstreams_seen = _by_upstream(rows["upstream_addr"], inwin & ~probe,
@@ -198,14 +199,13 @@ def _top(requests: pd.Series, failed: pd.Series) -> list[Breakdown]:
     return [Breakdown(name, n, f) for name, n, f in items[:TOP_N]]
 
 
-def _by_route(paths: pd.Series, sel: np.ndarray, failed: np.ndarray
+def _by_route(all_routes: pd.Series, sel: np.ndarray, failed: np.ndarray
               ) -> tuple[list[Breakdown], int, int]:
     """Top failing routes among the selected rows, how many routes there were, how many
     failed."""
     if not sel.any():
         return [], 0, 0
-    # One regex pass per distinct path, not per request.
-    routes = routes_of(paths.to_numpy()[sel])
+    routes = all_routes.to_numpy()[sel]
     f = failed[sel]
     req = pd.Series(1, index=routes).groupby(level=0).sum()
     fail = pd.Series(f.astype(np.int64), index=routes).groupby(level=0).sum()

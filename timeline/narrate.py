@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from timeline.impact import routes_of
 from timeline.ingest import Dataset
 from timeline.links import ACCESS_TOP, LINKS_PER_ENTRY, collect_uses, resolve_links, worth_linking
 from timeline.model import Cause, Entry, Incident, end_of, records
@@ -519,15 +520,6 @@ def _ruled_out(
     return out
 
 
-def route_of(path: str) -> str:
-    """A route: the path without its query, numbers and ids collapsed (``/products/<id>``)."""
-    p = path.split("?", 1)[0]
-    return _ID_SEGMENT.sub("/<id>", p)
-
-
-_ID_SEGMENT = re.compile(r"/(?:\d+|[0-9a-f]{8,}|[0-9a-f-]{36})(?=/|$)", re.IGNORECASE)
-
-
 def _served_share_of_failing_routes(rows: pd.DataFrame, inc: Incident) -> float:
     """Of the requests in the window to routes that failed at least once, the share that
     was served (2xx/3xx). Near 0 when a route is down for everyone; well above when only
@@ -541,7 +533,7 @@ def _served_share_of_failing_routes(rows: pd.DataFrame, inc: Incident) -> float:
     failing = status >= 500
     if not failing.any():
         return 0.0
-    routes = w["path"].astype(str).map(route_of)
+    routes = w["route"] if "route" in w else pd.Series(routes_of(w["path"]), index=w.index)
     bad_routes = set(routes[failing].tolist())
     # Series.isin hashes; np.isin on object arrays compares every pair.
     on_bad = routes.isin(bad_routes).to_numpy()
