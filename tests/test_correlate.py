@@ -235,6 +235,34 @@ def test_latency_alone_is_an_incident(traffic: Traffic) -> None:
     assert inc.signals == ["latency"]
     assert abs(inc.start - lo) <= 60 and abs(inc.end - hi) <= 60
     assert inc.impact.requests_failed == 0
+    # Only the total time is logged: the logs cannot say where the time went.
+    assert inc.causes[0].kind == "unknown" and "slowed down" in inc.causes[0].summary
+
+
+def test_slow_backends_are_the_latency_cause(traffic: Traffic) -> None:
+    lo, hi = T0 + 60 * 60, T0 + 90 * 60
+    rows = _timed(traffic(), lambda ts: lo <= ts < hi)
+    for r in rows:
+        r["upstream_time"] = r["request_time"] - 0.005
+    a = build(make_dataset(rows))
+    assert [i.signals for i in a.incidents] == [["latency"]]
+    cause = a.incidents[0].causes[0]
+    assert cause.kind == "upstream_timeout" and "backends' own time" in cause.summary
+
+
+def test_normal_upstream_latency_is_ruled_out(traffic: Traffic) -> None:
+    start, end = T0 + 60 * 60, T0 + 80 * 60
+
+    def fail(ts: float, user: str) -> bool:
+        return start <= ts <= end and user.endswith("7")
+
+    rows = _timed(traffic(fail=fail), lambda ts: False)
+    for r in rows:
+        r["upstream_time"] = r["request_time"] - 0.005
+    a = build(make_dataset(rows))
+    assert len(a.incidents) == 1
+    assert any(t.startswith("Upstream latency was normal: p95")
+               for t in a.incidents[0].ruled_out)
 
 
 def test_usual_latency_noise_is_not_an_incident(traffic: Traffic) -> None:

@@ -433,6 +433,8 @@ def _causes(
             summary += (f"; only part of the traffic failed: {served_share:.0%} of the "
                         "requests to the failing routes were still served")
         causes.append(Cause(kind, summary, round(conf, 2), evidence, hosts[0]))
+    if "latency" in inc.signals and "upstream_timeout" not in by_kind:
+        causes.append(_slow_cause(inc))
     if not causes:
         causes.append(Cause("unknown", "No error-log message or host silence explains the "
                             "failures; read the failing requests' upstream logs", 0.1, []))
@@ -443,6 +445,31 @@ def _causes(
                       for a in actions
                       if inc.end - 10 * 60 <= a.ts <= inc.end + 2 * bin_s
                       and (not inc.affected_hosts or a.host in inc.affected_hosts)]
+
+
+def _slow_cause(inc: Incident) -> Cause:
+    """Responses far slower than usual with no timeout logged: the backends when their own
+    time ($upstream_response_time) grew with the total, else unexplained."""
+    lat = inc.impact.latency
+
+    def grew(name: str) -> tuple[float, float] | None:
+        got = lat.get(name)
+        if got is None or got.window is None or got.baseline is None:
+            return None
+        return got.window.p95_s, got.baseline.p95_s
+
+    total, upstream = grew("request_time"), grew("upstream_time")
+    shown = total or upstream
+    text = (f"p95 {shown[0]:.2f} s in the window against {shown[1]:.2f} s before"
+            if shown else "p95 far above the quiet bins'")
+    if upstream is not None and upstream[0] > 2 * upstream[1]:
+        return Cause("upstream_timeout", "Responses slowed down (" + text + "), and the "
+                     f"backends' own time with them (upstream p95 {upstream[0]:.2f} s against "
+                     f"{upstream[1]:.2f} s): slow upstreams, though none timed out", 0.4,
+                     ["latency signal: $upstream_response_time per bin at the edge"])
+    return Cause("unknown", "Responses slowed down (" + text + ") with no error logged; "
+                 "the logs do not say where the time went", 0.2,
+                 ["latency signal: $request_time per bin at the edge"])
 
 
 #: How the cause evidence names a group of proxy errors toward one address.
@@ -513,8 +540,14 @@ def _ruled_out(
     if not kinds & {"worker_connections", "too_many_open_files"}:
         out.append("No sign of capacity exhaustion: no “worker_connections are not enough” "
                    "or “Too many open files” in the error logs.")
-    if "upstream_timeout" not in kinds:
-        out.append("No upstream timeouts in the error logs: backends were not slow.")
+    up = inc.impact.latency.get("upstream_time")
+    if "upstream_timeout" not in kinds and "latency" not in inc.signals:
+        if up is not None and up.window is not None and up.baseline is not None and (
+                up.window.p95_s <= 2 * up.baseline.p95_s):
+            out.append(f"Upstream latency was normal: p95 {up.window.p95_s:.3f} s in the "
+                       f"window against {up.baseline.p95_s:.3f} s before the start.")
+        else:
+            out.append("No upstream timeouts in the error logs: backends were not slow.")
     if not kinds & {"rate_limited", "conn_limited"}:
         out.append("No requests were rejected by limit_req or limit_conn.")
     return out
