@@ -410,7 +410,7 @@ def targets(results: list[Result]) -> list[dict[str, Any]]:
                         "met": mb <= RSS_TARGET_MB,
                     }
                 )
-            else:
+            if r.tool.gzip:
                 out.append(
                     {
                         "target": f"gzip lines/s >= {GZIP_TARGET_LPS:,.0f}",
