@@ -378,6 +378,15 @@ def _ints(col: Sequence[bytes], absent: int) -> list[int]:
         return [absent if v in _ABSENT else _int_or(v, absent) for v in col]
 
 
+#: Variables a requests column stands for; the others are kept as ``var_<name>``.
+_COLUMN_VARIABLES = frozenset({
+    "remote_addr", "realip_remote_addr", "remote_user", "request", "request_method",
+    "request_uri", "uri", "server_protocol", "status", "body_bytes_sent", "bytes_sent",
+    "http_referer", "http_user_agent", "http_x_forwarded_for", "request_time",
+    "upstream_addr", "upstream_status", "upstream_response_time", "host", "server_name",
+    "http_host", "time_local", "time_iso8601", "msec"})
+
+
 def _memo(col: Sequence[bytes], convert: Callable[[bytes], Any]) -> list[Any]:
     """``[convert(v) for v in col]``, calling ``convert`` once per distinct value."""
     table = {v: convert(v) for v in dict.fromkeys(col)}
@@ -478,6 +487,7 @@ class LogFormat:
         self._ustatus = first("upstream_status")
         self._utime = first("upstream_response_time")
         self._vhost = first("host", "server_name", "http_host")
+        self._extra = {v: i for v, i in index.items() if v not in _COLUMN_VARIABLES}
         self._unesc: Callable[[bytes], bytes] | None
         if escape == "default":
             self._unesc, self._mark = unescape_default, b"\\x"
@@ -808,7 +818,12 @@ class LogFormat:
             if hit is not None:
                 stats.utc_offset_s = hit[1]
         stats.variant = self.label + ("" if self.escape == "default" else f" escape={self.escape}")
-        return {c: out[c] for c in REQUEST_COLUMNS}
+        chunk = {c: out[c] for c in REQUEST_COLUMNS}
+        # Variables no column stands for ($cookie_session, $http_x_user_id...) are kept as
+        # "var_<name>" columns: the second pass may group users by one (--user-key).
+        for name, idx in self._extra.items():
+            chunk[f"var_{name}"] = _text(cols[idx], unesc, mark)
+        return chunk
 
 
 def compile_format(fmt: str, escape: Escape = "default") -> LogFormat:

@@ -285,3 +285,16 @@ def test_latency_quantile_from_buckets() -> None:
     # Upper edges of the buckets holding the quantiles: within one 25% step of the truth.
     assert 0.01 < p50[0] <= 0.0125 and 3.0 < p95[0] <= 3.75
     assert np.isnan(p50[1])
+
+
+@pytest.mark.parametrize("minutes", [2, 3, 4])
+def test_inputs_shorter_than_the_rolling_test(traffic: Traffic, minutes: int) -> None:
+    """A few minutes of logs (fewer bins than the rolling sum spans) are analysed, not a
+    traceback; failing all along, they are one incident."""
+    rows = traffic(minutes=minutes, fail=lambda ts, user: user.endswith(("1", "2", "3")))
+    a = build(make_dataset(rows))
+    assert [i.signals for i in a.incidents] == [["failure_ratio"]]
+    inc = a.incidents[0]
+    failing = [r for r in rows if r["status"] == 502]
+    assert (inc.start, inc.end) == (min(r["ts"] for r in failing), max(r["ts"] for r in failing))
+    assert inc.impact.requests_failed == len(failing)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -95,8 +96,8 @@ def test_forwarded_for_key_takes_the_first_address() -> None:
 
 @pytest.mark.parametrize(("spec", "message"), [
     ("bogus", "--user-key bogus: unknown field"),
-    ("$cookie_session", "--user-key $cookie_session: this log_format variable is not kept"),
-    ("$http_x_user_id", "not kept by the access-log parser"),
+    ("$1x", "--user-key $1x: unknown field"),
+    ("$cookie session", "unknown field (use ip, ip+ua, a log_format variable"),
 ])
 def test_unknown_user_key_is_a_usage_error(spec: str, message: str) -> None:
     with pytest.raises(UsageError, match=re.escape(message)):
@@ -403,7 +404,7 @@ def test_bad_slo_is_a_usage_error(value: float) -> None:
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (["--user-key", "$cookie_session"], "--user-key $cookie_session: this log_format variable"),
+    (["--user-key", "$cookie-session"], "--user-key $cookie-session: unknown field"),
     (["--user-key", "email"], "--user-key email: unknown field"),
     (["--exclude-client", "10.0.0.0/33"], "--exclude-client 10.0.0.0/33: not an IP address"),
     (["--exclude-client", "ua:(a"], "--exclude-client ua:(a: bad regular expression"),
@@ -436,3 +437,37 @@ def test_cli_options_reach_the_report(tmp_path: Path) -> None:
     assert v6 == {"rule": "2001:db8::/32", "clients": 0, "requests": 0}
     assert doc["incidents"][0]["slo"]["page_condition_first_held"] is not None
     assert imp["by_route"][0] == max(imp["by_route"], key=lambda b: b["failed"])
+
+
+def test_cookie_user_key_from_a_custom_log_format(tmp_path: Path) -> None:
+    """--user-key $cookie_session: the custom format logs the cookie; users behind one
+    address (an office NAT) with different sessions count apart, users without a session
+    fall back to their address."""
+    fmt = ('$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent '
+           '"$http_referer" "$http_user_agent" sid=$cookie_session')
+    lines = []
+    for m in range(120):
+        for k in range(20):
+            t = datetime(2024, 5, 6, 9 + m // 60, m % 60, 3 * k, tzinfo=UTC)
+            # 40 sessions behind one NAT address, plus 20 clients without a cookie.
+            nat = k % 2 == 0
+            client = "198.51.100.1" if nat else f"203.0.113.{k}"
+            sid = f"s{(m * 7 + k) % 40}" if nat else "-"
+            status = 502 if 60 <= m < 80 and sid in ("s1", "s3", "s5", "-") else 200
+            lines.append(f'{client} - - [{t:%d/%b/%Y:%H:%M:%S} +0000] "GET / HTTP/1.1" '
+                         f'{status} 5 "-" "Mozilla/5.0" sid={sid}\n')
+    log = tmp_path / "edge" / "access.log"
+    log.parent.mkdir()
+    log.write_text("".join(lines))
+    out = tmp_path / "out"
+    res = runner.invoke(app, ["build", str(log), "-o", str(out), "-q", "--log-format", fmt,
+                              "--user-key", "$cookie_session"])
+    assert res.exit_code == 0, res.output
+    doc = json.loads((out / "timeline.json").read_text())
+    assert doc["user_key"] == "$cookie_session"
+    imp = doc["incidents"][0]["impact"]
+    # The sessions that failed, plus the cookie-less clients that failed.
+    failed_sids = {"s1", "s3", "s5"}
+    failed_ips = {f"203.0.113.{k}" for k in range(1, 20, 2)}
+    assert imp["users_affected"] == len(failed_sids) + len(failed_ips)
+    assert imp["users_total"] == 40 + len(failed_ips)

@@ -41,10 +41,13 @@ def _parse(fmt: LogFormat, data: bytes | Iterable[bytes], **kw: Any) -> tuple[Co
     lines = data.splitlines(keepends=True) if isinstance(data, bytes) else data
     stats = ParseStats()
     cols: Cols = {c: [] for c in REQUEST_COLUMNS}
+    extra = {f"var_{v}" for v in fmt.variables}
     for chunk in parse_with(fmt, lines, stats, ParseOptions(**kw)):
-        assert tuple(chunk) == REQUEST_COLUMNS
+        # The request columns in order, then a var_<name> column for each other variable.
+        assert tuple(chunk)[: len(REQUEST_COLUMNS)] == REQUEST_COLUMNS
+        assert set(tuple(chunk)[len(REQUEST_COLUMNS):]) <= extra
         for k, v in chunk.items():
-            cols[k].extend(v)
+            cols.setdefault(k, []).extend(v)
     stats.check()
     return cols, stats
 
@@ -79,7 +82,7 @@ def _assert_row(got: dict[str, Any], **want: Any) -> None:
         "vhost": "",
     }
     expected = {**defaults, **want}
-    assert set(got) == set(REQUEST_COLUMNS)
+    assert set(got) == set(REQUEST_COLUMNS) | {k for k in got if k.startswith("var_")}
     bad = {k: (got[k], v) for k, v in expected.items() if not _same(got[k], v)}
     assert not bad, bad
 

@@ -77,7 +77,8 @@ SchedulerOpt = Annotated[str | None, typer.Option(
 UserKeyOpt = Annotated[str, typer.Option(
     "--user-key", help="What a user is: ip (the client address), ip+ua (address and user "
     "agent), or a field: remote_user / $remote_user, forwarded_for / $http_x_forwarded_for "
-    "(its first address). Requests whose field is empty or - count by client address.")]
+    "(its first address), or any variable a --log-format logs, such as $cookie_session. "
+    "Requests whose field is empty or - count by client address.")]
 ExcludeClientOpt = Annotated[list[str] | None, typer.Option(
     "--exclude-client", help="Clients that are not users, besides the known monitoring "
     "probes (repeatable): an IP or CIDR network (10.0.0.0/8, 2001:db8::/32), ua:REGEX for "

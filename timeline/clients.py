@@ -28,6 +28,9 @@ USER_KEY_FIELDS: dict[str, str] = {
     "$http_x_forwarded_for": "forwarded_for",
 }
 
+#: A log_format variable name, as given to --user-key.
+_VARIABLE = re.compile(r"\$[A-Za-z_][A-Za-z0-9_]*")
+
 #: Field values that mean "not set": Nginx writes ``-`` for an empty variable.
 _UNSET = ("", "-")
 
@@ -66,13 +69,13 @@ def parse_user_key(spec: str) -> UserKey:
     column = USER_KEY_FIELDS.get(spec)
     if column is None:
         known = ", ".join(USER_KEY_FIELDS)
-        if spec.startswith("$"):
-            # The access-log parser keeps a fixed set of columns; other variables
-            # ($cookie_*, $http_x_user_id...) are matched but not kept.
-            raise UsageError(
-                f"--user-key {spec}: this log_format variable is not kept by the access-log "
-                f"parser (use ip, ip+ua or one of {known})")
-        raise UsageError(f"--user-key {spec}: unknown field (use ip, ip+ua or one of {known})")
+        if _VARIABLE.fullmatch(spec):
+            # Any other log_format variable ($cookie_session, $http_x_user_id...): the
+            # custom-format parser keeps it as a var_<name> column.
+            column = "var_" + spec[1:].lower()
+        else:
+            raise UsageError(f"--user-key {spec}: unknown field (use ip, ip+ua, a log_format "
+                             f"variable such as $cookie_session, or one of {known})")
     return UserKey(spec, column, f"{column} values, or the client address where the field "
                    "is empty or -")
 
@@ -92,6 +95,10 @@ def user_keys(rows: pd.DataFrame, key: UserKey) -> np.ndarray:
                            + rows["user_agent"].astype(str)).to_numpy(dtype=object)
         return out
     assert key.column is not None
+    if key.column not in rows:
+        # No access log in the window logs the variable: every request falls back.
+        fallback: np.ndarray = "ip:" + clients
+        return fallback
     values = rows[key.column].astype(str)
     if key.column == "forwarded_for":
         # The first address of X-Forwarded-For is the original client; later ones are the

@@ -115,7 +115,8 @@ def failure_anomalies(total: np.ndarray, failed: np.ndarray, quiet: np.ndarray,
     mad = mad if med <= BASELINE_CAP else 0.0
     threshold = p0 + max(MAD_K * mad, min_excess)
     single = _excess(total, failed, p0, threshold)
-    kernel = np.ones(ROLL_BINS)
+    # No longer than the input: np.convolve(..., "same") returns the longer operand's size.
+    kernel = np.ones(max(1, min(ROLL_BINS, len(total))))
     rolled = _excess(np.convolve(total, kernel, "same"), np.convolve(failed, kernel, "same"),
                      p0, threshold)
     high = np.nan_to_num(ratio) > threshold

@@ -385,5 +385,6 @@ def _concat(chunks: Iterator[dict[str, list[Any]]]) -> dict[str, list[Any]]:
     out: dict[str, list[Any]] = {c: [] for c in parsers.REQUEST_COLUMNS}
     for chunk in chunks:
         for k, v in chunk.items():
-            out[k].extend(v)
+            # var_* columns (other log_format variables) are in every chunk of a file.
+            out.setdefault(k, []).extend(v)
     return out
