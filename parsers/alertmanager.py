@@ -529,6 +529,10 @@ class _Merger:
         old["ts"] = min(old["ts"], event["ts"])
         ends = [e for e in (old["end"], event["end"]) if e is not None]
         old["end"] = max(ends) if ends else None
+        if event["end"] is not None and event["end"] == old["end"] or (
+                attrs["status"] == "resolved" and o_attrs["status"] != "resolved"):
+            # The notification that says it ended: the timeline's "resolved" entry cites it.
+            o_attrs["end_line"] = event["line"]
         # A resolved notification may still carry the zero endsAt (alertmonitor sample):
         # resolved it is, with no known end.
         if attrs["status"] == "resolved":

@@ -106,6 +106,8 @@ def test_webhook_json_lines_merges_firing_and_resolved() -> None:
     assert attrs["annotations"]["runbook_url"] == "https://runbooks.example.com/HighErrorRate"
     assert attrs["generator_url"].startswith("http://prometheus.example.com:9090/graph?")
     assert "ends_at_estimate" not in attrs
+    # The resolving notification (line 3, after the torn line 2) is where the end is cited.
+    assert her["line"] == 1 and attrs["end_line"] == 3
     # The sample is the first (firing) notification, compact and key-sorted.
     assert her["sample"].startswith('{"annotations":{"description":"12.4% of requests')
     assert f'"endsAt":"{ZERO}"' in her["sample"]

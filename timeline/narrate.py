@@ -177,7 +177,10 @@ def narrate(
                              + (f" on {host}" if host else ""), _src(ev), host))
         end = end_of(ev["end"])
         if end is not None and end <= hi:
-            entries.append(Entry(end, "alert_resolved", f"Alert {name} resolved", _src(ev), host))
+            # A merged alert cites the notification that resolved it, not the firing one.
+            end_line = ev["attrs"].get("end_line")
+            source = f"{ev['source_file']}:{end_line}" if end_line else _src(ev)
+            entries.append(Entry(end, "alert_resolved", f"Alert {name} resolved", source, host))
     if not alerts.empty:
         first = alerts.sort_values("ts", kind="stable").iloc[0]
         inc.first_alert = float(first["ts"])
