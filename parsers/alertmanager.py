@@ -454,6 +454,24 @@ def _dump(alert: Any) -> str:
     return json.dumps(alert, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
+def api_time(value: Any) -> float | None:
+    """A REST API's ISO 8601 time (PagerDuty, Opsgenie) as epoch seconds; None when absent.
+
+    Raises:
+        ValueError: when the value is not a timestamp.
+    """
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise ValueError(f"bad timestamp {value!r}")
+    return parse_rfc3339(value)
+
+
+def json_object(value: Any) -> dict[str, Any]:
+    """``value`` when it is a JSON object, else an empty one."""
+    return value if isinstance(value, dict) else {}
+
+
 def parse_rfc3339(text: str) -> float | None:
     """Convert an RFC3339 timestamp to epoch seconds UTC.
 

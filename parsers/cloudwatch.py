@@ -28,6 +28,7 @@ from parsers.alertmanager import (
     SAMPLE_CHARS,
     _dump,
     _str,
+    json_object,
     parse_rfc3339,
     read_json_export,
 )
@@ -211,7 +212,7 @@ def _reason(value: Any) -> Any:
 def _event(
     name: str, ts: float, index: int, old: str, history: dict[str, Any], item: dict[str, Any]
 ) -> dict[str, Any]:
-    new_state = _obj(history.get("newState"))
+    new_state = json_object(history.get("newState"))
     reason = _str(new_state.get("stateReason"))
     reason_data = new_state.get("stateReasonData")
     m = _INSTANCE_ID.search(name)
@@ -241,7 +242,3 @@ def _event(
         "line": index,
     }
 
-
-def _obj(value: Any) -> dict[str, Any]:
-    """``value`` when it is a JSON object, else an empty one."""
-    return value if isinstance(value, dict) else {}

@@ -41,6 +41,7 @@ from parsers.alertmanager import (
     _Merger,
     _str,
     check_alert,
+    json_object,
     read_json_export,
 )
 from parsers.base import ParseOptions, ParseStats
@@ -325,7 +326,7 @@ class _Reader:
         if not labels:
             labels = _tag_labels(ann.get("tags"))
         alertname = alert_name or title or labels.get("alertname", "")
-        data = _obj(ann.get("data"))
+        data = json_object(ann.get("data"))
         state_raw = _str(ann.get("newState"))
         raw_sev = labels.get("severity", "")
         values = data.get("values")
@@ -407,7 +408,3 @@ def _tag_labels(tags: Any) -> dict[str, str]:
                 out[k] = v
     return out
 
-
-def _obj(value: Any) -> dict[str, Any]:
-    """``value`` when it is a JSON object, else an empty one."""
-    return value if isinstance(value, dict) else {}

@@ -29,7 +29,8 @@ from parsers.alertmanager import (
     SAMPLE_CHARS,
     _dump,
     _str,
-    parse_rfc3339,
+    api_time,
+    json_object,
     read_json_export,
 )
 from parsers.base import ParseOptions, ParseStats
@@ -215,15 +216,15 @@ class _Reader:
             return
         alert_id = _str(alert.get("id"))
         try:
-            created = _iso(alert.get("createdAt"))
-            updated = _iso(alert.get("updatedAt"))
+            created = api_time(alert.get("createdAt"))
+            updated = api_time(alert.get("updatedAt"))
         except ValueError as exc:
             stats.reject(index, str(exc), raw.encode(), options)
             return
         if created is None:
             stats.reject(index, "alert has no createdAt", raw.encode(), options)
             return
-        report = _obj(alert.get("report"))
+        report = json_object(alert.get("report"))
         ack_ms, close_ms = report.get("ackTime"), report.get("closeTime")
         event = self._event(alert, created, index, raw, VARIANT_API)
         attrs = event["attrs"]
@@ -351,19 +352,5 @@ def _epoch(value: Any) -> float | None:
     return float(value)
 
 
-def _iso(value: Any) -> float | None:
-    """An ISO 8601 REST time as epoch seconds; None when absent.
-
-    Raises:
-        ValueError: when the value is not a timestamp.
-    """
-    if value is None or value == "":
-        return None
-    if not isinstance(value, str):
-        raise ValueError(f"bad timestamp {value!r}")
-    return parse_rfc3339(value)
 
 
-def _obj(value: Any) -> dict[str, Any]:
-    """``value`` when it is a JSON object, else an empty one."""
-    return value if isinstance(value, dict) else {}

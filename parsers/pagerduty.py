@@ -42,6 +42,8 @@ from parsers.alertmanager import (
     SAMPLE_CHARS,
     _dump,
     _str,
+    api_time,
+    json_object,
     json_payload,
     parse_rfc3339,
     read_json_document,
@@ -213,13 +215,13 @@ class _Reader:
             stats.reject(index, "incident is not a JSON object", sample.encode(), options)
             return
         try:
-            created = _api_time(inc.get("created_at"))
-            resolved = _api_time(inc.get("resolved_at"))
-            changed = _api_time(inc.get("last_status_change_at"))
+            created = api_time(inc.get("created_at"))
+            resolved = api_time(inc.get("resolved_at"))
+            changed = api_time(inc.get("last_status_change_at"))
             acks = [
                 t
                 for a in inc.get("acknowledgements") or []
-                if isinstance(a, dict) and (t := _api_time(a.get("at"))) is not None
+                if isinstance(a, dict) and (t := api_time(a.get("at"))) is not None
             ]
         except ValueError as exc:
             stats.reject(index, str(exc), sample.encode(), options)
@@ -324,7 +326,7 @@ class _Reader:
             stats.reject(index, "log entry has no incident.id", raw.encode(), options)
             return
         try:
-            t = _api_time(entry.get("created_at"))
+            t = api_time(entry.get("created_at"))
         except ValueError as exc:
             stats.reject(index, str(exc), raw.encode(), options)
             return
@@ -347,7 +349,7 @@ class _Reader:
             _, start, index, first = triggers[0]
             acks = [t for k, t, _, _ in items if k == "acknowledge_log_entry"]
             resolves = [t for k, t, _, _ in items if k == "resolve_log_entry"]
-            inc = _obj(first.get("incident"))
+            inc = json_object(first.get("incident"))
             # With include[]=incidents the reference is the full incident object.
             m = _REF_SUMMARY.match(_str(inc.get("summary")))
             title = _str(inc.get("title")) or (m.group(2) if m else _str(inc.get("summary")))
@@ -538,22 +540,11 @@ def _plus_s(t: float, seconds: float) -> float:
     return (round(t * 1_000_000) + round(seconds * 1_000_000)) / 1_000_000
 
 
-def _api_time(value: Any) -> float | None:
-    """An API timestamp (ISO 8601) as epoch seconds; None when absent.
-
-    Raises:
-        ValueError: when the value is not a timestamp.
-    """
-    if value is None or value == "":
-        return None
-    if not isinstance(value, str):
-        raise ValueError(f"bad timestamp {value!r}")
-    return parse_rfc3339(value)
 
 
 def _api_time_or_none(value: Any) -> float | None:
     try:
-        return _api_time(value)
+        return api_time(value)
     except ValueError:
         return None
 
@@ -575,6 +566,3 @@ def _csv_time(text: str, stats: ParseStats) -> float | None:
     return float(dt.timestamp())
 
 
-def _obj(value: Any) -> dict[str, Any]:
-    """``value`` when it is a JSON object, else an empty one."""
-    return value if isinstance(value, dict) else {}
