@@ -298,3 +298,24 @@ def test_inputs_shorter_than_the_rolling_test(traffic: Traffic, minutes: int) ->
     failing = [r for r in rows if r["status"] == 502]
     assert (inc.start, inc.end) == (min(r["ts"] for r in failing), max(r["ts"] for r in failing))
     assert inc.impact.requests_failed == len(failing)
+
+
+def test_users_giving_up_is_an_incident(traffic: Traffic) -> None:
+    """A stalled backend whose users give up before any Nginx timeout: only 499s in the
+    access log. They surge, so they are the incident; a few 499s outside it are not."""
+    lo, hi = T0 + 60 * 60, T0 + 85 * 60
+    rows = traffic()
+    stuck = ("1", "3", "5", "7")  # the users whose requests land on the stalled backend
+    for r in rows:
+        if lo <= r["ts"] <= hi and r["status"] == 200 and r["client"].endswith(stuck):
+            r["status"] = 499
+    for m in range(0, 180, 30):  # the usual trickle of users who navigate away
+        rows.append(request_row(T0 + m * 60 + 7, "198.51.0.99", 499))
+    gave_up = [r for r in rows if r["status"] == 499 and lo <= r["ts"] <= hi]
+    a = build(make_dataset(rows))
+    assert len(a.incidents) == 1
+    inc = a.incidents[0]
+    assert inc.signals == ["client_errors"] and inc.impact.failing_statuses == [499]
+    assert abs(inc.start - lo) <= 60 and abs(inc.end - hi) <= 60
+    assert inc.impact.users_affected == len({r["client"] for r in gave_up})
+    assert "requests start failing with 499" in inc.timeline[0].text

@@ -48,8 +48,11 @@ _INF = float("inf")
 
 
 def is_client_error(status: np.ndarray) -> np.ndarray:
-    """4xx answers that are not failures already (444) or the client's own doing (499)."""
-    out: np.ndarray = (status >= 400) & (status < 500) & (status != 444) & (status != 499)
+    """4xx answers that are not failures already (444), 499 (the client gave up waiting)
+    included. They count as failures only where they surge: a trickle of 404s and of users
+    who navigate away is the background; a default server answering 404 for a lost site,
+    or users giving up on a stalled backend, is an incident."""
+    out: np.ndarray = (status >= 400) & (status < 500) & (status != 444)
     return out
 
 

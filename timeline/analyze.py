@@ -170,7 +170,8 @@ def build(dataset: Dataset, window: tuple[float, float] | None = None,
         f"Requests were counted in {bin_s // 60 or 1}-minute bins at the edge tier "
         f"({', '.join(edge_hosts) or 'no access logs'}): the hosts whose requests do not carry "
         "X-Forwarded-For, i.e. the ones users talk to.",
-        "A request failed when the user got an error or nothing: status 5xx, 000 or 444.",
+        "A request failed when the user got an error or nothing: status 5xx, 000 or 444; "
+        "a 4xx or 499 (the user gave up waiting) only where its status surged.",
         "A bin is anomalous when its failure ratio (alone, or summed over the "
         f"{ROLL_BINS} bins around it) exceeds the median of the quiet bins by {MAD_K:g} "
         f"scaled MADs and by {MIN_RATIO_EXCESS:.0%}, with at least {MIN_FAILURES} failures "

@@ -291,8 +291,15 @@ def _start_text(inc: Incident) -> str:
     parts = []
     if "failure_ratio" in inc.signals:
         parts.append("requests start failing")
+    elif "client_errors" in inc.signals:
+        codes = "/".join(str(c) for c in inc.impact.failing_statuses) or "4xx"
+        parts.append(f"requests start failing with {codes}")
     if inc.affected_hosts:
         parts.append(", ".join(inc.affected_hosts) + " stops logging requests")
+    if "latency" in inc.signals:
+        parts.append("responses slow down")
+    if not parts and "error_burst" in inc.signals:
+        parts.append("serious errors burst in the error logs")
     return "; ".join(parts) or ", ".join(inc.signals)
 
 
