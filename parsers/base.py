@@ -13,6 +13,9 @@ module inlines its match and hands the bookkeeping to :class:`ParseStats`.
 from __future__ import annotations
 
 import calendar
+import io
+import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -233,6 +236,55 @@ def parse_time_local_many(texts: bytes, n: int) -> tuple[np.ndarray, np.ndarray]
     epoch = (days * 86400 + hh * 3600 + mm * 60 + ss - off).astype(np.float64)
     epoch[~ok] = np.nan
     return epoch, off
+
+
+#: An Nginx error-log line (found mixed into some access logs).
+ERROR_LINE = re.compile(rb"^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d \[\w+\] ")
+
+
+def block_lines(buf: bytes) -> list[bytes]:
+    """The lines of a block, each with its newline. Not ``bytes.splitlines()``: it also
+    splits at a bare ``\r``, which a raw request line can hold; Nginx ends lines with
+    ``\n`` only."""
+    return io.BytesIO(buf).readlines()
+
+
+def count_lines(buf: bytes) -> int:
+    """Lines in a block: its newlines, plus a last line without one. (numpy's compare is
+    3-4x faster than ``bytes.count`` on this machine.)"""
+    newlines = int(np.count_nonzero(np.frombuffer(buf, dtype=np.uint8) == 10))
+    return newlines + (not buf.endswith(b"\n"))
+
+
+def match_block(buf: bytes, n: int, first: re.Pattern[bytes],
+                rest: re.Pattern[bytes]) -> list[tuple[Any, ...]] | None:
+    """The groups of every one of the ``n`` lines of ``buf``, found with one ``findall``;
+    None when some line does not match (the caller then goes line by line).
+
+    ``first`` is a line pattern; ``rest`` is the same behind a ``\n``, so each of its
+    matches starts at a line start. Matches do not overlap, so a match that ran on into the
+    next line would leave that line without one: when the matches (plus the first line,
+    matched alone and within itself) equal the lines, every line matched once, within
+    itself, and got the groups it gets on its own.
+    """
+    m0 = first.match(buf)
+    if m0 is None:
+        return None
+    rows: list[Any] = rest.findall(buf)
+    nl = buf.find(b"\n")
+    if len(rows) + 1 != n or (nl >= 0 and m0.end() > nl):
+        return None
+    if rest.groups == 1:
+        rows = [(r,) for r in rows]  # findall gives bare values for one group
+    rows.insert(0, m0.groups())
+    return rows
+
+
+def memo(col: Sequence[Any], convert: Callable[[Any], Any]) -> list[Any]:
+    """``[convert(v) for v in col]``, calling ``convert`` once per distinct value (log
+    columns repeat a lot: agents, paths, statuses, timestamps)."""
+    table = {v: convert(v) for v in dict.fromkeys(col)}
+    return list(map(table.__getitem__, col))
 
 
 def empty_request_chunk() -> dict[str, list[Any]]:

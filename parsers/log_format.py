@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import calendar
 import functools
-import io
 import math
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -34,10 +33,15 @@ import numpy as np
 
 from parsers.base import (
     CHUNK_ROWS,
+    ERROR_LINE,
     REQUEST_COLUMNS,
     ParseOptions,
     ParseStats,
+    block_lines,
+    count_lines,
     empty_request_chunk,
+    match_block,
+    memo,
     parse_time_local,
     parse_time_local_many,
 )
@@ -72,7 +76,6 @@ PREDEFINED: dict[str, str] = {
 # (ngx_http_log_compile_format); names are case-insensitive.
 _VAR = re.compile(r"\$(?:\{([A-Za-z0-9_]+)\}|([A-Za-z0-9_]+))")
 # An error-log line mixed into an access log (seen in real files): "YYYY/MM/DD HH:MM:SS [".
-_ERROR_LINE = re.compile(rb"^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d \[\w+\] ")
 
 # --- variable classes: what a value can look like, which decides its sub-pattern ---------
 _TIME_LOCAL, _TIME_ISO, _MSEC = "time_local", "time_iso8601", "msec"
@@ -387,11 +390,6 @@ _COLUMN_VARIABLES = frozenset({
     "http_host", "time_local", "time_iso8601", "msec"})
 
 
-def _memo(col: Sequence[bytes], convert: Callable[[bytes], Any]) -> list[Any]:
-    """``[convert(v) for v in col]``, calling ``convert`` once per distinct value."""
-    table = {v: convert(v) for v in dict.fromkeys(col)}
-    return list(map(table.__getitem__, col))
-
 
 def _parse_or_nan(parse: Callable[[bytes], tuple[float, int]], v: bytes) -> tuple[float, int]:
     try:
@@ -399,10 +397,6 @@ def _parse_or_nan(parse: Callable[[bytes], tuple[float, int]], v: bytes) -> tupl
     except ValueError:
         return math.nan, 0
 
-
-def _lines_of(buf: bytes) -> list[bytes]:
-    # Not bytes.splitlines(): it also splits at a bare \r. Nginx ends lines with \n only.
-    return io.BytesIO(buf).readlines()
 
 
 class LogFormat:
@@ -533,10 +527,10 @@ class LogFormat:
         """The first pass over blocks of whole lines: one ``findall`` per block.
 
         Yields compact chunks (``COMPACT_COLUMNS``, plus ``request_time`` and
-        ``upstream_time`` arrays when the format logs them). Every match starts at a line
-        start and the matches do not overlap, so when a block's matches equal its lines each
-        line matched once, within itself; otherwise the block goes line by line through the
-        full pattern, with the same skip and reject reasons as :func:`parse_with`.
+        ``upstream_time`` arrays when the format logs them). A block some line of which the
+        block pattern does not fit (:func:`~parsers.base.match_block`) goes line by line
+        through the full pattern, with the same skip and reject reasons as
+        :func:`parse_with`.
         """
         find, first_re, full_index, names = self._compact(options.want_client)
         match = self.regex.match
@@ -546,22 +540,17 @@ class LogFormat:
         for buf in blocks:
             if not buf:
                 continue
-            n = buf.count(b"\n") + (not buf.endswith(b"\n"))
+            n = count_lines(buf)
             total += n
-            m0 = first_re.match(buf)
-            nl = buf.find(b"\n")
-            rows: list[Any] = find.findall(buf) if m0 is not None else []
+            rows = match_block(buf, n, first_re, find)
             numbers: list[int] | range
-            if m0 is not None and len(rows) + 1 == n and (nl < 0 or m0.end() <= nl):
-                if len(names) == 1:
-                    rows = [(r,) for r in rows]  # findall gives bare values for one group
-                rows.insert(0, m0.groups())
+            if rows is not None:
                 numbers = range(first, first + n)
             else:
                 rows, numbers = [], []
                 pick = [i + 1 for i in full_index]
                 valid = self._time_ok
-                for ln, raw in enumerate(_lines_of(buf), start=first):
+                for ln, raw in enumerate(block_lines(buf), start=first):
                     m = match(raw)
                     if m is not None:
                         row = m.group(*pick) if len(pick) > 1 else (m.group(pick[0]),)
@@ -574,7 +563,7 @@ class LogFormat:
                         numbers.append(ln)
                     elif not raw.strip():
                         stats.skip("blank line")
-                    elif _ERROR_LINE.match(raw):
+                    elif ERROR_LINE.match(raw):
                         stats.skip("error-log line in an access log")
                     else:
                         stats.reject(ln, reason, raw, options)
@@ -625,13 +614,13 @@ class LogFormat:
             offsets = np.array([g[1] for g in got], dtype=np.int64)
         if stats.utc_offset_s is None and offsets is not None and not np.isnan(ts[0]):
             stats.utc_offset_s = int(offsets[0])
-        status = (_memo(cols["status"], lambda v: _int_or(v, 0) if v not in _ABSENT else 0)
+        status = (memo(cols["status"], lambda v: _int_or(v, 0) if v not in _ABSENT else 0)
                   if "status" in cols else [0] * n)
         st = np.asarray(status, dtype=np.int64)
         ua: list[bytes] = list(cols["http_user_agent"]) if "http_user_agent" in cols else (
             [b""] * n)
         if "http_x_forwarded_for" in cols:
-            fwd = _memo(cols["http_x_forwarded_for"], lambda v: v not in _ABSENT)
+            fwd = memo(cols["http_x_forwarded_for"], lambda v: v not in _ABSENT)
             forwarded = np.asarray(fwd, dtype=bool)
         else:
             forwarded = np.zeros(n, dtype=bool)
@@ -642,9 +631,9 @@ class LogFormat:
             out["client"] = [v.rsplit(b", ", 1)[-1] for v in raw]
         if "request_time" in cols:
             out["request_time"] = np.asarray(
-                _memo(cols["request_time"], lambda v: _floats((v,))[0]), dtype=np.float64)
+                memo(cols["request_time"], lambda v: _floats((v,))[0]), dtype=np.float64)
         if "upstream_response_time" in cols:
-            out["upstream_time"] = np.asarray(_memo(
+            out["upstream_time"] = np.asarray(memo(
                 cols["upstream_response_time"],
                 lambda v: math.nan if v in _ABSENT else (
                     _sum_upstream(v) if b"," in v or b" : " in v else _float_or_nan(v))),
@@ -884,7 +873,7 @@ def parse_with(
         if m is None:
             if not raw.strip():
                 stats.skip("blank line")
-            elif _ERROR_LINE.match(raw):
+            elif ERROR_LINE.match(raw):
                 stats.skip("error-log line in an access log")
             else:
                 stats.reject(lineno, reason, raw, options)

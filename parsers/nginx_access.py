@@ -12,7 +12,6 @@ Lines may carry a ``$host``/``vhost:port`` prefix (a common custom format, also 
 
 from __future__ import annotations
 
-import io
 import math
 import re
 from collections.abc import Iterable, Iterator
@@ -25,10 +24,15 @@ import numpy as np
 from parsers import log_format
 from parsers.base import (
     CHUNK_ROWS,
+    ERROR_LINE,
     ParseOptions,
     ParseStats,
+    block_lines,
+    count_lines,
     decode,
     empty_request_chunk,
+    match_block,
+    memo,
     parse_time_local,
     parse_time_local_many,
 )
@@ -53,7 +57,6 @@ _FAST = re.compile(rb'\S+ - \S* \[([^\]]{26})\] "[^"]*" (\d{3}) (?:\d+|-) "[^"]*
 # Cheap literal pre-check used by sniff: an access line has "] \"" after the time.
 _SNIFF = re.compile(rb'^.+? - \S* \[\d\d/\w{3}/\d{4}:\d\d:\d\d:\d\d [+-]\d{4}\] "')
 _GROUPS = re.Match.groups
-_ERROR_LINE = re.compile(rb"^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d \[\w+\] ")
 
 
 def sniff(head: bytes) -> bool:
@@ -114,7 +117,7 @@ def parse(
         if m is None:
             if not raw.strip():
                 stats.skip("blank line")
-            elif _ERROR_LINE.match(raw):
+            elif ERROR_LINE.match(raw):
                 # An error-log line in an access log (seen in real mixed files).
                 stats.skip("error-log line in an access log")
             else:
@@ -158,20 +161,20 @@ def _finish(
     if m == 0:
         return out
     pre, user, _, req, status, nbytes, ref, ua, xff, rest = zip(*groups, strict=True)
-    host_client = _memo(pre, _vhost_client)
+    host_client = memo(pre, _vhost_client)
     out["vhost"] = list(map(_FIRST_OF, host_client))
     out["client"] = list(map(_SECOND_OF, host_client))
     out["ts"] = epoch.tolist()
-    out["remote_user"] = _memo(user, _value)
-    request = _memo(req, _request)
+    out["remote_user"] = memo(user, _value)
+    request = memo(req, _request)
     out["method"] = list(map(_FIRST_OF, request))
     out["path"] = list(map(_SECOND_OF, request))
     out["protocol"] = list(map(_THIRD_OF, request))
-    out["status"] = _memo(status, _int)
+    out["status"] = memo(status, _int)
     out["bytes_sent"] = [-1 if b == b"-" else int(b or b"0") for b in nbytes]
-    out["referer"] = _memo(ref, _value)
-    out["user_agent"] = _memo(ua, _value)
-    out["forwarded_for"] = _memo(xff, _value)
+    out["referer"] = memo(ref, _value)
+    out["user_agent"] = memo(ua, _value)
+    out["forwarded_for"] = memo(xff, _value)
     out["line"] = numbers
     nan = math.nan
     out["request_time"] = [nan] * m
@@ -189,10 +192,6 @@ def _finish(
     return out
 
 
-def _memo(col: tuple[Any, ...], convert: Any) -> list[Any]:
-    """``[convert(v) for v in col]``, calling ``convert`` once per distinct value."""
-    table = {v: convert(v) for v in dict.fromkeys(col)}
-    return list(map(table.__getitem__, col))
 
 
 def _value(raw: bytes | None) -> str:
@@ -242,17 +241,13 @@ def parse_blocks(
 
 def _block_lines(blocks: Iterable[bytes]) -> Iterator[bytes]:
     for buf in blocks:
-        # Not bytes.splitlines(): it also splits at a bare \r, which a raw request line in
-        # an error log can hold. Nginx ends lines with \n only.
-        yield from io.BytesIO(buf).readlines()
+        yield from block_lines(buf)
 
 
-# The block pattern: the fast pattern behind a newline. Every match starts at a line start
-# (the first line is matched alone), and matches do not overlap, so a match that ran on
-# into the next line would leave that line without one: when a block's matches equal its
-# lines, every line matched once and within itself (``[^"]*`` stops at the first quote, so
-# such a match is the one the line gets on its own). ``[^ \n]`` instead of ``\S`` and
-# ``[^"]`` instead of ``[^"\n]`` are the forms sre scans fastest (measured: 1.3 -> 0.8 us).
+# The block pattern (see parsers.base.match_block): the fast pattern behind a newline.
+# ``[^ \n]`` instead of ``\S`` and ``[^"]`` instead of ``[^"\n]`` are the forms sre scans
+# fastest (measured: 1.3 -> 0.8 us a line); a match that runs into the next line is caught
+# by the count of matches.
 _FIND = re.compile(rb'\n[^ \n]+ - [^ \n]* \[([^\]]{26})\] "[^"]*" (\d{3}) (?:\d+|-) "[^"]*" '
                    rb'"([^"]*)"(?: "([^"]*)")?')
 _FIRST = re.compile(_FIND.pattern[2:])  # without the leading "\\n"
@@ -276,19 +271,16 @@ def _parse_compact(
     for buf in blocks:
         if not buf:
             continue
-        n = _count_lines(buf)
+        n = count_lines(buf)
         if total == 0:
             m_full = _LINE.match(buf[: buf.find(b"\n") + 1 or len(buf)])
             if m_full is not None and m_full.group(10):
                 stats.notes.append("lines carry fields after combined/main; use --log-format "
                                    "to read them")
         total += n
-        m0 = first_re.match(buf)
-        rows: list[tuple[bytes | None, ...]] = find.findall(buf) if m0 is not None else []
+        rows = match_block(buf, n, first_re, find)
         numbers: list[int] | range
-        nl = buf.find(b"\n")
-        if m0 is not None and len(rows) + 1 == n and (nl < 0 or m0.end() <= nl):
-            rows.insert(0, m0.groups())
+        if rows is not None:
             numbers = range(first, first + n)
             if options.want_client:
                 # (client, time, status, agent, forwarded) -> the usual order, client last
@@ -300,12 +292,6 @@ def _parse_compact(
     stats.lines = total
 
 
-def _count_lines(buf: bytes) -> int:
-    """Lines in a block: its newlines, plus a last line without one. (numpy's compare is
-    3-4x faster than bytes.count on this machine.)"""
-    newlines = int(np.count_nonzero(np.frombuffer(buf, dtype=np.uint8) == 10))
-    return newlines + (not buf.endswith(b"\n"))
-
 
 def _lines_one_by_one(
     buf: bytes, first: int, stats: ParseStats, options: ParseOptions
@@ -315,7 +301,7 @@ def _lines_one_by_one(
     full = _LINE.match
     rows: list[tuple[bytes | None, ...]] = []
     numbers: list[int] = []
-    for n, raw in enumerate(io.BytesIO(buf).readlines(), start=first):
+    for n, raw in enumerate(block_lines(buf), start=first):
         m = fast(raw) if not options.want_client else None
         if m is not None:
             row = m.groups()
@@ -324,7 +310,7 @@ def _lines_one_by_one(
             if m2 is None:
                 if not raw.strip():
                     stats.skip("blank line")
-                elif _ERROR_LINE.match(raw):
+                elif ERROR_LINE.match(raw):
                     stats.skip("error-log line in an access log")
                 else:
                     stats.reject(n, "does not match combined/main", raw, options)
