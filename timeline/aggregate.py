@@ -39,8 +39,8 @@ _MUL = 4000
 #: under merging in a different order, and results must not depend on --jobs).
 LATENCY_EDGES = np.concatenate([[0.0], 0.001 * 1.25 ** np.arange(61)])
 _LMUL = 128
-#: Distinct user agents a partial remembers the probe test of.
-_UA_CACHE_MAX = 50_000
+#: Distinct user agents (and excluded-address tests) a partial remembers.
+_CACHE_MAX = 50_000
 
 # Per-minute extremes: (min ts, max ts, min line, max line, fail min ts, fail max ts,
 # client-error min ts, client-error max ts).
@@ -60,6 +60,19 @@ def is_failed(status: np.ndarray) -> np.ndarray:
     """Requests where the user got an error or nothing: 5xx, 000, 444."""
     out: np.ndarray = (status >= 500) | (status == 0) | (status == 444)
     return out
+
+
+def _cached_flags(values: list[Any], cache: dict[Any, bool], test: Any
+                  ) -> tuple[np.ndarray, dict[Any, bool]]:
+    """``test(v)`` for every value as a bool array, run once per distinct value through
+    ``cache``. Agents and addresses are few in practice, but a log full of random ones must
+    not grow the cache without end: past ``_CACHE_MAX`` only this chunk's are kept."""
+    for v in dict.fromkeys(values).keys() - cache.keys():
+        cache[v] = test(v)
+    if len(cache) > _CACHE_MAX:
+        cache = {v: cache[v] for v in dict.fromkeys(values)}
+    flags = np.fromiter(map(cache.__getitem__, values), dtype=bool, count=len(values))
+    return flags, cache
 
 
 def _sum_keys(keys: np.ndarray, ns: np.ndarray,
@@ -104,20 +117,13 @@ class Partial:
         ts = np.asarray(chunk["ts"], dtype=np.float64)
         status = np.asarray(chunk["status"], dtype=np.int64)
         line = np.asarray(chunk["line"], dtype=np.int64)
-        cache = self._probe_ua
-        uas = chunk["user_agent"]
         # One dict lookup per row through map() (C); the regex runs once per distinct agent.
-        extra = self.exclude_ua
-        for ua in dict.fromkeys(uas).keys() - cache.keys():
-            text = ua.decode("utf-8", "replace") if isinstance(ua, bytes) else str(ua)
-            cache[ua] = bool(PROBE_UA.search(text)) or bool(extra and extra.search(text))
-        if len(cache) > _UA_CACHE_MAX:
-            # Agents are few in practice, but a log full of random ones must not grow it
-            # without end: keep only this chunk's.
-            self._probe_ua = cache = {ua: cache[ua] for ua in dict.fromkeys(uas)}
-        probe = np.fromiter(map(cache.__getitem__, uas), dtype=bool, count=n)
+        probe, self._probe_ua = _cached_flags(chunk["user_agent"], self._probe_ua,
+                                              self._is_probe_agent)
         if self.exclude_nets and "client" in chunk:
-            probe |= self._excluded_clients(chunk["client"])
+            excluded, self._excluded = _cached_flags(chunk["client"], self._excluded,
+                                                     self._is_excluded_address)
+            probe |= excluded
         fwd = np.asarray(chunk["forwarded"], dtype=bool)
         minute = np.floor(ts / 60).astype(np.int64)
         key = minute * _MUL + np.clip(status, 0, 999) * 4 + probe * 2 + fwd
@@ -157,16 +163,15 @@ class Partial:
         for m, row in zip(uniq.tolist(), table, strict=True):
             self._fold(int(m), row)
 
-    def _excluded_clients(self, clients: list[bytes]) -> np.ndarray:
-        """Per row, whether its client address is in an ``--exclude-client`` network."""
-        seen = self._excluded
-        for raw in dict.fromkeys(clients).keys() - seen.keys():
-            addr = client_address(raw.decode("ascii", "replace"))
-            seen[raw] = addr is not None and any(
-                addr.version == net.version and addr in net for net in self.exclude_nets)
-        if len(seen) > _UA_CACHE_MAX:
-            self._excluded = seen = {c: seen[c] for c in dict.fromkeys(clients)}
-        return np.fromiter(map(seen.__getitem__, clients), dtype=bool, count=len(clients))
+    def _is_probe_agent(self, ua: bytes | str) -> bool:
+        text = ua.decode("utf-8", "replace") if isinstance(ua, bytes) else str(ua)
+        extra = self.exclude_ua
+        return bool(PROBE_UA.search(text)) or bool(extra and extra.search(text))
+
+    def _is_excluded_address(self, raw: bytes) -> bool:
+        addr = client_address(raw.decode("ascii", "replace"))
+        return addr is not None and any(
+            addr.version == net.version and addr in net for net in self.exclude_nets)
 
     def _add(self, keys: np.ndarray, ns: np.ndarray) -> None:
         """Queue counts for ``keys``; they are summed into ``keys``/``ns`` in batches (a
