@@ -431,12 +431,24 @@ def _read_alert(
             attrs["ends_at_estimate"] = ends
             end = None
 
+    stats.parsed += 1
+    stats.see_ts(ts)
+    merger.add(alert_event(ts, end, labels, annotations, raw, attrs, index), labels)
+
+
+def alert_event(ts: float, end: float | None, labels: dict[str, str],
+                annotations: dict[str, str], raw: str, attrs: dict[str, Any],
+                index: int) -> dict[str, Any]:
+    """The event row of one Prometheus-style alert (Alertmanager, Grafana): severity from
+    its ``severity`` label, host from the instance-like labels, message from the first
+    summary-like annotation."""
+    alertname = labels.get("alertname", "")
     text = next((annotations[k] for k in _TEXT_ANNOTATIONS if annotations.get(k)), "")
-    event: dict[str, Any] = {
+    return {
         "ts": ts,
         "end": end,
         "kind": "alert",
-        "severity": _SEVERITY.get(raw_sev.strip().lower(), "info"),
+        "severity": _SEVERITY.get(labels.get("severity", "").strip().lower(), "info"),
         "host": next((labels[k] for k in _HOST_LABELS if labels.get(k)), ""),
         "message": f"{alertname or '(no alertname)'}: {text}" if text else alertname,
         "sample": raw[:SAMPLE_CHARS],
@@ -444,9 +456,6 @@ def _read_alert(
         "attrs": attrs,
         "line": index,
     }
-    stats.parsed += 1
-    stats.see_ts(ts)
-    merger.add(event, labels)
 
 
 def _dump(alert: Any) -> str:

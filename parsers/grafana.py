@@ -35,11 +35,11 @@ from typing import Any
 from parsers.alertmanager import (
     _HOST_LABELS,
     _SEVERITY,
-    _TEXT_ANNOTATIONS,
     SAMPLE_CHARS,
     _dump,
     _Merger,
     _str,
+    alert_event,
     check_alert,
     json_object,
     read_json_export,
@@ -243,21 +243,8 @@ class _Reader:
             "title": ctx["title"],
             "severity_raw": raw_sev,
         }
-        text = next((annotations[k] for k in _TEXT_ANNOTATIONS if annotations.get(k)), "")
-        event: dict[str, Any] = {
-            "ts": ts,
-            "end": end,
-            "kind": "alert",
-            "severity": _SEVERITY.get(raw_sev.strip().lower(), "info"),
-            "host": next((labels[k] for k in _HOST_LABELS if labels.get(k)), ""),
-            "message": f"{alertname or '(no alertname)'}: {text}" if text else alertname,
-            "sample": raw[:SAMPLE_CHARS],
-            "count": 1,
-            "attrs": attrs,
-            "line": index,
-        }
         stats.parsed += 1
-        self.merger.add(event, labels)
+        self.merger.add(alert_event(ts, end, labels, annotations, raw, attrs, index), labels)
 
     # --- state history -----------------------------------------------------------------
 
