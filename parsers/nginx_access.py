@@ -251,11 +251,12 @@ def _block_lines(blocks: Iterable[bytes]) -> Iterator[bytes]:
 _FIND = re.compile(rb'\n[^ \n]+ - [^ \n]* \[([^\]]{26})\] "[^"]*" (\d{3}) (?:\d+|-) "[^"]*" '
                    rb'"([^"]*)"(?: "([^"]*)")?')
 _FIRST = re.compile(_FIND.pattern[2:])  # without the leading "\\n"
-# The same, also capturing the client (last group) for --exclude-client by address.
+# The same, also capturing the client (first group) for --exclude-client by address.
 _FIND_C = re.compile(rb'\n([^ \n]+) - [^ \n]* \[([^\]]{26})\] "[^"]*" (\d{3}) (?:\d+|-) '
                      rb'"[^"]*" "([^"]*)"(?: "([^"]*)")?')
 _FIRST_C = re.compile(_FIND_C.pattern[2:])
 _T, _S, _U, _X = (itemgetter(i) for i in range(4))
+_WITH_CLIENT = tuple(itemgetter(i) for i in range(1, 5))
 _FIRST_OF, _SECOND_OF, _THIRD_OF = _T, _S, itemgetter(2)
 
 
@@ -282,9 +283,6 @@ def _parse_compact(
         numbers: list[int] | range
         if rows is not None:
             numbers = range(first, first + n)
-            if options.want_client:
-                # (client, time, status, agent, forwarded) -> the usual order, client last
-                rows = [(r[1], r[2], r[3], r[4], r[0]) for r in rows]
         else:
             rows, numbers = _lines_one_by_one(buf, first, stats, options)
         first += n
@@ -318,13 +316,15 @@ def _lines_one_by_one(
             g = m2.groups()
             row = (g[2], g[4], g[7], g[8])
             if options.want_client:
-                row = (*row, _vhost_client(g[0])[1].encode())
+                # The client first, as the block pattern with a client captures it.
+                row = (_vhost_client(g[0])[1].encode(), *row)
         # Checked here, not with the block's other times, so that rejects (and
         # --on-bad-lines error) come in line order.
+        stamp = row[1] if options.want_client else row[0]
         try:
-            parse_time_local(row[0] or b"")
+            parse_time_local(stamp or b"")
         except ValueError:
-            stats.reject(n, "bad timestamp", row[0] or b"", options)
+            stats.reject(n, "bad timestamp", stamp or b"", options)
             continue
         rows.append(row)
         numbers.append(n)
@@ -350,12 +350,14 @@ def _compact_chunk(
         if options.want_client:
             empty["client"] = []
         return empty
-    epoch, offsets = parse_time_local_many(b"".join(map(_T, rows)), n)
-    digits = np.frombuffer(b"".join(map(_S, rows)),
+    # Rows are (time, status, agent, forwarded-for), behind the client when it is captured.
+    get_t, get_s, get_u, get_x = _WITH_CLIENT if options.want_client else (_T, _S, _U, _X)
+    epoch, offsets = parse_time_local_many(b"".join(map(get_t, rows)), n)
+    digits = np.frombuffer(b"".join(map(get_s, rows)),
                            dtype=np.uint8).reshape(n, 3).astype(np.int64) - 48
     st = digits[:, 0] * 100 + digits[:, 1] * 10 + digits[:, 2]
     line = np.asarray(numbers, dtype=np.int64)
-    xff = list(map(_X, rows))
+    xff = list(map(get_x, rows))
     if stats.utc_offset_s is None and not np.isnan(epoch[0]):
         stats.utc_offset_s = int(offsets[0])
         stats.variant = "main" if xff[0] else "combined"
@@ -366,17 +368,17 @@ def _compact_chunk(
         forwarded = lengths > 0
         ones = np.flatnonzero(lengths == 1)
         forwarded[ones] = [xff[i] != b"-" for i in ones.tolist()]
-    ua: list[bytes] = list(map(_U, rows))
+    ua: list[bytes] = list(map(get_u, rows))
     bad = np.isnan(epoch)
     if bad.any():
         for i in np.flatnonzero(bad).tolist():
-            stats.reject(int(line[i]), "bad timestamp", rows[i][0] or b"", options)
+            stats.reject(int(line[i]), "bad timestamp", get_t(rows[i]) or b"", options)
         keep = ~bad
         epoch, st, forwarded, line = epoch[keep], st[keep], forwarded[keep], line[keep]
         ua = [u for u, k in zip(ua, keep.tolist(), strict=True) if k]
     out = {"ts": epoch, "status": st, "user_agent": ua, "forwarded": forwarded, "line": line}
     if options.want_client:
-        clients = [(r[4] or b"").rsplit(b", ", 1)[-1] for r in rows]
+        clients = list(map(_T, rows))
         out["client"] = ([c for c, k in zip(clients, (~bad).tolist(), strict=True) if k]
                          if bad.any() else clients)
     stats.parsed += len(epoch)
