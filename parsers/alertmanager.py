@@ -19,36 +19,29 @@ sends ``endsAt`` as Go's zero time ``0001-01-01T00:00:00Z`` while an alert fires
 
 from __future__ import annotations
 
-import calendar
-import itertools
-import json
-import re
 from collections.abc import Callable, Iterable, Iterator
-from datetime import UTC
 from typing import Any
 
-from dateutil.parser import isoparse
-
-from parsers.base import CHUNK_ROWS, ParseError, ParseOptions, ParseStats
+from parsers.base import ParseOptions, ParseStats
+from parsers.export import (
+    SAMPLE_CHARS,
+    RecordReader,
+    as_text,
+    chunks,
+    json_payload,
+    parse_rfc3339,
+    read_json_document,
+)
 
 NAME = "alertmanager"
 DESCRIPTION = "Prometheus Alertmanager webhook payloads (JSON or JSON lines) and API v2 alert lists"
 TABLE = "events"
 LOCAL_TIME = False
 
-#: ``sample`` holds the alert object as compact JSON cut to this many characters.
-SAMPLE_CHARS = 500
-
 VARIANT_V4 = "webhook v4"
 VARIANT_V3 = "webhook v3"
 VARIANT_API = "api v2 alerts"
 VARIANT_GROUPS = "api v2 alert groups"
-
-# RFC3339 as Go's time.RFC3339Nano writes it: 2019-09-27T16:27:56.612666101Z,
-# 2018-03-07T06:33:21.873077559-05:00, 2026-03-11T12:48:38.413Z. Go emits 1-9 fraction digits.
-_RFC3339 = re.compile(
-    r"(\d{4})-(\d\d)-(\d\d)[Tt ](\d\d):(\d\d):(\d\d)(?:\.(\d+))?(?:([Zz])|([+-])(\d\d):?(\d\d))\Z"
-)
 
 # labels.severity is a convention, not a schema field: teams use free text (ALERT_FORMATS.md).
 _SEVERITY = {
@@ -93,232 +86,141 @@ def sniff(head: bytes) -> bool:
 def parse(
     lines: Iterable[bytes], stats: ParseStats, options: ParseOptions
 ) -> Iterator[list[dict[str, Any]]]:
-    """Parse Alertmanager JSON into event rows (see ``EVENT_KEYS``).
+    """Parse Alertmanager JSON into event rows sorted by (ts, alertname, fingerprint).
 
     ``stats.lines`` counts alert records (every alert object of every payload or list entry,
     before merging); a JSON-lines line that is not valid JSON counts as one rejected record.
+    The time range is widened by each alert's start as it is read.
 
-    Args:
-        lines: The file's lines as bytes (read whole: these files are small).
-        stats: Receives the counts, rejects, variant and time range.
-        options: ``display_path`` names the file in messages; ``on_bad_lines`` applies to
-            rejected records.
-
-    Yields:
-        Lists of at most ``CHUNK_ROWS`` event dicts, sorted by (ts, alertname, fingerprint).
-
-    Raises:
-        ParseError: when the file is one JSON document that is not valid JSON or not an
-            Alertmanager shape.
-        BadLineError: when a record is rejected and ``options.on_bad_lines == "error"``.
+    Arguments and errors as for every export (``parsers/export.py``); ParseError when the file
+    is one JSON document that is not valid JSON or not an Alertmanager shape.
     """
-    data = b"".join(lines)
-    if data.startswith(b"\xef\xbb\xbf"):
-        data = data[3:]
-    merger = _Merger()
-    if not data.strip():
+    data = json_payload(lines)
+    if data is None:
         return
-    try:
-        doc = _loads(data)
-    except ValueError as exc:
-        physical = [(n, ln) for n, ln in enumerate(data.split(b"\n"), start=1) if ln.strip()]
-        if not _looks_like_json_lines(physical):
-            raise ParseError(f"{options.display_path}: not valid JSON: {_where(exc)}") from None
-        _parse_json_lines(physical, stats, options, merger)
-    else:
-        counter = _Counter()
-        if not _read_doc(doc, None, counter, stats, options, merger):
-            raise ParseError(
-                f"{options.display_path}: JSON is not an Alertmanager webhook payload or "
-                '/api/v2/alerts list (expected an object with "alerts" or an array of '
-                "alerts, alert groups or payloads)"
-            )
-    events = merger.events()
-    if merger.merged:
-        stats.notes.append(
-            f"{merger.merged} alert records repeated an alert already seen (same fingerprint "
-            f"or labels, same startsAt) and were merged: {len(events)} events"
-        )
-    for i in range(0, len(events), CHUNK_ROWS):
-        yield events[i : i + CHUNK_ROWS]
+    reader = _Reader(stats, options)
+    read_json_document(data, stats, options, reader)
+    yield from chunks(reader.events())
 
 
 # --- reading the JSON ---------------------------------------------------------------------
 
 
-class _Counter:
-    """The 1-based record index used as ``line`` when a file is one JSON document."""
+class _Reader(RecordReader):
+    """Webhook payloads, alert lists and alert groups; alerts merged as they come."""
 
-    def __init__(self) -> None:
-        self.n = 0
+    skip_reason = "JSON line that is not an Alertmanager payload"
+    not_this = (
+        "JSON is not an Alertmanager webhook payload or "
+        '/api/v2/alerts list (expected an object with "alerts" or an array of '
+        "alerts, alert groups or payloads)"
+    )
 
-    def next(self) -> int:
-        self.n += 1
-        return self.n
+    def __init__(self, stats: ParseStats, options: ParseOptions) -> None:
+        super().__init__(stats, options)
+        self.merger = Merger()
 
-
-def _loads(raw: bytes) -> Any:
-    """``json.loads`` of UTF-8 bytes; both bad UTF-8 and bad JSON raise ``ValueError``."""
-    return json.loads(raw.decode("utf-8"))
-
-
-def _where(exc: ValueError, *, one_line: bool = False) -> str:
-    """A one-line description of a JSON error: message, line (unless ``one_line``), column."""
-    if isinstance(exc, json.JSONDecodeError):
-        # json's own messages end in " at" ("Unterminated string starting at"), made to be
-        # followed by a position.
-        msg = exc.msg.removesuffix(" at")
-        if one_line:
-            return f"{msg} at column {exc.colno}"
-        return f"{msg} at line {exc.lineno} column {exc.colno}"
-    if isinstance(exc, UnicodeDecodeError):
-        return f"invalid UTF-8 at byte {exc.start}"
-    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-
-
-def _looks_like_json_lines(physical: list[tuple[int, bytes]]) -> bool:
-    """True when a file that is not one JSON document is JSON lines with some bad lines.
-
-    A pretty-printed document has lines like ``"alerts": [`` that never parse alone, so
-    requiring at least half of the non-blank lines to be complete JSON values separates
-    a JSON-lines log with a torn line from a broken (or truncated) document.
-    """
-    if len(physical) < 2:
-        return False
-    good = 0
-    for _, ln in physical:
-        s = ln.strip()
-        if (s[:1], s[-1:]) in ((b"{", b"}"), (b"[", b"]")):
-            try:
-                good += isinstance(_loads(s), (dict, list))
-            except ValueError:
-                pass
-    return good >= 1 and good * 2 >= len(physical)
-
-
-def _parse_json_lines(
-    physical: list[tuple[int, bytes]],
-    stats: ParseStats,
-    options: ParseOptions,
-    merger: _Merger,
-) -> None:
-    """Read one payload per line; ``line`` of each event is the physical line number."""
-    for lineno, raw in physical:
-        try:
-            doc = _loads(raw.strip())
-        except ValueError as exc:
-            # A torn write (receiver crashed mid-line) loses that payload only.
-            stats.lines += 1
-            stats.reject(lineno, f"not valid JSON: {_where(exc, one_line=True)}", raw, options)
-            continue
-        if not _read_doc(doc, lineno, None, stats, options, merger):
-            # Valid JSON of another kind (e.g. the receiver's own log line): not ours.
-            stats.lines += 1
-            stats.skip("JSON line that is not an Alertmanager payload")
-
-
-def _read_doc(
-    doc: Any,
-    lineno: int | None,
-    counter: _Counter | None,
-    stats: ParseStats,
-    options: ParseOptions,
-    merger: _Merger,
-) -> bool:
-    """Read one JSON document of any supported shape; False when it is none of them.
-
-    ``lineno`` is set for JSON lines (every record of the line gets it); otherwise
-    ``counter`` numbers the records.
-    """
-
-    def index() -> int:
-        return lineno if lineno is not None else counter.next() if counter else 0
-
-    if isinstance(doc, dict):
-        if not isinstance(doc.get("alerts"), list):
+    def read(self, doc: Any, index: Callable[[], int]) -> bool:
+        """Read one JSON document of any supported shape; False when it is none of them."""
+        if isinstance(doc, dict):
+            if not isinstance(doc.get("alerts"), list):
+                return False
+            self._container(doc, index)
+            return True
+        if not isinstance(doc, list):
             return False
-        if _is_group(doc):
-            _read_group(doc, index, stats, options, merger)
-        else:
-            _read_payload(doc, index, stats, options, merger)
-        return True
-    if not isinstance(doc, list):
-        return False
-    if not doc:
-        # GET /api/v2/alerts answers [] when nothing fires: a valid, empty snapshot.
-        _set_variant(stats, VARIANT_API)
-        return True
-    for item in doc:
-        if isinstance(item, dict) and isinstance(item.get("alerts"), list):
-            if _is_group(item):
-                _read_group(item, index, stats, options, merger)
+        if not doc:
+            # GET /api/v2/alerts answers [] when nothing fires: a valid, empty snapshot.
+            self.set_variant(VARIANT_API)
+            return True
+        for item in doc:
+            if isinstance(item, dict) and isinstance(item.get("alerts"), list):
+                self._container(item, index)
             else:
-                _read_payload(item, index, stats, options, merger)
+                self.set_variant(VARIANT_API)
+                self._alert(item, index(), _api_context(item, ""))
+        return True
+
+    def events(self) -> list[dict[str, Any]]:
+        """All events, sorted by (ts, alertname, fingerprint) and then input order."""
+        return self.merger.events(self.stats)
+
+    def _container(self, obj: dict[str, Any], index: Callable[[], int]) -> None:
+        """A webhook payload, or an ``alertGroup`` (it has ``labels``; a payload has
+        ``groupLabels`` instead)."""
+        if "labels" in obj and "groupLabels" not in obj:
+            self._group(obj, index)
         else:
-            _set_variant(stats, VARIANT_API)
-            _read_alert(item, index(), _api_context(item, ""), stats, options, merger)
-    return True
+            self._payload(obj, index)
 
+    def _payload(self, payload: dict[str, Any], index: Callable[[], int]) -> None:
+        """One webhook payload: the group's fields apply to each of its alerts."""
+        version = str(payload.get("version", ""))
+        # Version "3" payloads predate groupKey (ALERT_FORMATS.md); Grafana's AM-shaped body
+        # says version "1" but carries groupKey, so it reads as v4.
+        v4 = version == "4" or (version != "3" and "groupKey" in payload)
+        self.set_variant(VARIANT_V4 if v4 else VARIANT_V3)
+        ctx = payload_context(payload, self.stats)
+        ctx["api"] = False
+        for alert in payload["alerts"]:
+            self._alert(alert, index(), ctx)
 
-def _is_group(obj: dict[str, Any]) -> bool:
-    """An ``alertGroup`` has ``labels``; a webhook payload has ``groupLabels`` instead."""
-    return "labels" in obj and "groupLabels" not in obj
+    def _group(self, group: dict[str, Any], index: Callable[[], int]) -> None:
+        """One ``alertGroup`` of ``/api/v2/alerts/groups``: receiver is ``{"name": ...}``."""
+        self.set_variant(VARIANT_GROUPS)
+        receiver = group.get("receiver")
+        name = as_text(receiver.get("name")) if isinstance(receiver, dict) else as_text(receiver)
+        for alert in group["alerts"]:
+            self._alert(alert, index(), _api_context(alert, name))
 
+    def _alert(self, alert: Any, index: int, ctx: dict[str, Any]) -> None:
+        """Count one alert record and parse, reject or merge it."""
+        checked = check_alert(self, alert, index)
+        if checked is None:
+            return
+        raw, ts, end, labels, annotations = checked
+        ends = alert.get("endsAt")
+        attrs: dict[str, Any] = {
+            "alertname": labels.get("alertname", ""),
+            "status": "",
+            "fingerprint": as_text(alert.get("fingerprint")),
+            "labels": labels,
+            "annotations": annotations,
+            "generator_url": as_text(alert.get("generatorURL")),
+            "receiver": ctx["receiver"],
+            "group_key": ctx["group_key"],
+            "severity_raw": labels.get("severity", ""),
+        }
+        if ctx["api"]:
+            # The API lists current alerts only; endsAt = updatedAt + resolve_timeout, a guess.
+            if isinstance(ends, str) and end is not None:
+                attrs["ends_at_estimate"] = ends
+            end = None
+            status = alert.get("status")
+            status = status if isinstance(status, dict) else {}
+            attrs["status"] = as_text(status.get("state")) or "active"
+            attrs["silenced"] = bool(status.get("silencedBy"))
+            attrs["inhibited"] = bool(status.get("inhibitedBy"))
+            attrs["muted"] = bool(status.get("mutedBy"))
+        else:
+            # Old payloads have no per-alert status (prometheus-msteams sample).
+            state = alert_state(alert, end, ctx)
+            attrs["status"] = state
+            if state != "resolved" and end is not None:
+                # Older Alertmanagers sent the resolve-timeout estimate for firing alerts.
+                attrs["ends_at_estimate"] = ends
+                end = None
 
-def _set_variant(stats: ParseStats, variant: str) -> None:
-    """Keep the first variant seen (a JSON-lines file may mix payload versions)."""
-    if not stats.variant:
-        stats.variant = variant
-
-
-def _read_payload(
-    payload: dict[str, Any],
-    index: Callable[[], int],
-    stats: ParseStats,
-    options: ParseOptions,
-    merger: _Merger,
-) -> None:
-    """One webhook payload: the group's fields apply to each of its alerts."""
-    version = str(payload.get("version", ""))
-    # Version "3" payloads predate groupKey (ALERT_FORMATS.md); Grafana's AM-shaped body
-    # says version "1" but carries groupKey, so it reads as v4.
-    v4 = version == "4" or (version != "3" and "groupKey" in payload)
-    _set_variant(stats, VARIANT_V4 if v4 else VARIANT_V3)
-    truncated = payload.get("truncatedAlerts")
-    if isinstance(truncated, int) and truncated > 0:
-        # max_alerts in webhook_config drops alerts from the payload and counts them here.
-        stats.notes.append(f"a payload left out {truncated} alerts (truncatedAlerts)")
-    group_status = payload.get("status")
-    ctx = {
-        "api": False,
-        "receiver": _str(payload.get("receiver")),
-        "group_key": _str(payload.get("groupKey")),
-        "group_status": group_status if group_status in ("firing", "resolved") else "",
-    }
-    for alert in payload["alerts"]:
-        _read_alert(alert, index(), ctx, stats, options, merger)
-
-
-def _read_group(
-    group: dict[str, Any],
-    index: Callable[[], int],
-    stats: ParseStats,
-    options: ParseOptions,
-    merger: _Merger,
-) -> None:
-    """One ``alertGroup`` of ``/api/v2/alerts/groups``: receiver is ``{"name": ...}``."""
-    _set_variant(stats, VARIANT_GROUPS)
-    receiver = group.get("receiver")
-    name = _str(receiver.get("name")) if isinstance(receiver, dict) else _str(receiver)
-    for alert in group["alerts"]:
-        _read_alert(alert, index(), _api_context(alert, name), stats, options, merger)
+        self.stats.parsed += 1
+        self.stats.see_ts(ts)
+        self.merger.add(alert_event(ts, end, labels, annotations, raw, attrs, index), labels)
 
 
 def _api_context(alert: Any, group_receiver: str) -> dict[str, Any]:
     """Context of an API item: its own ``receivers[]`` (all routes) beat the group's one."""
     names: list[str] = []
     if isinstance(alert, dict) and isinstance(alert.get("receivers"), list):
-        names = [_str(r.get("name")) for r in alert["receivers"] if isinstance(r, dict)]
+        names = [as_text(r.get("name")) for r in alert["receivers"] if isinstance(r, dict)]
     return {
         "api": True,
         "receiver": ", ".join(n for n in names if n) or group_receiver,
@@ -327,18 +229,35 @@ def _api_context(alert: Any, group_receiver: str) -> dict[str, Any]:
     }
 
 
-def _str(value: Any) -> str:
-    """A JSON value as text for attrs ("" for null/missing)."""
-    if value is None:
-        return ""
-    return value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+# --- Alertmanager-shaped alerts (also Grafana's webhook) ---------------------------------
 
 
-# --- one alert --------------------------------------------------------------------------
+def payload_context(payload: dict[str, Any], stats: ParseStats) -> dict[str, Any]:
+    """What a webhook payload gives each of its alerts (receiver, group key, the group's
+    status); a note when ``max_alerts`` left alerts out of it."""
+    truncated = payload.get("truncatedAlerts")
+    if isinstance(truncated, int) and truncated > 0:
+        # max_alerts in webhook_config drops alerts from the payload and counts them here.
+        stats.notes.append(f"a payload left out {truncated} alerts (truncatedAlerts)")
+    group_status = payload.get("status")
+    return {
+        "receiver": as_text(payload.get("receiver")),
+        "group_key": as_text(payload.get("groupKey")),
+        "group_status": group_status if group_status in ("firing", "resolved") else "",
+    }
+
+
+def alert_state(alert: dict[str, Any], end: float | None, ctx: dict[str, Any]) -> str:
+    """A webhook alert's ``status``; without one, a real ``endsAt`` means resolved, else
+    the payload's status decides."""
+    state = alert.get("status")
+    if state in ("firing", "resolved"):
+        return str(state)
+    return "resolved" if end is not None else ctx["group_status"] or "firing"
 
 
 def check_alert(
-    alert: Any, index: int, stats: ParseStats, options: ParseOptions
+    reader: RecordReader, alert: Any, index: int
 ) -> tuple[str, float, float | None, dict[str, str], dict[str, str]] | None:
     """Count one Alertmanager-shaped alert (also Grafana's) and check what every event
     needs; reject it with the reason when something is missing.
@@ -346,94 +265,49 @@ def check_alert(
     Returns:
         ``(raw JSON, start, end or None, labels, annotations)``, or None when rejected.
     """
-    stats.lines += 1
-    if not isinstance(alert, dict):
-        stats.reject(index, "alert is not a JSON object", _dump(alert).encode(), options)
+    raw = reader.count_record(alert, index, "alert")
+    if raw is None:
         return None
-    raw = _dump(alert)
     labels_in = alert.get("labels")
     # Alertmanager refuses alerts without labels (types.Alert.Validate), and startsAt is
     # required in both the webhook and gettableAlert; without them there is no event.
     if not isinstance(labels_in, dict) or not labels_in:
-        stats.reject(index, "alert has no labels", raw.encode(), options)
+        reader.reject(index, "alert has no labels", raw)
         return None
     starts = alert.get("startsAt")
     if not isinstance(starts, str) or not starts:
-        stats.reject(index, "alert has no startsAt", raw.encode(), options)
+        reader.reject(index, "alert has no startsAt", raw)
         return None
     ends = alert.get("endsAt")
     try:
         ts = parse_rfc3339(starts)
     except ValueError:
-        stats.reject(index, "bad startsAt", raw.encode(), options)
+        reader.reject(index, "bad startsAt", raw)
         return None
     if ts is None:
-        stats.reject(index, "startsAt is the zero time", raw.encode(), options)
+        reader.reject(index, "startsAt is the zero time", raw)
         return None
     try:
         end = parse_rfc3339(ends) if isinstance(ends, str) and ends else None
     except ValueError:
-        stats.reject(index, "bad endsAt", raw.encode(), options)
+        reader.reject(index, "bad endsAt", raw)
         return None
-    labels = {str(k): _str(v) for k, v in labels_in.items()}
+    labels = {str(k): as_text(v) for k, v in labels_in.items()}
     ann_in = alert.get("annotations")
-    annotations = {str(k): _str(v) for k, v in ann_in.items()} if isinstance(ann_in, dict) else {}
+    annotations = (
+        {str(k): as_text(v) for k, v in ann_in.items()} if isinstance(ann_in, dict) else {}
+    )
     return raw, ts, end, labels, annotations
 
 
-def _read_alert(
-    alert: Any,
-    index: int,
-    ctx: dict[str, Any],
-    stats: ParseStats,
-    options: ParseOptions,
-    merger: _Merger,
-) -> None:
-    """Count one alert record and parse, reject or merge it."""
-    checked = check_alert(alert, index, stats, options)
-    if checked is None:
-        return
-    raw, ts, end, labels, annotations = checked
-    ends = alert.get("endsAt")
-    alertname = labels.get("alertname", "")
-    raw_sev = labels.get("severity", "")
-    attrs: dict[str, Any] = {
-        "alertname": alertname,
-        "status": "",
-        "fingerprint": _str(alert.get("fingerprint")),
-        "labels": labels,
-        "annotations": annotations,
-        "generator_url": _str(alert.get("generatorURL")),
-        "receiver": ctx["receiver"],
-        "group_key": ctx["group_key"],
-        "severity_raw": raw_sev,
-    }
-    if ctx["api"]:
-        # The API lists current alerts only; endsAt = updatedAt + resolve_timeout, a guess.
-        if isinstance(ends, str) and end is not None:
-            attrs["ends_at_estimate"] = ends
-        end = None
-        status = alert.get("status")
-        status = status if isinstance(status, dict) else {}
-        attrs["status"] = _str(status.get("state")) or "active"
-        attrs["silenced"] = bool(status.get("silencedBy"))
-        attrs["inhibited"] = bool(status.get("inhibitedBy"))
-        attrs["muted"] = bool(status.get("mutedBy"))
-    else:
-        state = alert.get("status")
-        if state not in ("firing", "resolved"):
-            # Old payloads have no per-alert status (prometheus-msteams sample): a real
-            # endsAt means resolved, else the group's status decides.
-            state = "resolved" if end is not None else ctx["group_status"] or "firing"
-        attrs["status"] = state
-        if state != "resolved" and end is not None:
-            # Older Alertmanagers sent the resolve-timeout estimate for firing alerts.
-            attrs["ends_at_estimate"] = ends
-            end = None
+def label_severity(labels: dict[str, str]) -> str:
+    """The severity a ``severity`` label says (free text by convention), else info."""
+    return _SEVERITY.get(labels.get("severity", "").strip().lower(), "info")
 
-    stats.parsed += 1
-    stats.see_ts(ts)
-    merger.add(alert_event(ts, end, labels, annotations, raw, attrs, index), labels)
+
+def label_host(labels: dict[str, str]) -> str:
+    """The first instance-like label (``instance``, ``host``...), else ""."""
+    return next((labels[k] for k in _HOST_LABELS if labels.get(k)), "")
 
 
 def alert_event(ts: float, end: float | None, labels: dict[str, str],
@@ -448,8 +322,8 @@ def alert_event(ts: float, end: float | None, labels: dict[str, str],
         "ts": ts,
         "end": end,
         "kind": "alert",
-        "severity": _SEVERITY.get(labels.get("severity", "").strip().lower(), "info"),
-        "host": next((labels[k] for k in _HOST_LABELS if labels.get(k)), ""),
+        "severity": label_severity(labels),
+        "host": label_host(labels),
         "message": f"{alertname or '(no alertname)'}: {text}" if text else alertname,
         "sample": raw[:SAMPLE_CHARS],
         "count": 1,
@@ -458,78 +332,10 @@ def alert_event(ts: float, end: float | None, labels: dict[str, str],
     }
 
 
-def _dump(alert: Any) -> str:
-    """Compact, key-sorted JSON of an alert (stable across notifications)."""
-    return json.dumps(alert, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-
-def api_time(value: Any) -> float | None:
-    """A REST API's ISO 8601 time (PagerDuty, Opsgenie) as epoch seconds; None when absent.
-
-    Raises:
-        ValueError: when the value is not a timestamp.
-    """
-    if value is None or value == "":
-        return None
-    if not isinstance(value, str):
-        raise ValueError(f"bad timestamp {value!r}")
-    return parse_rfc3339(value)
-
-
-def json_object(value: Any) -> dict[str, Any]:
-    """``value`` when it is a JSON object, else an empty one."""
-    return value if isinstance(value, dict) else {}
-
-
-def parse_rfc3339(text: str) -> float | None:
-    """Convert an RFC3339 timestamp to epoch seconds UTC.
-
-    Sub-second digits are kept to the microsecond (Go writes up to nanoseconds).
-
-    Args:
-        text: e.g. ``2019-09-27T16:27:56.612666101Z`` or ``2018-03-07T06:33:21.87-05:00``.
-
-    Returns:
-        Epoch seconds, or None for Go's zero time ``0001-01-01T00:00:00Z`` (the webhook's
-        "no end yet").
-
-    Raises:
-        ValueError: when the text is not a timestamp.
-    """
-    m = _RFC3339.match(text.strip())
-    if m is None:
-        return _parse_fallback(text)
-    y, mo, d, hh, mi, ss, frac, z, sign, oh, om = m.groups()
-    if int(y) <= 1:
-        return None
-    if not (1 <= int(mo) <= 12 and 1 <= int(d) <= 31 and int(hh) < 24 and int(mi) < 60):
-        raise ValueError(f"bad timestamp {text!r}")
-    epoch = calendar.timegm((int(y), int(mo), int(d), int(hh), int(mi), int(ss), 0, 0, 0))
-    if z is None:
-        off = int(oh) * 3600 + int(om) * 60
-        epoch -= off if sign == "+" else -off
-    us = int((frac or "0")[:6].ljust(6, "0"))
-    # One division of whole microseconds rounds like datetime.timestamp() does.
-    return (epoch * 1_000_000 + us) / 1_000_000
-
-
-def _parse_fallback(text: str) -> float | None:
-    """Other ISO 8601 spellings via dateutil (naive times are read as UTC)."""
-    try:
-        dt = isoparse(text.strip())
-    except (ValueError, OverflowError):
-        raise ValueError(f"bad timestamp {text!r}") from None
-    if dt.year <= 1:
-        return None
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=UTC)
-    return float(dt.timestamp())
-
-
 # --- merging notifications ---------------------------------------------------------------
 
 
-class _Merger:
+class Merger:
     """Fold the notifications of one alert into one event.
 
     The key is the fingerprint (a hash of the labels) or the sorted labels, together with
@@ -578,83 +384,16 @@ class _Merger:
         o_attrs["receiver"] = ", ".join(receivers)
         o_attrs["group_key"] = o_attrs["group_key"] or attrs["group_key"]
 
-    def events(self) -> list[dict[str, Any]]:
-        """All events, sorted by (ts, alertname, fingerprint) and then input order."""
-        return sorted(
+    def events(self, stats: ParseStats) -> list[dict[str, Any]]:
+        """All events, sorted by (ts, alertname, fingerprint) and then input order; a note
+        in ``stats`` says how many records were merged."""
+        events = sorted(
             self._by_key.values(),
             key=lambda e: (e["ts"], e["attrs"]["alertname"], e["attrs"]["fingerprint"]),
         )
-
-
-def json_payload(lines: Iterable[bytes]) -> bytes | None:
-    """A JSON export's bytes without a UTF-8 byte-order mark; None when it is blank."""
-    data = b"".join(lines)
-    if data.startswith(b"\xef\xbb\xbf"):
-        data = data[3:]
-    return data if data.strip() else None
-
-
-def read_json_document(
-    data: bytes,
-    stats: ParseStats,
-    options: ParseOptions,
-    reader: Any,
-    *,
-    skip_reason: str,
-    not_this: str,
-) -> None:
-    """Feed one JSON document, or JSON lines with torn lines rejected one by one, to
-    ``reader.read(doc, next_index) -> bool`` (False: not this format).
-
-    Raises:
-        ParseError: one document that is not valid JSON, or that ``reader`` refuses
-            (``not_this`` says what was expected).
-    """
-    try:
-        doc = _loads(data)
-    except ValueError as exc:
-        physical = [(n, ln) for n, ln in enumerate(data.split(b"\n"), start=1) if ln.strip()]
-        if not _looks_like_json_lines(physical):
-            raise ParseError(f"{options.display_path}: not valid JSON: {_where(exc)}") from None
-        for lineno, raw in physical:
-            try:
-                line_doc = _loads(raw.strip())
-            except ValueError as exc:
-                stats.lines += 1
-                stats.reject(lineno, f"not valid JSON: {_where(exc, one_line=True)}", raw, options)
-                continue
-            if not reader.read(line_doc, itertools.repeat(lineno).__next__):
-                stats.lines += 1
-                stats.skip(skip_reason)
-        return
-    if not reader.read(doc, itertools.count(1).__next__):
-        raise ParseError(f"{options.display_path}: {not_this}")
-
-
-def yield_events(events: list[dict[str, Any]], stats: ParseStats) -> Iterator[list[dict[str, Any]]]:
-    """Widen the file's time range by every start and end, then hand events out in chunks."""
-    for e in events:
-        stats.see_ts(e["ts"])
-        if e["end"] is not None:
-            stats.see_ts(e["end"])
-    for i in range(0, len(events), CHUNK_ROWS):
-        yield events[i : i + CHUNK_ROWS]
-
-
-def read_json_export(
-    lines: Iterable[bytes],
-    stats: ParseStats,
-    options: ParseOptions,
-    reader: Any,
-    *,
-    skip_reason: str,
-    not_this: str,
-) -> Iterator[list[dict[str, Any]]]:
-    """The whole of a JSON-only export parser: :func:`json_payload`, then
-    :func:`read_json_document`, then :func:`yield_events` of ``reader.events()``."""
-    data = json_payload(lines)
-    if data is None:
-        return
-    read_json_document(data, stats, options, reader, skip_reason=skip_reason,
-                       not_this=not_this)
-    yield from yield_events(reader.events(), stats)
+        if self.merged:
+            stats.notes.append(
+                f"{self.merged} alert records repeated an alert already seen (same fingerprint "
+                f"or labels, same startsAt) and were merged: {len(events)} events"
+            )
+        return events

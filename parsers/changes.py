@@ -30,18 +30,19 @@ from typing import Any
 
 from dateutil.parser import isoparse
 
-from parsers.alertmanager import (
+from parsers.base import ParseError, ParseOptions, ParseStats, decode
+from parsers.export import (
     SAMPLE_CHARS,
-    _dump,
-    _loads,
-    _looks_like_json_lines,
-    _str,
-    _where,
+    JsonLines,
+    RecordReader,
+    as_text,
+    dump,
+    json_lines,
     json_payload,
+    load_json,
     parse_rfc3339,
     yield_events,
 )
-from parsers.base import ParseError, ParseOptions, ParseStats, decode
 
 NAME = "changes"
 DESCRIPTION = "Change events (deploys, config changes, rollbacks...) as CSV or JSON"
@@ -138,25 +139,15 @@ def sniff(head: bytes) -> bool:
 def parse(
     lines: Iterable[bytes], stats: ParseStats, options: ParseOptions
 ) -> Iterator[list[dict[str, Any]]]:
-    """Parse a change-events file into event rows (see ``EVENT_KEYS``).
+    """Parse a change-events file into event rows sorted by (ts, kind, description, line).
 
     ``stats.lines`` counts records: CSV data rows (blank rows are not counted) or JSON
     objects. A record without a time, kind or description, or with a time that does not
     parse, is rejected.
 
-    Args:
-        lines: The file's lines as bytes (read whole: these files are small).
-        stats: Receives the counts, rejects, variant, notes and time range.
-        options: ``display_path`` names the file in messages; ``on_bad_lines`` applies to
-            rejected records.
-
-    Yields:
-        Lists of at most ``CHUNK_ROWS`` event dicts, sorted by (ts, kind, description, line).
-
-    Raises:
-        ParseError: when a CSV lacks a required column, or a JSON file is not valid JSON or
-            holds no object with the required keys.
-        BadLineError: when a record is rejected and ``options.on_bad_lines == "error"``.
+    Arguments and errors as for every export (``parsers/export.py``); ParseError when a CSV
+    lacks a required column, or a JSON file is not valid JSON or holds no object with the
+    required keys.
     """
     data = json_payload(lines)
     if data is None:
@@ -236,27 +227,18 @@ def _read_csv(data: bytes, builder: _Builder, stats: ParseStats, options: ParseO
 
 
 def _read_json(data: bytes, builder: _Builder, stats: ParseStats, options: ParseOptions) -> None:
-    try:
-        doc = _loads(data)
-    except ValueError as exc:
-        physical = [(n, ln) for n, ln in enumerate(data.split(b"\n"), start=1) if ln.strip()]
-        if not _looks_like_json_lines(physical):
-            raise ParseError(f"{options.display_path}: not valid JSON: {_where(exc)}") from None
+    loaded = load_json(data, options)
+    if isinstance(loaded, JsonLines):
         stats.variant = VARIANT_JSON_LINES
-        for lineno, raw in physical:
-            try:
-                obj = _loads(raw.strip())
-            except ValueError as exc:
-                stats.lines += 1
-                stats.reject(lineno, f"not valid JSON: {_where(exc, one_line=True)}", raw, options)
-                continue
+        for lineno, obj in json_lines(loaded, stats, options):
             keys = {_norm(str(k)) for k in obj} if isinstance(obj, dict) else set()
             if not keys & set(REQUIRED):
                 stats.lines += 1
                 stats.skip("JSON line that is not a change event")
                 continue
-            builder.add(_record(obj), lineno, _dump(obj))
+            builder.add(_record(obj), lineno, dump(obj))
         return
+    doc = loaded.value
     items = doc if isinstance(doc, list) else [doc]
     keys = {_norm(str(k)) for d in items if isinstance(d, dict) for k in d}
     missing = [r for r in REQUIRED if r not in keys]
@@ -274,9 +256,9 @@ def _add_all(items: list[Any], builder: _Builder, index: Callable[[], int]) -> N
     for obj in items:
         i = index()
         if isinstance(obj, dict):
-            builder.add(_record(obj), i, _dump(obj))
+            builder.add(_record(obj), i, dump(obj))
         else:
-            builder.reject(i, "record is not a JSON object", _dump(obj))
+            builder.not_an_object(i, dump(obj))
 
 
 def _record(obj: dict[str, Any]) -> dict[str, Any]:
@@ -290,59 +272,58 @@ def _record(obj: dict[str, Any]) -> dict[str, Any]:
 # --- building events -----------------------------------------------------------------------
 
 
-class _Builder:
+class _Builder(RecordReader):
     """Validate records and turn them into events."""
 
     def __init__(self, stats: ParseStats, options: ParseOptions) -> None:
-        self.stats = stats
-        self.options = options
+        super().__init__(stats, options)
         self.events: list[dict[str, Any]] = []
         self.unknown_kinds: dict[str, int] = {}
 
-    def reject(self, index: int, reason: str, sample: str) -> None:
+    def not_an_object(self, index: int, sample: str) -> None:
+        """Count and reject a record that is not a JSON object."""
         self.stats.lines += 1
-        self.stats.reject(index, reason, sample.encode(), self.options)
+        self.reject(index, "record is not a JSON object", sample)
 
     def add(self, record: dict[str, Any], index: int, sample: str) -> None:
         """Count one record and keep it as an event, or reject it."""
         self.stats.lines += 1
-        stats, options = self.stats, self.options
         for name in REQUIRED:
-            if not _str(record.get(name)).strip():
-                stats.reject(index, f"missing {name}", sample.encode(), options)
+            if not as_text(record.get(name)).strip():
+                self.reject(index, f"missing {name}", sample)
                 return
         try:
             ts = self._time(record.get("time"))
         except ValueError:
-            stats.reject(index, f"bad time {_str(record.get('time'))!r}", sample.encode(), options)
+            self.reject(index, f"bad time {as_text(record.get('time'))!r}", sample)
             return
         try:
             end = self._time(record.get("end"))
         except ValueError:
-            stats.reject(index, f"bad end {_str(record.get('end'))!r}", sample.encode(), options)
+            self.reject(index, f"bad end {as_text(record.get('end'))!r}", sample)
             return
         if ts is None:  # only for "time": " " and the like, caught above
-            stats.reject(index, "missing time", sample.encode(), options)
+            self.reject(index, "missing time", sample)
             return
         if end is not None and end < ts:
-            stats.reject(index, "end is before time", sample.encode(), options)
+            self.reject(index, "end is before time", sample)
             return
-        raw_kind = _str(record.get("kind")).strip()
+        raw_kind = as_text(record.get("kind")).strip()
         kind = normalize_kind(raw_kind)
         if kind == "other" and _norm(raw_kind) != "other":
             self.unknown_kinds[raw_kind] = self.unknown_kinds.get(raw_kind, 0) + 1
-        description = _str(record.get("description")).strip()
+        description = as_text(record.get("description")).strip()
         labels = {
-            k: _str(v).strip()
+            k: as_text(v).strip()
             for k, v in record.items()
-            if k and k not in KNOWN and _str(v).strip()
+            if k and k not in KNOWN and as_text(v).strip()
         }
         attrs: dict[str, Any] = {
             "alertname": "",
             "status": labels.get("status", ""),
             "labels": labels,
-            "link": _str(record.get("link")).strip(),
-            "author": _str(record.get("author")).strip(),
+            "link": as_text(record.get("link")).strip(),
+            "author": as_text(record.get("author")).strip(),
             "change_kind_raw": raw_kind,
             "description": description,
             "severity_raw": "",
@@ -353,7 +334,7 @@ class _Builder:
                 "end": end,
                 "kind": kind,
                 "severity": "info",
-                "host": _str(record.get("host")).strip(),
+                "host": as_text(record.get("host")).strip(),
                 "message": description.splitlines()[0],
                 "sample": sample[:SAMPLE_CHARS],
                 "count": 1,
@@ -361,7 +342,7 @@ class _Builder:
                 "line": index,
             }
         )
-        stats.parsed += 1
+        self.stats.parsed += 1
 
     def _time(self, value: Any) -> float | None:
         """``time``/``end`` as epoch seconds UTC; None when empty.
@@ -375,7 +356,7 @@ class _Builder:
             raise ValueError("a boolean is not a time")
         if isinstance(value, (int, float)):
             return _epoch(float(value))
-        text = _str(value).strip()
+        text = as_text(value).strip()
         if not text:
             return None
         if _EPOCH.match(text):

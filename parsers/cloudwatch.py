@@ -24,15 +24,16 @@ import re
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from parsers.alertmanager import (
+from parsers.base import ParseOptions, ParseStats
+from parsers.export import (
     SAMPLE_CHARS,
-    _dump,
-    _str,
+    RecordReader,
+    as_text,
+    dump,
     json_object,
     parse_rfc3339,
     read_json_export,
 )
-from parsers.base import ParseOptions, ParseStats
 
 NAME = "cloudwatch"
 DESCRIPTION = "AWS CloudWatch alarm history (aws cloudwatch describe-alarm-history JSON)"
@@ -66,43 +67,29 @@ def sniff(head: bytes) -> bool:
 def parse(
     lines: Iterable[bytes], stats: ParseStats, options: ParseOptions
 ) -> Iterator[list[dict[str, Any]]]:
-    """Parse alarm history into event rows (see ``EVENT_KEYS``).
+    """Parse alarm history into event rows sorted by (ts, alarm name, line).
 
     ``stats.lines`` counts history items. Items that are not StateUpdate are skipped, and
     so is a transition out of ALARM whose transition into ALARM is not in the file; other
     state changes (OK to INSUFFICIENT_DATA) are parsed and make no event.
 
-    Args:
-        lines: The file's lines as bytes (read whole: these files are small).
-        stats: Receives the counts, rejects, variant, notes and time range.
-        options: ``display_path`` names the file in messages; ``on_bad_lines`` applies to
-            rejected records.
-
-    Yields:
-        Lists of at most ``CHUNK_ROWS`` event dicts, sorted by (ts, alarm name, line).
-
-    Raises:
-        ParseError: when the file is one JSON document that is not valid JSON or not an
-            alarm history.
-        BadLineError: when a record is rejected and ``options.on_bad_lines == "error"``.
+    Arguments and errors as for every export (``parsers/export.py``); ParseError when the file
+    is one JSON document that is not valid JSON or not an alarm history.
     """
-    yield from read_json_export(
-        lines,
-        stats,
-        options,
-        _Reader(stats, options),
-        skip_reason="JSON line that is not an alarm history answer",
-        not_this="JSON is not CloudWatch alarm history (expected "
-        '{"AlarmHistoryItems": [...]} as aws cloudwatch describe-alarm-history prints it)',
-    )
+    yield from read_json_export(lines, stats, options, _Reader(stats, options))
 
 
-class _Reader:
+class _Reader(RecordReader):
     """Collect StateUpdate items per alarm, then pair them."""
 
+    skip_reason = "JSON line that is not an alarm history answer"
+    not_this = (
+        "JSON is not CloudWatch alarm history (expected "
+        '{"AlarmHistoryItems": [...]} as aws cloudwatch describe-alarm-history prints it)'
+    )
+
     def __init__(self, stats: ParseStats, options: ParseOptions) -> None:
-        self.stats = stats
-        self.options = options
+        super().__init__(stats, options)
         # alarm name -> [(ts, index, old state, new state, history data, item)]
         self.updates: dict[str, list[tuple[float, int, str, str, dict[str, Any], Any]]] = {}
 
@@ -125,28 +112,26 @@ class _Reader:
 
     def item(self, item: Any, index: int) -> None:
         """Count one history item; keep it when it is a state change."""
-        stats, options = self.stats, self.options
-        stats.lines += 1
-        raw = _dump(item)
-        if not isinstance(item, dict):
-            stats.reject(index, "history item is not a JSON object", raw.encode(), options)
+        stats = self.stats
+        raw = self.count_record(item, index, "history item")
+        if raw is None:
             return
-        kind = _str(item.get("HistoryItemType"))
+        kind = as_text(item.get("HistoryItemType"))
         if kind != "StateUpdate":
             stats.skip(f"{kind or 'untyped'} history item (not a StateUpdate)")
             return
-        name = _str(item.get("AlarmName"))
+        name = as_text(item.get("AlarmName"))
         if not name:
-            stats.reject(index, "history item has no AlarmName", raw.encode(), options)
+            self.reject(index, "history item has no AlarmName", raw)
             return
         stamp = item.get("Timestamp")
         try:
             ts = parse_rfc3339(stamp) if isinstance(stamp, str) else None
         except ValueError:
-            stats.reject(index, "bad Timestamp", raw.encode(), options)
+            self.reject(index, "bad Timestamp", raw)
             return
         if ts is None:
-            stats.reject(index, "history item has no Timestamp", raw.encode(), options)
+            self.reject(index, "history item has no Timestamp", raw)
             return
         history: dict[str, Any] = {}
         data = item.get("HistoryData")
@@ -161,13 +146,13 @@ class _Reader:
         old, new = _state(history.get("oldState")), _state(history.get("newState"))
         if not (old and new):
             # Without HistoryData the summary still says "Alarm updated from OK to ALARM".
-            m = _SUMMARY.search(_str(item.get("HistorySummary")))
+            m = _SUMMARY.search(as_text(item.get("HistorySummary")))
             if m is None:
-                stats.reject(index, "state change without old and new state", raw.encode(), options)
+                self.reject(index, "state change without old and new state", raw)
                 return
             old, new = m.group(1), m.group(2)
         if old not in _STATES or new not in _STATES:
-            stats.reject(index, f"unknown state {old} -> {new}", raw.encode(), options)
+            self.reject(index, f"unknown state {old} -> {new}", raw)
             return
         self.updates.setdefault(name, []).append((ts, index, old, new, history, item))
 
@@ -194,7 +179,7 @@ class _Reader:
                     attrs = open_event["attrs"]
                     attrs["status"] = "resolved"
                     attrs["end_state"] = new
-                    attrs["end_reason"] = _str(_reason(history.get("newState")))
+                    attrs["end_reason"] = as_text(_reason(history.get("newState")))
                     open_event = None
                 else:
                     self.stats.parsed += 1
@@ -202,7 +187,7 @@ class _Reader:
 
 
 def _state(value: Any) -> str:
-    return _str(value.get("stateValue")) if isinstance(value, dict) else ""
+    return as_text(value.get("stateValue")) if isinstance(value, dict) else ""
 
 
 def _reason(value: Any) -> Any:
@@ -213,7 +198,7 @@ def _event(
     name: str, ts: float, index: int, old: str, history: dict[str, Any], item: dict[str, Any]
 ) -> dict[str, Any]:
     new_state = json_object(history.get("newState"))
-    reason = _str(new_state.get("stateReason"))
+    reason = as_text(new_state.get("stateReason"))
     reason_data = new_state.get("stateReasonData")
     m = _INSTANCE_ID.search(name)
     attrs: dict[str, Any] = {
@@ -221,11 +206,11 @@ def _event(
         "status": "firing",
         "labels": {},
         "link": "",
-        "alarm_type": _str(item.get("AlarmType")),
+        "alarm_type": as_text(item.get("AlarmType")),
         "old_state": old,
         "state_reason": reason,
         "state_reason_data": reason_data if isinstance(reason_data, dict) else None,
-        "history_summary": _str(item.get("HistorySummary")),
+        "history_summary": as_text(item.get("HistorySummary")),
         # The export has no severity field.
         "severity_raw": "",
     }
@@ -236,7 +221,7 @@ def _event(
         "severity": "error",
         "host": m.group(0) if m else "",
         "message": f"{name}: {reason}" if reason else name,
-        "sample": _dump(item)[:SAMPLE_CHARS],
+        "sample": dump(item)[:SAMPLE_CHARS],
         "count": 1,
         "attrs": attrs,
         "line": index,

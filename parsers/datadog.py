@@ -27,14 +27,15 @@ import re
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from parsers.alertmanager import (
+from parsers.base import ParseOptions, ParseStats
+from parsers.export import (
     SAMPLE_CHARS,
-    _dump,
-    _str,
+    RecordReader,
+    as_text,
+    dump,
     parse_rfc3339,
     read_json_export,
 )
-from parsers.base import ParseOptions, ParseStats
 
 NAME = "datadog"
 DESCRIPTION = "Datadog monitor notifications from the Webhooks integration (JSON or JSON lines)"
@@ -121,37 +122,17 @@ def sniff(head: bytes) -> bool:
 def parse(
     lines: Iterable[bytes], stats: ParseStats, options: ParseOptions
 ) -> Iterator[list[dict[str, Any]]]:
-    """Parse Datadog notifications into event rows (see ``EVENT_KEYS``).
+    """Parse Datadog notifications into event rows sorted by (ts, alertname, line).
 
     ``stats.lines`` counts notifications. A notification with neither a transition field
     nor a ``[Transition ...]`` title prefix is skipped (not a monitor alert), and so is a
     Recovered notification whose trigger is not in the file. Notifications of one span
     count as parsed and become one event.
 
-    Args:
-        lines: The file's lines as bytes (read whole: these files are small).
-        stats: Receives the counts, rejects, variant, notes and time range.
-        options: ``display_path`` names the file in messages; ``on_bad_lines`` applies to
-            rejected records.
-
-    Yields:
-        Lists of at most ``CHUNK_ROWS`` event dicts, sorted by (ts, alertname, line).
-
-    Raises:
-        ParseError: when the file is one JSON document that is not valid JSON or holds no
-            Datadog notification.
-        BadLineError: when a record is rejected and ``options.on_bad_lines == "error"``.
+    Arguments and errors as for every export (``parsers/export.py``); ParseError when the file
+    is one JSON document that is not valid JSON or holds no Datadog notification.
     """
-    yield from read_json_export(
-        lines,
-        stats,
-        options,
-        _Reader(stats, options),
-        skip_reason="JSON line that is not a Datadog notification",
-        not_this="JSON is not a Datadog webhook notification (expected "
-        "an object or array of objects with a title and a date, such as the default "
-        'template\'s "title", "date" and "last_updated")',
-    )
+    yield from read_json_export(lines, stats, options, _Reader(stats, options))
 
 
 def _fields(obj: dict[str, Any]) -> dict[str, Any]:
@@ -174,12 +155,18 @@ def _looks_like_notification(obj: Any) -> bool:
     )
 
 
-class _Reader:
+class _Reader(RecordReader):
     """Collect notifications, then pair them into spans."""
 
+    skip_reason = "JSON line that is not a Datadog notification"
+    not_this = (
+        "JSON is not a Datadog webhook notification (expected "
+        "an object or array of objects with a title and a date, such as the default "
+        'template\'s "title", "date" and "last_updated")'
+    )
+
     def __init__(self, stats: ParseStats, options: ParseOptions) -> None:
-        self.stats = stats
-        self.options = options
+        super().__init__(stats, options)
         # (ts, index, transition, fields, raw object)
         self.records: list[tuple[float, int, str, dict[str, Any], dict[str, Any]]] = []
 
@@ -198,16 +185,12 @@ class _Reader:
 
     def record(self, obj: Any, index: int) -> None:
         """Count one notification and keep it, or reject or skip it."""
-        stats, options = self.stats, self.options
-        stats.lines += 1
-        raw = _dump(obj)
-        if not isinstance(obj, dict):
-            stats.reject(index, "notification is not a JSON object", raw.encode(), options)
+        raw = self.count_record(obj, index, "notification")
+        if raw is None:
             return
         f = _fields(obj)
-        if not self.stats.variant:
-            default = f["_keys"] >= _DEFAULT_TEMPLATE_KEYS and f["transition"] is None
-            self.stats.variant = VARIANT_DEFAULT if default else VARIANT_CUSTOM
+        default = f["_keys"] >= _DEFAULT_TEMPLATE_KEYS and f["transition"] is None
+        self.set_variant(VARIANT_DEFAULT if default else VARIANT_CUSTOM)
         try:
             ts = _time(f["date"])
             if ts is None:
@@ -215,16 +198,16 @@ class _Reader:
             if ts is None:
                 ts = _time(f["last_updated"])
         except ValueError as exc:
-            stats.reject(index, str(exc), raw.encode(), options)
+            self.reject(index, str(exc), raw)
             return
         if ts is None:
-            stats.reject(index, "notification has no date", raw.encode(), options)
+            self.reject(index, "notification has no date", raw)
             return
-        transition = _str(f["transition"]).strip()
+        transition = as_text(f["transition"]).strip()
         if not transition or transition.lower() == "null":
-            transition = _title_parts(_str(f["title"]))[0]
+            transition = _title_parts(as_text(f["title"]))[0]
         if transition.lower() not in _TRANSITIONS:
-            stats.skip("notification that is not a monitor alert transition")
+            self.stats.skip("notification that is not a monitor alert transition")
             return
         self.records.append((ts, index, transition, f, obj))
 
@@ -234,9 +217,9 @@ class _Reader:
         events: list[dict[str, Any]] = []
         merged = 0
         for ts, index, transition, f, obj in sorted(self.records, key=lambda r: (r[0], r[1])):
-            _, scope, name = _title_parts(_str(f["title"]))
+            _, scope, name = _title_parts(as_text(f["title"]))
             host = _host(f, scope)
-            cycle = _str(f["cycle_key"]).strip()
+            cycle = as_text(f["cycle_key"]).strip()
             key = ("cycle", cycle) if cycle else ("title", name, scope or host)
             open_event = spans.get(key)
             if transition.lower() == "recovered":
@@ -284,26 +267,26 @@ def _event(
     raw_sev: str,
 ) -> dict[str, Any]:
     labels = _tags(f["tags"])
-    status_text = _str(f["status"]).strip()
-    body = _str(f["body"]).strip().removeprefix("%%%").strip()
+    status_text = as_text(f["status"]).strip()
+    body = as_text(f["body"]).strip().removeprefix("%%%").strip()
     text = status_text or (body.splitlines()[0][:_MESSAGE_TEXT_CHARS] if body else "")
-    cycle = _str(f["cycle_key"]).strip()
+    cycle = as_text(f["cycle_key"]).strip()
     attrs: dict[str, Any] = {
         "alertname": name,
         "status": "firing",
         "labels": labels,
-        "link": _str(f["link"]),
+        "link": as_text(f["link"]),
         "transition": transition,
         "transitions": [transition],
         "cycle_key": cycle,
-        "scope": scope or _str(f["scope"]),
-        "alert_id": _str(f["alert_id"]),
-        "event_id": _str(f["id"]),
-        "event_type": _str(f["event_type"]),
-        "alert_type": _str(f["alert_type"]),
-        "priority": _str(f["priority"]),
-        "metric": _str(f["metric"]),
-        "title": _str(f["title"]),
+        "scope": scope or as_text(f["scope"]),
+        "alert_id": as_text(f["alert_id"]),
+        "event_id": as_text(f["id"]),
+        "event_type": as_text(f["event_type"]),
+        "alert_type": as_text(f["alert_type"]),
+        "priority": as_text(f["priority"]),
+        "metric": as_text(f["metric"]),
+        "title": as_text(f["title"]),
         "severity_raw": raw_sev,
     }
     return {
@@ -313,7 +296,7 @@ def _event(
         "severity": severity,
         "host": host,
         "message": f"{name}: {text}" if text else name,
-        "sample": _dump(obj)[:SAMPLE_CHARS],
+        "sample": dump(obj)[:SAMPLE_CHARS],
         "count": 1,
         "attrs": attrs,
         "line": index,
@@ -339,10 +322,10 @@ def _title_parts(title: str) -> tuple[str, str, str]:
 
 
 def _host(f: dict[str, Any], scope: str) -> str:
-    host = _str(f["host"]).strip()
+    host = as_text(f["host"]).strip()
     if host and not host.startswith("$"):
         return host
-    for text in (scope, _str(f["scope"])):
+    for text in (scope, as_text(f["scope"])):
         m = _HOST_IN_SCOPE.search(text)
         if m:
             return m.group(1)
@@ -351,10 +334,10 @@ def _host(f: dict[str, Any], scope: str) -> str:
 
 def _tags(value: Any) -> dict[str, str]:
     """``$TAGS`` (``env:prod,role:web,monitor``) as labels; repeated keys join with ``,``."""
-    items = value if isinstance(value, list) else _str(value).split(",")
+    items = value if isinstance(value, list) else as_text(value).split(",")
     out: dict[str, str] = {}
     for item in items:
-        tag = _str(item).strip()
+        tag = as_text(item).strip()
         if not tag:
             continue
         k, _, v = tag.partition(":")
@@ -367,10 +350,10 @@ def _tags(value: Any) -> dict[str, str]:
 
 def _severity(f: dict[str, Any], transition: str) -> tuple[str, str]:
     """(severity, raw value used): priority, else alert type, else the transition."""
-    priority = _str(f["priority"]).strip()
+    priority = as_text(f["priority"]).strip()
     if priority.lower() in _PRIORITY:
         return _PRIORITY[priority.lower()], priority
-    alert_type = _str(f["alert_type"]).strip()
+    alert_type = as_text(f["alert_type"]).strip()
     if alert_type.lower() in _ALERT_TYPE and alert_type.lower() != "success":
         return _ALERT_TYPE[alert_type.lower()], alert_type
     base = transition.lower().removeprefix("re-")
@@ -388,7 +371,7 @@ def _time(value: Any) -> float | None:
     """
     if value is None:
         return None
-    text = _str(value).strip()
+    text = as_text(value).strip()
     if not text or text.startswith("$"):
         return None
     try:

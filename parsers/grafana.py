@@ -33,18 +33,23 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from parsers.alertmanager import (
-    _HOST_LABELS,
-    _SEVERITY,
-    SAMPLE_CHARS,
-    _dump,
-    _Merger,
-    _str,
+    Merger,
     alert_event,
+    alert_state,
     check_alert,
+    label_host,
+    label_severity,
+    payload_context,
+)
+from parsers.base import ParseOptions, ParseStats
+from parsers.export import (
+    SAMPLE_CHARS,
+    RecordReader,
+    as_text,
+    dump,
     json_object,
     read_json_export,
 )
-from parsers.base import ParseOptions, ParseStats
 
 NAME = "grafana"
 DESCRIPTION = (
@@ -98,7 +103,7 @@ def sniff(head: bytes) -> bool:
 def parse(
     lines: Iterable[bytes], stats: ParseStats, options: ParseOptions
 ) -> Iterator[list[dict[str, Any]]]:
-    """Parse Grafana JSON into event rows (see ``EVENT_KEYS``).
+    """Parse Grafana JSON into event rows sorted by (ts, alertname, line).
 
     ``stats.lines`` counts alert records: every alert of every webhook payload and every
     annotation of the state history. An annotation that is not an alert state change
@@ -106,39 +111,25 @@ def parse(
     whose firing transition is not in the file. A JSON-lines line that is not valid JSON
     counts as one rejected record.
 
-    Args:
-        lines: The file's lines as bytes (read whole: these files are small).
-        stats: Receives the counts, rejects, variant, notes and time range.
-        options: ``display_path`` names the file in messages; ``on_bad_lines`` applies to
-            rejected records.
-
-    Yields:
-        Lists of at most ``CHUNK_ROWS`` event dicts, sorted by (ts, alertname, line).
-
-    Raises:
-        ParseError: when the file is one JSON document that is not valid JSON or not a
-            Grafana shape.
-        BadLineError: when a record is rejected and ``options.on_bad_lines == "error"``.
+    Arguments and errors as for every export (``parsers/export.py``); ParseError when the file
+    is one JSON document that is not valid JSON or not a Grafana shape.
     """
-    yield from read_json_export(
-        lines,
-        stats,
-        options,
-        _Reader(stats, options),
-        skip_reason="JSON line that is not a Grafana payload or annotation",
-        not_this="JSON is not a Grafana webhook payload or alert state "
-        'history (expected an object with "alerts", or the array of annotations '
-        "GET /api/annotations?type=alert returns)",
-    )
+    yield from read_json_export(lines, stats, options, _Reader(stats, options))
 
 
-class _Reader:
+class _Reader(RecordReader):
     """Collect webhook alerts (merged as they come) and state transitions (paired at the end)."""
 
+    skip_reason = "JSON line that is not a Grafana payload or annotation"
+    not_this = (
+        "JSON is not a Grafana webhook payload or alert state "
+        'history (expected an object with "alerts", or the array of annotations '
+        "GET /api/annotations?type=alert returns)"
+    )
+
     def __init__(self, stats: ParseStats, options: ParseOptions) -> None:
-        self.stats = stats
-        self.options = options
-        self.merger = _Merger()
+        super().__init__(stats, options)
+        self.merger = Merger()
         # instance key -> [(time_s, annotation id, record index, annotation)]
         self.transitions: dict[tuple[Any, ...], list[tuple[float, int, int, dict[str, Any]]]] = {}
 
@@ -156,7 +147,7 @@ class _Reader:
             return False
         if not doc:
             # The annotations API answers [] when nothing changed state in the range.
-            self._variant(VARIANT_HISTORY)
+            self.set_variant(VARIANT_HISTORY)
             return True
         known = [
             isinstance(d, dict) and (isinstance(d.get("alerts"), list) or "newState" in d)
@@ -168,49 +159,29 @@ class _Reader:
             if not ok:
                 i = index()
                 self.stats.lines += 1
-                self.stats.reject(
-                    i,
-                    "item is neither a webhook payload nor an annotation",
-                    _dump(item).encode(),
-                    self.options,
-                )
+                self.reject(i, "item is neither a webhook payload nor an annotation", dump(item))
             elif isinstance(item.get("alerts"), list):
                 self._payload(item, index)
             else:
                 self._annotation(item, index())
         return True
 
-    def _variant(self, variant: str) -> None:
-        if not self.stats.variant:
-            self.stats.variant = variant
-
     # --- webhook payloads ------------------------------------------------------------
 
     def _payload(self, payload: dict[str, Any], index: Callable[[], int]) -> None:
-        self._variant(VARIANT_WEBHOOK)
-        truncated = payload.get("truncatedAlerts")
-        if isinstance(truncated, int) and truncated > 0:
-            self.stats.notes.append(f"a payload left out {truncated} alerts (truncatedAlerts)")
-        group_status = payload.get("status")
-        ctx = {
-            "receiver": _str(payload.get("receiver")),
-            "group_key": _str(payload.get("groupKey")),
-            "group_status": group_status if group_status in ("firing", "resolved") else "",
-            "org_id": payload.get("orgId"),
-            "title": _str(payload.get("title")),
-        }
+        self.set_variant(VARIANT_WEBHOOK)
+        ctx = payload_context(payload, self.stats)
+        ctx["org_id"] = payload.get("orgId")
+        ctx["title"] = as_text(payload.get("title"))
         for alert in payload["alerts"]:
             self._alert(alert, index(), ctx)
 
     def _alert(self, alert: Any, index: int, ctx: dict[str, Any]) -> None:
-        stats, options = self.stats, self.options
-        checked = check_alert(alert, index, stats, options)
+        checked = check_alert(self, alert, index)
         if checked is None:
             return
         raw, ts, end, labels, annotations = checked
-        state = alert.get("status")
-        if state not in ("firing", "resolved"):
-            state = "resolved" if end is not None else ctx["group_status"] or "firing"
+        state = alert_state(alert, end, ctx)
         if state != "resolved":
             end = None  # endsAt of a firing alert is the zero time or an estimate
         alertname = labels.get("alertname", "")
@@ -218,9 +189,9 @@ class _Reader:
         values = alert.get("values")
         link = next(
             (
-                _str(alert.get(k))
+                as_text(alert.get(k))
                 for k in ("panelURL", "dashboardURL", "generatorURL")
-                if _str(alert.get(k))
+                if as_text(alert.get(k))
             ),
             "",
         )
@@ -229,44 +200,44 @@ class _Reader:
             "status": state,
             "labels": labels,
             "link": link,
-            "fingerprint": _str(alert.get("fingerprint")),
+            "fingerprint": as_text(alert.get("fingerprint")),
             "annotations": annotations,
-            "generator_url": _str(alert.get("generatorURL")),
-            "silence_url": _str(alert.get("silenceURL")),
-            "dashboard_url": _str(alert.get("dashboardURL")),
-            "panel_url": _str(alert.get("panelURL")),
+            "generator_url": as_text(alert.get("generatorURL")),
+            "silence_url": as_text(alert.get("silenceURL")),
+            "dashboard_url": as_text(alert.get("dashboardURL")),
+            "panel_url": as_text(alert.get("panelURL")),
             "values": values if isinstance(values, dict) else None,
-            "value_string": _str(alert.get("valueString")),
+            "value_string": as_text(alert.get("valueString")),
             "receiver": ctx["receiver"],
             "group_key": ctx["group_key"],
             "org_id": ctx["org_id"],
             "title": ctx["title"],
             "severity_raw": raw_sev,
         }
-        stats.parsed += 1
+        self.stats.parsed += 1
         self.merger.add(alert_event(ts, end, labels, annotations, raw, attrs, index), labels)
 
     # --- state history -----------------------------------------------------------------
 
     def _annotation(self, ann: Any, index: int) -> None:
-        stats, options = self.stats, self.options
-        self._variant(VARIANT_HISTORY)
+        stats = self.stats
+        self.set_variant(VARIANT_HISTORY)
         stats.lines += 1
-        raw = _dump(ann)
-        new_raw = _str(ann.get("newState"))
+        raw = dump(ann)
+        new_raw = as_text(ann.get("newState"))
         if not new_raw:
             # A user annotation (type=annotation) has empty states and alertId 0.
             stats.skip("annotation that is not an alert state change")
             return
         new = _base_state(new_raw)
         if new not in _KNOWN_STATES:
-            stats.reject(index, f"unknown newState {new_raw!r}", raw.encode(), options)
+            self.reject(index, f"unknown newState {new_raw!r}", raw)
             return
         t = ann.get("time")
         if isinstance(t, bool) or not isinstance(t, (int, float)) or t <= 0:
-            stats.reject(index, "annotation has no time", raw.encode(), options)
+            self.reject(index, "annotation has no time", raw)
             return
-        title, labels, _ = _split_text(_str(ann.get("text")), _str(ann.get("alertName")))
+        title, labels, _ = _split_text(as_text(ann.get("text")), as_text(ann.get("alertName")))
         if not labels:
             labels = _tag_labels(ann.get("tags"))
         key = (ann.get("alertId"), title, tuple(sorted(labels.items())))
@@ -282,8 +253,8 @@ class _Reader:
             items.sort(key=lambda x: (x[0], x[1]))
             open_event: dict[str, Any] | None = None
             for t, _, index, ann in items:
-                new = _base_state(_str(ann.get("newState")))
-                prev = _base_state(_str(ann.get("prevState")))
+                new = _base_state(as_text(ann.get("newState")))
+                prev = _base_state(as_text(ann.get("prevState")))
                 if new in _FIRING_STATES:
                     self.stats.parsed += 1
                     if open_event is None:
@@ -296,7 +267,7 @@ class _Reader:
                     self.stats.parsed += 1
                     open_event["end"] = t
                     open_event["attrs"]["status"] = "resolved"
-                    open_event["attrs"]["resolved_state"] = _str(ann.get("newState"))
+                    open_event["attrs"]["resolved_state"] = as_text(ann.get("newState"))
                     open_event = None
                 elif new == "Normal" and prev in _FIRING_STATES:
                     self.stats.skip(
@@ -308,13 +279,13 @@ class _Reader:
         return events
 
     def _history_event(self, t: float, index: int, ann: dict[str, Any]) -> dict[str, Any]:
-        alert_name = _str(ann.get("alertName"))
-        title, labels, value = _split_text(_str(ann.get("text")), alert_name)
+        alert_name = as_text(ann.get("alertName"))
+        title, labels, value = _split_text(as_text(ann.get("text")), alert_name)
         if not labels:
             labels = _tag_labels(ann.get("tags"))
         alertname = alert_name or title or labels.get("alertname", "")
         data = json_object(ann.get("data"))
-        state_raw = _str(ann.get("newState"))
+        state_raw = as_text(ann.get("newState"))
         raw_sev = labels.get("severity", "")
         values = data.get("values")
         attrs: dict[str, Any] = {
@@ -324,24 +295,24 @@ class _Reader:
             "link": "",
             "state": _base_state(state_raw),
             "state_raw": state_raw,
-            "prev_state": _str(ann.get("prevState")),
+            "prev_state": as_text(ann.get("prevState")),
             "states": [_base_state(state_raw)],
             "alert_id": ann.get("alertId"),
             "annotation_id": ann.get("id"),
-            "dashboard_uid": _str(ann.get("dashboardUID")),
+            "dashboard_uid": as_text(ann.get("dashboardUID")),
             "panel_id": ann.get("panelId"),
             "values": values if isinstance(values, dict) else None,
-            "error": _str(data.get("error")),
+            "error": as_text(data.get("error")),
             "severity_raw": raw_sev,
         }
         return {
             "ts": t,
             "end": None,
             "kind": "alert",
-            "severity": _SEVERITY.get(raw_sev.strip().lower(), "info"),
-            "host": next((labels[k] for k in _HOST_LABELS if labels.get(k)), ""),
+            "severity": label_severity(labels),
+            "host": label_host(labels),
             "message": f"{alertname}: {value}" if value else alertname,
-            "sample": _dump(ann)[:SAMPLE_CHARS],
+            "sample": dump(ann)[:SAMPLE_CHARS],
             "count": 1,
             "attrs": attrs,
             "line": index,
@@ -349,13 +320,7 @@ class _Reader:
 
     def events(self) -> list[dict[str, Any]]:
         """All events, sorted by (ts, alertname, line)."""
-        webhook = self.merger.events()
-        if self.merger.merged:
-            self.stats.notes.append(
-                f"{self.merger.merged} alert records repeated an alert already seen (same "
-                f"fingerprint or labels, same startsAt) and were merged: {len(webhook)} events"
-            )
-        events = webhook + self._spans()
+        events = self.merger.events(self.stats) + self._spans()
         return sorted(events, key=lambda e: (e["ts"], e["attrs"]["alertname"], e["line"]))
 
 
@@ -390,7 +355,7 @@ def _tag_labels(tags: Any) -> dict[str, str]:
     out: dict[str, str] = {}
     if isinstance(tags, list):
         for tag in tags:
-            k, sep, v = _str(tag).partition(":")
+            k, sep, v = as_text(tag).partition(":")
             if sep:
                 out[k] = v
     return out

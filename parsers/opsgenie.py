@@ -25,15 +25,16 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeGuard
 
-from parsers.alertmanager import (
+from parsers.base import ParseOptions, ParseStats
+from parsers.export import (
     SAMPLE_CHARS,
-    _dump,
-    _str,
+    RecordReader,
     api_time,
+    as_text,
+    dump,
     json_object,
     read_json_export,
 )
-from parsers.base import ParseOptions, ParseStats
 
 NAME = "opsgenie"
 DESCRIPTION = "Opsgenie webhook alert-action payloads (JSON or JSON lines) and REST v2 alerts"
@@ -71,78 +72,58 @@ def sniff(head: bytes) -> bool:
 def parse(
     lines: Iterable[bytes], stats: ParseStats, options: ParseOptions
 ) -> Iterator[list[dict[str, Any]]]:
-    """Parse Opsgenie JSON into event rows (see ``EVENT_KEYS``).
+    """Parse Opsgenie JSON into event rows sorted by (ts, alertname, alert id).
 
     ``stats.lines`` counts records: webhook payloads and REST alert objects. Payloads of one
     ``alertId`` merge into one event; the same alert in two REST answers is one event (the
     later ``updatedAt`` wins).
 
-    Args:
-        lines: The file's lines as bytes (read whole: these files are small).
-        stats: Receives the counts, rejects, variant, notes and time range.
-        options: ``display_path`` names the file in messages; ``on_bad_lines`` applies to
-            rejected records.
-
-    Yields:
-        Lists of at most ``CHUNK_ROWS`` event dicts, sorted by (ts, alertname, alert id).
-
-    Raises:
-        ParseError: when the file is one JSON document that is not valid JSON or not an
-            Opsgenie shape.
-        BadLineError: when a record is rejected and ``options.on_bad_lines == "error"``.
+    Arguments and errors as for every export (``parsers/export.py``); ParseError when the file
+    is one JSON document that is not valid JSON or not an Opsgenie shape.
     """
-    yield from read_json_export(
-        lines,
-        stats,
-        options,
-        _Reader(stats, options),
-        skip_reason="JSON line that is not an Opsgenie payload or API answer",
-        not_this="JSON is not an Opsgenie webhook payload or REST "
-        'answer (expected {"action": ..., "alert": {...}} or {"data": ...} of '
-        "GET /v2/alerts)",
-    )
+    yield from read_json_export(lines, stats, options, _Reader(stats, options))
 
 
 def _is_payload(doc: Any) -> bool:
     return isinstance(doc, dict) and "action" in doc and isinstance(doc.get("alert"), dict)
 
 
-class _Reader:
+class _Reader(RecordReader):
     """Fold webhook payloads by alertId; keep one REST alert per id."""
 
+    skip_reason = "JSON line that is not an Opsgenie payload or API answer"
+    not_this = (
+        "JSON is not an Opsgenie webhook payload or REST "
+        'answer (expected {"action": ..., "alert": {...}} or {"data": ...} of '
+        "GET /v2/alerts)"
+    )
+
     def __init__(self, stats: ParseStats, options: ParseOptions) -> None:
-        self.stats = stats
-        self.options = options
+        super().__init__(stats, options)
         self.by_id: dict[str, dict[str, Any]] = {}
         self.merged = 0
-
-    def _variant(self, variant: str) -> None:
-        if not self.stats.variant:
-            self.stats.variant = variant
 
     def read(self, doc: Any, index: Callable[[], int]) -> bool:
         """Read one JSON document of a supported shape; False when it is none of them."""
         if _is_payload(doc):
-            self._variant(VARIANT_WEBHOOK)
+            self.set_variant(VARIANT_WEBHOOK)
             self.payload(doc, index())
             return True
         if isinstance(doc, dict) and "data" in doc and ("requestId" in doc or "took" in doc):
             items = doc["data"] if isinstance(doc["data"], list) else [doc["data"]]
-            self._variant(VARIANT_API)
+            self.set_variant(VARIANT_API)
             for item in items:
                 self.api_alert(item, index())
             return True
         if isinstance(doc, list) and doc and any(_is_payload(d) for d in doc):
-            self._variant(VARIANT_WEBHOOK)
+            self.set_variant(VARIANT_WEBHOOK)
             for item in doc:
                 if _is_payload(item):
                     self.payload(item, index())
                 else:
                     i = index()
                     self.stats.lines += 1
-                    self.stats.reject(
-                        i, "item is not a webhook payload", _dump(item).encode(), self.options
-                    )
+                    self.reject(i, "item is not a webhook payload", dump(item))
             return True
         return False
 
@@ -150,30 +131,30 @@ class _Reader:
 
     def payload(self, doc: dict[str, Any], index: int) -> None:
         """One webhook payload: start, acknowledge or close its alert's span."""
-        stats, options = self.stats, self.options
+        stats = self.stats
         stats.lines += 1
-        raw = _dump(doc)
+        raw = dump(doc)
         alert = doc["alert"]
-        action = _str(doc.get("action"))
-        alert_id = _str(alert.get("alertId"))
+        action = as_text(doc.get("action"))
+        alert_id = as_text(alert.get("alertId"))
         if not alert_id:
-            stats.reject(index, "alert has no alertId", raw.encode(), options)
+            self.reject(index, "alert has no alertId", raw)
             return
         try:
             created = _epoch(alert.get("createdAt"))
             updated = _epoch(alert.get("updatedAt"))
         except ValueError as exc:
-            stats.reject(index, str(exc), raw.encode(), options)
+            self.reject(index, str(exc), raw)
             return
         if created is None:
-            stats.reject(index, "alert has no createdAt", raw.encode(), options)
+            self.reject(index, "alert has no createdAt", raw)
             return
         stats.parsed += 1
         event = self.by_id.get(alert_id)
         if event is None:
             event = self._event(alert, created, index, raw, VARIANT_WEBHOOK)
             event["attrs"]["actions"] = []
-            event["attrs"]["integration_name"] = _str(doc.get("integrationName"))
+            event["attrs"]["integration_name"] = as_text(doc.get("integrationName"))
             self.by_id[alert_id] = event
         else:
             self.merged += 1
@@ -185,50 +166,47 @@ class _Reader:
         if action == "Acknowledge" and updated is not None:
             if "acknowledged_at" not in attrs or updated < attrs["acknowledged_at"]:
                 attrs["acknowledged_at"] = updated
-                attrs["acknowledged_by"] = _str(alert.get("username"))
+                attrs["acknowledged_by"] = as_text(alert.get("username"))
             if attrs["status"] == "open":
                 attrs["status"] = "acknowledged"
         elif action == "Close" and updated is not None:
             if event["end"] is None or updated > event["end"]:
                 event["end"] = updated
                 attrs["resolved_at"] = updated
-                attrs["closed_by"] = _str(alert.get("username"))
+                attrs["closed_by"] = as_text(alert.get("username"))
             attrs["status"] = "closed"
 
     def _fill(self, event: dict[str, Any], alert: dict[str, Any]) -> None:
         attrs = event["attrs"]
-        if not attrs["priority"] and _str(alert.get("priority")):
-            attrs["priority"] = _str(alert.get("priority"))
+        if not attrs["priority"] and as_text(alert.get("priority")):
+            attrs["priority"] = as_text(alert.get("priority"))
             attrs["severity_raw"] = attrs["priority"]
             event["severity"] = _severity(attrs["priority"])
-        if not event["host"] and _str(alert.get("entity")):
-            event["host"] = attrs["entity"] = _str(alert.get("entity"))
+        if not event["host"] and as_text(alert.get("entity")):
+            event["host"] = attrs["entity"] = as_text(alert.get("entity"))
 
     # --- REST API ----------------------------------------------------------------------
 
     def api_alert(self, alert: Any, index: int) -> None:
         """One alert object of ``GET /v2/alerts`` or ``GET /v2/alerts/{id}``."""
-        stats, options = self.stats, self.options
-        stats.lines += 1
-        raw = _dump(alert)
-        if not isinstance(alert, dict):
-            stats.reject(index, "alert is not a JSON object", raw.encode(), options)
+        raw = self.count_record(alert, index, "alert")
+        if raw is None:
             return
-        alert_id = _str(alert.get("id"))
+        alert_id = as_text(alert.get("id"))
         try:
             created = api_time(alert.get("createdAt"))
             updated = api_time(alert.get("updatedAt"))
         except ValueError as exc:
-            stats.reject(index, str(exc), raw.encode(), options)
+            self.reject(index, str(exc), raw)
             return
         if created is None:
-            stats.reject(index, "alert has no createdAt", raw.encode(), options)
+            self.reject(index, "alert has no createdAt", raw)
             return
         report = json_object(alert.get("report"))
         ack_ms, close_ms = report.get("ackTime"), report.get("closeTime")
         event = self._event(alert, created, index, raw, VARIANT_API)
         attrs = event["attrs"]
-        status = _str(alert.get("status"))
+        status = as_text(alert.get("status"))
         acknowledged = alert.get("acknowledged") is True
         attrs["status"] = (
             "closed" if status == "closed" else "acknowledged" if acknowledged else status
@@ -236,16 +214,16 @@ class _Reader:
         attrs["acknowledged"] = acknowledged
         if _is_number(ack_ms):
             attrs["acknowledged_at"] = _plus_ms(created, ack_ms)
-            attrs["acknowledged_by"] = _str(report.get("acknowledgedBy"))
+            attrs["acknowledged_by"] = as_text(report.get("acknowledgedBy"))
         if status == "closed" and _is_number(close_ms):
             event["end"] = attrs["resolved_at"] = _plus_ms(created, close_ms)
-            attrs["closed_by"] = _str(report.get("closedBy"))
+            attrs["closed_by"] = as_text(report.get("closedBy"))
         integration = alert.get("integration")
         attrs["integration_name"] = (
-            _str(integration.get("name")) if isinstance(integration, dict) else ""
+            as_text(integration.get("name")) if isinstance(integration, dict) else ""
         )
         attrs["count"] = alert.get("count")
-        stats.parsed += 1
+        self.stats.parsed += 1
         key = alert_id or f"#line{index}"
         old = self.by_id.get(key)
         event["_updated"] = updated or created
@@ -261,31 +239,31 @@ class _Reader:
     def _event(
         self, alert: dict[str, Any], created: float, index: int, raw: str, variant: str
     ) -> dict[str, Any]:
-        message = _str(alert.get("message"))
-        description = _str(alert.get("description")).strip()
-        priority = _str(alert.get("priority"))
-        tags = [_str(t) for t in alert.get("tags") or [] if _str(t)]
+        message = as_text(alert.get("message"))
+        description = as_text(alert.get("description")).strip()
+        priority = as_text(alert.get("priority"))
+        tags = [as_text(t) for t in alert.get("tags") or [] if as_text(t)]
         details = alert.get("details")
-        labels = {str(k): _str(v) for k, v in details.items()} if isinstance(details, dict) else {}
+        labels = {str(k): as_text(v) for k, v in json_object(details).items()}
         for tag in tags:
             k, sep, v = tag.partition(":")
             if sep and k:
                 labels.setdefault(k, v)
-        entity = _str(alert.get("entity"))
+        entity = as_text(alert.get("entity"))
         first_line = description.splitlines()[0][:_MESSAGE_TEXT_CHARS] if description else ""
-        alert_id = _str(alert.get("alertId")) if variant == VARIANT_WEBHOOK else ""
+        alert_id = as_text(alert.get("alertId")) if variant == VARIANT_WEBHOOK else ""
         attrs: dict[str, Any] = {
             "alertname": message,
             "status": "open",
             "labels": labels,
             "link": "",
-            "alert_id": alert_id or _str(alert.get("id")),
-            "tiny_id": _str(alert.get("tinyId")),
-            "alias": _str(alert.get("alias")),
+            "alert_id": alert_id or as_text(alert.get("id")),
+            "tiny_id": as_text(alert.get("tinyId")),
+            "alias": as_text(alert.get("alias")),
             "entity": entity,
             "tags": tags,
             "priority": priority,
-            "source": _str(alert.get("source")),
+            "source": as_text(alert.get("source")),
             "severity_raw": priority,
         }
         return {

@@ -38,18 +38,19 @@ from typing import Any
 
 from dateutil.parser import parse as parse_date
 
-from parsers.alertmanager import (
+from parsers.base import ParseError, ParseOptions, ParseStats, decode
+from parsers.export import (
     SAMPLE_CHARS,
-    _dump,
-    _str,
+    RecordReader,
     api_time,
+    as_text,
+    dump,
     json_object,
     json_payload,
     parse_rfc3339,
     read_json_document,
     yield_events,
 )
-from parsers.base import ParseError, ParseOptions, ParseStats, decode
 
 NAME = "pagerduty"
 DESCRIPTION = "PagerDuty REST API v2 incidents and log entries (JSON) and the incidents CSV export"
@@ -114,92 +115,74 @@ def sniff(head: bytes) -> bool:
 def parse(
     lines: Iterable[bytes], stats: ParseStats, options: ParseOptions
 ) -> Iterator[list[dict[str, Any]]]:
-    """Parse a PagerDuty export into event rows (see ``EVENT_KEYS``).
+    """Parse a PagerDuty export into event rows sorted by (ts, alertname, incident id).
 
     ``stats.lines`` counts records: incidents, log entries or CSV data rows (blank rows are
     not counted). An incident seen twice (two pages or snapshots) is one event, the later
     snapshot winning; log entries of an incident whose trigger is not in the file are skipped.
 
-    Args:
-        lines: The file's lines as bytes (read whole: these files are small).
-        stats: Receives the counts, rejects, variant, notes and time range.
-        options: ``display_path`` names the file in messages; ``on_bad_lines`` applies to
-            rejected records.
-
-    Yields:
-        Lists of at most ``CHUNK_ROWS`` event dicts, sorted by (ts, alertname, incident id).
-
-    Raises:
-        ParseError: when a JSON file is not valid JSON or not a PagerDuty answer, or a CSV
-            lacks a required column.
-        BadLineError: when a record is rejected and ``options.on_bad_lines == "error"``.
+    Arguments and errors as for every export (``parsers/export.py``); ParseError when a JSON
+    file is not valid JSON or not a PagerDuty answer, or a CSV lacks a required column.
     """
     data = json_payload(lines)
     if data is None:
         return
     reader = _Reader(stats, options)
     if data.lstrip()[:1] in (b"{", b"["):
-        read_json_document(
-            data,
-            stats,
-            options,
-            reader,
-            skip_reason="JSON line that is not a PagerDuty API answer",
-            not_this="JSON is not a PagerDuty API answer (expected "
-            '{"incidents": [...]}, {"incident": {...}} or {"log_entries": [...]})',
-        )
+        read_json_document(data, stats, options, reader)
     else:
         _read_csv(data, reader, stats, options)
     yield from yield_events(reader.events(), stats)
 
 
-class _Reader:
+class _Reader(RecordReader):
     """Collect incidents (by id) and log entries (grouped by incident id)."""
 
+    skip_reason = "JSON line that is not a PagerDuty API answer"
+    not_this = (
+        "JSON is not a PagerDuty API answer (expected "
+        '{"incidents": [...]}, {"incident": {...}} or {"log_entries": [...]})'
+    )
+
     def __init__(self, stats: ParseStats, options: ParseOptions) -> None:
-        self.stats = stats
-        self.options = options
+        super().__init__(stats, options)
         self.incidents: dict[str, dict[str, Any]] = {}
         self.repeated = 0
         # incident id -> list of (kind, time, index, entry)
         self.entries: dict[str, list[tuple[str, float, int, dict[str, Any]]]] = {}
 
-    def _variant(self, variant: str) -> None:
-        if not self.stats.variant:
-            self.stats.variant = variant
-
     def read(self, doc: Any, index: Callable[[], int]) -> bool:
         """Read one JSON document of a supported shape; False when it is none of them."""
         if isinstance(doc, dict):
             if isinstance(doc.get("incidents"), list):
-                self._variant(VARIANT_INCIDENTS)
+                self.set_variant(VARIANT_INCIDENTS)
                 for inc in doc["incidents"]:
-                    self.incident(inc, index(), _dump(inc))
+                    self.incident(inc, index())
                 return True
             if isinstance(doc.get("incident"), dict):
-                self._variant(VARIANT_INCIDENTS)
-                self.incident(doc["incident"], index(), _dump(doc["incident"]))
+                self.set_variant(VARIANT_INCIDENTS)
+                self.incident(doc["incident"], index())
                 return True
             if isinstance(doc.get("log_entries"), list):
-                self._variant(VARIANT_LOG_ENTRIES)
+                self.set_variant(VARIANT_LOG_ENTRIES)
                 for entry in doc["log_entries"]:
                     self.log_entry(entry, index())
                 return True
             if isinstance(doc.get("log_entry"), dict):
-                self._variant(VARIANT_LOG_ENTRIES)
+                self.set_variant(VARIANT_LOG_ENTRIES)
                 self.log_entry(doc["log_entry"], index())
                 return True
             return False
         if isinstance(doc, list) and doc and all(isinstance(d, dict) for d in doc):
             # A bare list, as `jq .incidents` or `jq .log_entries` leaves it.
-            types = {_str(d.get("type")) for d in doc}
+            types = {as_text(d.get("type")) for d in doc}
             if types <= {"incident"}:
-                self._variant(VARIANT_INCIDENTS)
+                self.set_variant(VARIANT_INCIDENTS)
                 for inc in doc:
-                    self.incident(inc, index(), _dump(inc))
+                    self.incident(inc, index())
                 return True
             if all(t.endswith("_log_entry") or t.endswith("_log_entry_reference") for t in types):
-                self._variant(VARIANT_LOG_ENTRIES)
+                self.set_variant(VARIANT_LOG_ENTRIES)
                 for entry in doc:
                     self.log_entry(entry, index())
                 return True
@@ -207,12 +190,10 @@ class _Reader:
 
     # --- incidents (API and CSV) -----------------------------------------------------
 
-    def incident(self, inc: Any, index: int, sample: str) -> None:
+    def incident(self, inc: Any, index: int) -> None:
         """One incident object of the REST API."""
-        stats, options = self.stats, self.options
-        stats.lines += 1
-        if not isinstance(inc, dict):
-            stats.reject(index, "incident is not a JSON object", sample.encode(), options)
+        sample = self.count_record(inc, index, "incident")
+        if sample is None:
             return
         try:
             created = api_time(inc.get("created_at"))
@@ -224,30 +205,30 @@ class _Reader:
                 if isinstance(a, dict) and (t := api_time(a.get("at"))) is not None
             ]
         except ValueError as exc:
-            stats.reject(index, str(exc), sample.encode(), options)
+            self.reject(index, str(exc), sample)
             return
         if created is None:
-            stats.reject(index, "incident has no created_at", sample.encode(), options)
+            self.reject(index, "incident has no created_at", sample)
             return
-        status = _str(inc.get("status"))
+        status = as_text(inc.get("status"))
         if resolved is None and status == "resolved":
             resolved = changed
         priority = inc.get("priority")
         service = inc.get("service")
         self._add_incident(
-            incident_id=_str(inc.get("id")),
+            incident_id=as_text(inc.get("id")),
             number=inc.get("incident_number"),
-            title=_str(inc.get("title")) or _str(inc.get("summary")),
-            description=_str(inc.get("description")),
+            title=as_text(inc.get("title")) or as_text(inc.get("summary")),
+            description=as_text(inc.get("description")),
             status=status,
-            urgency=_str(inc.get("urgency")),
-            priority=_str(priority.get("summary")) if isinstance(priority, dict) else "",
-            service=_str(service.get("summary")) if isinstance(service, dict) else "",
+            urgency=as_text(inc.get("urgency")),
+            priority=as_text(priority.get("summary")) if isinstance(priority, dict) else "",
+            service=as_text(service.get("summary")) if isinstance(service, dict) else "",
             created=created,
             acknowledged=min(acks) if acks else None,
             resolved=resolved,
-            link=_str(inc.get("html_url")),
-            incident_key=_str(inc.get("incident_key")),
+            link=as_text(inc.get("html_url")),
+            incident_key=as_text(inc.get("incident_key")),
             updated=changed or _api_time_or_none(inc.get("updated_at")) or created,
             index=index,
             sample=sample,
@@ -310,28 +291,25 @@ class _Reader:
 
     def log_entry(self, entry: Any, index: int) -> None:
         """One log entry: kept for its incident when it triggers, acknowledges or resolves."""
-        stats, options = self.stats, self.options
-        stats.lines += 1
-        raw = _dump(entry)
-        if not isinstance(entry, dict):
-            stats.reject(index, "log entry is not a JSON object", raw.encode(), options)
+        raw = self.count_record(entry, index, "log entry")
+        if raw is None:
             return
-        kind = _str(entry.get("type")).removesuffix("_reference")
+        kind = as_text(entry.get("type")).removesuffix("_reference")
         if kind not in ("trigger_log_entry", "acknowledge_log_entry", "resolve_log_entry"):
-            stats.skip("log entry that is not a trigger, acknowledge or resolve")
+            self.stats.skip("log entry that is not a trigger, acknowledge or resolve")
             return
         incident = entry.get("incident")
-        incident_id = _str(incident.get("id")) if isinstance(incident, dict) else ""
+        incident_id = as_text(incident.get("id")) if isinstance(incident, dict) else ""
         if not incident_id:
-            stats.reject(index, "log entry has no incident.id", raw.encode(), options)
+            self.reject(index, "log entry has no incident.id", raw)
             return
         try:
             t = api_time(entry.get("created_at"))
         except ValueError as exc:
-            stats.reject(index, str(exc), raw.encode(), options)
+            self.reject(index, str(exc), raw)
             return
         if t is None:
-            stats.reject(index, "log entry has no created_at", raw.encode(), options)
+            self.reject(index, "log entry has no created_at", raw)
             return
         self.entries.setdefault(incident_id, []).append((kind, t, index, entry))
 
@@ -351,16 +329,16 @@ class _Reader:
             resolves = [t for k, t, _, _ in items if k == "resolve_log_entry"]
             inc = json_object(first.get("incident"))
             # With include[]=incidents the reference is the full incident object.
-            m = _REF_SUMMARY.match(_str(inc.get("summary")))
-            title = _str(inc.get("title")) or (m.group(2) if m else _str(inc.get("summary")))
+            m = _REF_SUMMARY.match(as_text(inc.get("summary")))
+            title = as_text(inc.get("title")) or (m.group(2) if m else as_text(inc.get("summary")))
             number = inc.get("incident_number")
             if number is None and m:
                 number = int(m.group(1))
             priority = inc.get("priority")
-            prio = _str(priority.get("summary")) if isinstance(priority, dict) else ""
-            severity, raw_sev = _severity(prio, _str(inc.get("urgency")))
+            prio = as_text(priority.get("summary")) if isinstance(priority, dict) else ""
+            severity, raw_sev = _severity(prio, as_text(inc.get("urgency")))
             service = first.get("service")
-            svc = _str(service.get("summary")) if isinstance(service, dict) else ""
+            svc = as_text(service.get("summary")) if isinstance(service, dict) else ""
             end = max(resolves) if resolves else None
             attrs: dict[str, Any] = {
                 "alertname": title,
@@ -370,12 +348,12 @@ class _Reader:
                 if acks
                 else "triggered",
                 "labels": {"service": svc} if svc else {},
-                "link": _str(inc.get("html_url")),
+                "link": as_text(inc.get("html_url")),
                 "incident_id": incident_id,
                 "incident_number": number,
-                "incident_key": _str(inc.get("incident_key")),
+                "incident_key": as_text(inc.get("incident_key")),
                 "service": svc,
-                "urgency": _str(inc.get("urgency")),
+                "urgency": as_text(inc.get("urgency")),
                 "priority": prio,
                 "log_entries": len(items),
                 "severity_raw": raw_sev,
@@ -392,7 +370,7 @@ class _Reader:
                     "severity": severity,
                     "host": "",
                     "message": title,
-                    "sample": _dump(first)[:SAMPLE_CHARS],
+                    "sample": dump(first)[:SAMPLE_CHARS],
                     "count": 1,
                     "attrs": attrs,
                     "line": index,

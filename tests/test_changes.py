@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from parsers import changes
-from parsers.base import EVENT_KEYS, ParseError, ParseOptions, ParseStats
+from tests.helpers import ALERT_ATTRS, parse_error, parse_events
 
 DATA = Path(__file__).parent / "data" / "changes"
 
@@ -19,21 +19,9 @@ def utc(h: int, mi: int, s: int = 0, us: int = 0) -> float:
     return datetime(2024, 5, 14, h, mi, s, us, tzinfo=UTC).timestamp()
 
 
-def run(path: Path, **opts: Any) -> tuple[list[dict[str, Any]], ParseStats]:
-    """Parse a file as the CLI does and check the bookkeeping invariant."""
-    stats = ParseStats()
-    options = ParseOptions(display_path=str(path), **opts)
-    with open(path, "rb") as fh:
-        events = [e for chunk in changes.parse(fh, stats, options) for e in chunk]
-    stats.check()
-    for event in events:
-        assert tuple(event) == EVENT_KEYS
-        assert event["kind"] in changes.KINDS
-        assert event["severity"] == "info" and event["count"] == 1
-        assert len(event["sample"]) <= 500
-        for key in ("alertname", "status", "labels", "link", "change_kind_raw", "severity_raw"):
-            assert key in event["attrs"], key
-    return events, stats
+#: Parse a file as the CLI does and check the bookkeeping invariant and every event.
+run = partial(parse_events, changes, kinds=changes.KINDS, attrs=(*ALERT_ATTRS, "change_kind_raw"),
+              fixed={"severity": "info"})
 
 
 def test_csv_sample() -> None:
@@ -180,26 +168,20 @@ def test_normalize_kind(raw: str, expected: str) -> None:
 def test_csv_missing_columns_raise_one_line_parse_error(tmp_path: Path) -> None:
     path = tmp_path / "x.csv"
     path.write_text("when,what,description\n2024-05-14T10:00:00Z,deploy,v2\n")
-    with pytest.raises(ParseError) as info:
-        run(path)
-    assert str(info.value) == f"{path}: missing columns: time, kind (see docs/changes.md)"
+    msg = parse_error(changes, path)
+    assert msg == f"{path}: missing columns: time, kind (see docs/changes.md)"
 
 
 def test_truncated_json_raises_one_line_parse_error(tmp_path: Path) -> None:
     path = tmp_path / "changes.json"
     path.write_bytes((DATA / "changes.json").read_bytes()[:150])
-    with pytest.raises(ParseError) as info:
-        run(path)
-    assert str(info.value).startswith(f"{path}: not valid JSON: ")
-    assert "\n" not in str(info.value)
+    assert parse_error(changes, path).startswith(f"{path}: not valid JSON: ")
 
 
 def test_json_of_another_kind_raises_parse_error(tmp_path: Path) -> None:
     path = tmp_path / "incidents.json"
     path.write_bytes((Path(__file__).parent / "data" / "pagerduty" / "incidents.json").read_bytes())
-    with pytest.raises(ParseError) as info:
-        run(path)
-    assert str(info.value) == (
+    assert parse_error(changes, path) == (
         f"{path}: JSON is not a change-events file: missing keys time, kind, description "
         "(see docs/changes.md)"
     )

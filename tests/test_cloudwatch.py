@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 import textwrap
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from parsers import cloudwatch
-from parsers.base import EVENT_KEYS, ParseError, ParseOptions, ParseStats
+from tests.helpers import ALERT_ATTRS, parse_error, parse_events
 
 DATA = Path(__file__).parent / "data" / "cloudwatch"
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "alerts"
@@ -25,21 +26,9 @@ def utc(
     return datetime(*day, h, mi, s, us, tzinfo=UTC).timestamp()
 
 
-def run(path: Path, **opts: Any) -> tuple[list[dict[str, Any]], ParseStats]:
-    """Parse a file as the CLI does and check the bookkeeping invariant."""
-    stats = ParseStats()
-    options = ParseOptions(display_path=str(path), **opts)
-    with open(path, "rb") as fh:
-        events = [e for chunk in cloudwatch.parse(fh, stats, options) for e in chunk]
-    stats.check()
-    for event in events:
-        assert tuple(event) == EVENT_KEYS
-        assert event["kind"] == "alert" and event["count"] == 1
-        assert event["severity"] == "error" and event["attrs"]["severity_raw"] == ""
-        assert len(event["sample"]) <= 500
-        for key in ("alertname", "status", "labels", "link"):
-            assert key in event["attrs"], key
-    return events, stats
+#: Parse a file as the CLI does and check the bookkeeping invariant and every event.
+run = partial(parse_events, cloudwatch, kinds=("alert",), attrs=ALERT_ATTRS,
+              fixed={"severity": "error", "attrs.severity_raw": ""})
 
 
 def item(
@@ -162,19 +151,13 @@ def test_bare_array_of_items(tmp_path: Path) -> None:
 def test_truncated_document_raises_one_line_parse_error(tmp_path: Path) -> None:
     path = tmp_path / "history.json"
     path.write_bytes((DATA / "alarm_history.json").read_bytes()[:800])
-    with pytest.raises(ParseError) as info:
-        run(path)
-    assert str(info.value).startswith(f"{path}: not valid JSON: ")
-    assert "\n" not in str(info.value)
+    assert parse_error(cloudwatch, path).startswith(f"{path}: not valid JSON: ")
 
 
 def test_json_of_another_kind_raises_parse_error(tmp_path: Path) -> None:
     path = tmp_path / "alarms.json"
     path.write_text('{"MetricAlarms": [], "CompositeAlarms": []}')  # describe-alarms
-    with pytest.raises(ParseError) as info:
-        run(path)
-    assert str(info.value).startswith(f"{path}: JSON is not CloudWatch alarm history")
-    assert "\n" not in str(info.value)
+    assert parse_error(cloudwatch, path).startswith(f"{path}: JSON is not CloudWatch alarm history")
 
 
 @pytest.mark.parametrize(

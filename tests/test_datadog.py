@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from parsers import datadog
-from parsers.base import EVENT_KEYS, ParseError, ParseOptions, ParseStats
+from tests.helpers import ALERT_ATTRS, parse_error, parse_events
 
 DATA = Path(__file__).parent / "data" / "datadog"
 
@@ -25,20 +26,8 @@ def ms(h: int, mi: int, s: int = 0) -> str:
     return str(int(utc(h, mi, s)) * 1000)
 
 
-def run(path: Path, **opts: Any) -> tuple[list[dict[str, Any]], ParseStats]:
-    """Parse a file as the CLI does and check the bookkeeping invariant."""
-    stats = ParseStats()
-    options = ParseOptions(display_path=str(path), **opts)
-    with open(path, "rb") as fh:
-        events = [e for chunk in datadog.parse(fh, stats, options) for e in chunk]
-    stats.check()
-    for event in events:
-        assert tuple(event) == EVENT_KEYS
-        assert event["kind"] == "alert" and event["count"] == 1
-        assert len(event["sample"]) <= 500
-        for key in ("alertname", "status", "labels", "link", "severity_raw"):
-            assert key in event["attrs"], key
-    return events, stats
+#: Parse a file as the CLI does and check the bookkeeping invariant and every event.
+run = partial(parse_events, datadog, kinds=("alert",), attrs=ALERT_ATTRS)
 
 
 def note(title: str, t: str, **over: Any) -> dict[str, Any]:
@@ -223,19 +212,14 @@ def test_title_parts(title: str, expected: tuple[str, str, str]) -> None:
 def test_truncated_document_raises_one_line_parse_error(tmp_path: Path) -> None:
     path = tmp_path / "dd.json"
     path.write_bytes((DATA / "webhook_default.json").read_bytes()[:300])
-    with pytest.raises(ParseError) as info:
-        run(path)
-    assert str(info.value).startswith(f"{path}: not valid JSON: ")
-    assert "\n" not in str(info.value)
+    assert parse_error(datadog, path).startswith(f"{path}: not valid JSON: ")
 
 
 def test_json_of_another_kind_raises_parse_error(tmp_path: Path) -> None:
     path = tmp_path / "other.json"
     path.write_text('[{"time": "2024-05-14T10:00:00Z", "kind": "deploy"}]')
-    with pytest.raises(ParseError) as info:
-        run(path)
-    assert str(info.value).startswith(f"{path}: JSON is not a Datadog webhook notification")
-    assert "\n" not in str(info.value)
+    msg = parse_error(datadog, path)
+    assert msg.startswith(f"{path}: JSON is not a Datadog webhook notification")
 
 
 # --- sniff -----------------------------------------------------------------------------------

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from parsers import grafana
-from parsers.base import EVENT_KEYS, BadLineError, ParseError, ParseOptions, ParseStats
+from parsers.base import BadLineError
+from tests.helpers import ALERT_ATTRS, parse_error, parse_events
 
 DATA = Path(__file__).parent / "data" / "grafana"
 
@@ -20,20 +22,8 @@ def utc(h: int, mi: int, s: int = 0, us: int = 0) -> float:
     return datetime(2024, 5, 14, h, mi, s, us, tzinfo=UTC).timestamp()
 
 
-def run(path: Path, **opts: Any) -> tuple[list[dict[str, Any]], ParseStats]:
-    """Parse a file as the CLI does and check the bookkeeping invariant."""
-    stats = ParseStats()
-    options = ParseOptions(display_path=str(path), **opts)
-    with open(path, "rb") as fh:
-        events = [e for chunk in grafana.parse(fh, stats, options) for e in chunk]
-    stats.check()
-    for event in events:
-        assert tuple(event) == EVENT_KEYS
-        assert event["kind"] == "alert" and event["count"] == 1
-        assert len(event["sample"]) <= 500
-        for key in ("alertname", "status", "labels", "link", "severity_raw"):
-            assert key in event["attrs"], key
-    return events, stats
+#: Parse a file as the CLI does and check the bookkeeping invariant and every event.
+run = partial(parse_events, grafana, kinds=("alert",), attrs=ALERT_ATTRS)
 
 
 def ann(
@@ -276,20 +266,14 @@ def test_split_text(text: str, hint: str, expected: tuple[str, dict[str, str], s
 def test_truncated_document_raises_one_line_parse_error(tmp_path: Path) -> None:
     path = tmp_path / "history.json"
     path.write_bytes((DATA / "state_history.json").read_bytes()[:700])
-    with pytest.raises(ParseError) as info:
-        run(path)
-    msg = str(info.value)
+    msg = parse_error(grafana, path)
     assert msg.startswith(f"{path}: not valid JSON: ")
-    assert "\n" not in msg
 
 
 def test_json_of_another_kind_raises_parse_error(tmp_path: Path) -> None:
     path = write(tmp_path / "other.json", {"incidents": [{"id": "Q1"}]})
-    with pytest.raises(ParseError) as info:
-        run(path)
-    msg = str(info.value)
+    msg = parse_error(grafana, path)
     assert msg.startswith(f"{path}: JSON is not a Grafana webhook payload or alert state history")
-    assert "\n" not in msg
 
 
 # --- sniff -------------------------------------------------------------------------------

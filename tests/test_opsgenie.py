@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from parsers import opsgenie
-from parsers.base import EVENT_KEYS, ParseError, ParseOptions, ParseStats
+from tests.helpers import ALERT_ATTRS, parse_error, parse_events
 
 DATA = Path(__file__).parent / "data" / "opsgenie"
 
@@ -20,20 +21,8 @@ def utc(h: int, mi: int, s: int = 0, us: int = 0) -> float:
     return datetime(2024, 5, 14, h, mi, s, us, tzinfo=UTC).timestamp()
 
 
-def run(path: Path, **opts: Any) -> tuple[list[dict[str, Any]], ParseStats]:
-    """Parse a file as the CLI does and check the bookkeeping invariant."""
-    stats = ParseStats()
-    options = ParseOptions(display_path=str(path), **opts)
-    with open(path, "rb") as fh:
-        events = [e for chunk in opsgenie.parse(fh, stats, options) for e in chunk]
-    stats.check()
-    for event in events:
-        assert tuple(event) == EVENT_KEYS
-        assert event["kind"] == "alert" and event["count"] == 1
-        assert len(event["sample"]) <= 500
-        for key in ("alertname", "status", "labels", "link", "severity_raw"):
-            assert key in event["attrs"], key
-    return events, stats
+#: Parse a file as the CLI does and check the bookkeeping invariant and every event.
+run = partial(parse_events, opsgenie, kinds=("alert",), attrs=ALERT_ATTRS)
 
 
 def payloads() -> list[dict[str, Any]]:
@@ -191,19 +180,14 @@ def test_rest_open_alert_has_no_end_even_with_close_time(tmp_path: Path) -> None
 def test_truncated_document_raises_one_line_parse_error(tmp_path: Path) -> None:
     path = tmp_path / "alerts.json"
     path.write_bytes((DATA / "alerts_list.json").read_bytes()[:500])
-    with pytest.raises(ParseError) as info:
-        run(path)
-    assert str(info.value).startswith(f"{path}: not valid JSON: ")
-    assert "\n" not in str(info.value)
+    assert parse_error(opsgenie, path).startswith(f"{path}: not valid JSON: ")
 
 
 def test_json_of_another_kind_raises_parse_error(tmp_path: Path) -> None:
     path = tmp_path / "other.json"
     path.write_text('{"incidents": []}')
-    with pytest.raises(ParseError) as info:
-        run(path)
-    assert str(info.value).startswith(f"{path}: JSON is not an Opsgenie webhook payload")
-    assert "\n" not in str(info.value)
+    msg = parse_error(opsgenie, path)
+    assert msg.startswith(f"{path}: JSON is not an Opsgenie webhook payload")
 
 
 def test_json_lines_with_a_torn_line(tmp_path: Path) -> None:

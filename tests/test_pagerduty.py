@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from parsers import pagerduty
-from parsers.base import EVENT_KEYS, ParseError, ParseOptions, ParseStats
+from tests.helpers import ALERT_ATTRS, parse_error, parse_events
 
 DATA = Path(__file__).parent / "data" / "pagerduty"
 
@@ -20,20 +20,9 @@ def utc(h: int, mi: int, s: int = 0, us: int = 0) -> float:
     return datetime(2024, 5, 14, h, mi, s, us, tzinfo=UTC).timestamp()
 
 
-def run(path: Path, **opts: Any) -> tuple[list[dict[str, Any]], ParseStats]:
-    """Parse a file as the CLI does and check the bookkeeping invariant."""
-    stats = ParseStats()
-    options = ParseOptions(display_path=str(path), **opts)
-    with open(path, "rb") as fh:
-        events = [e for chunk in pagerduty.parse(fh, stats, options) for e in chunk]
-    stats.check()
-    for event in events:
-        assert tuple(event) == EVENT_KEYS
-        assert event["kind"] == "alert" and event["count"] == 1 and event["host"] == ""
-        assert len(event["sample"]) <= 500
-        for key in ("alertname", "status", "labels", "link", "severity_raw"):
-            assert key in event["attrs"], key
-    return events, stats
+#: Parse a file as the CLI does and check the bookkeeping invariant and every event.
+run = partial(parse_events, pagerduty, kinds=("alert",), attrs=ALERT_ATTRS,
+              fixed={"host": ""})
 
 
 def compact(path: Path) -> str:
@@ -211,9 +200,7 @@ def test_csv_headers_in_title_case_and_durations(tmp_path: Path) -> None:
 def test_csv_missing_columns_raise_one_line_parse_error(tmp_path: Path) -> None:
     path = tmp_path / "incidents.csv"
     path.write_text("id,status,urgency\nQ1,resolved,high\n")
-    with pytest.raises(ParseError) as info:
-        run(path)
-    assert str(info.value) == (
+    assert parse_error(pagerduty, path) == (
         f"{path}: missing columns: title or description, created_on or created_at "
         "(expected a PagerDuty incidents CSV export)"
     )
@@ -225,19 +212,13 @@ def test_csv_missing_columns_raise_one_line_parse_error(tmp_path: Path) -> None:
 def test_truncated_document_raises_one_line_parse_error(tmp_path: Path) -> None:
     path = tmp_path / "incidents.json"
     path.write_bytes((DATA / "incidents.json").read_bytes()[:900])
-    with pytest.raises(ParseError) as info:
-        run(path)
-    assert str(info.value).startswith(f"{path}: not valid JSON: ")
-    assert "\n" not in str(info.value)
+    assert parse_error(pagerduty, path).startswith(f"{path}: not valid JSON: ")
 
 
 def test_json_of_another_kind_raises_parse_error(tmp_path: Path) -> None:
     path = tmp_path / "users.json"
     path.write_text('{"users": [], "limit": 25}')
-    with pytest.raises(ParseError) as info:
-        run(path)
-    assert str(info.value).startswith(f"{path}: JSON is not a PagerDuty API answer")
-    assert "\n" not in str(info.value)
+    assert parse_error(pagerduty, path).startswith(f"{path}: JSON is not a PagerDuty API answer")
 
 
 @pytest.mark.parametrize(

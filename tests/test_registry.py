@@ -15,8 +15,9 @@ SAMPLES = ROOT / "sample_logs"
 
 
 def test_every_parser_module_is_registered() -> None:
-    # base and log_format are helpers, not formats.
-    modules = {m.name for m in pkgutil.iter_modules(parsers.__path__)} - {"base", "log_format"}
+    # base, export, log_format and syslog are helpers, not formats.
+    helpers = {"base", "export", "log_format", "syslog"}
+    modules = {m.name for m in pkgutil.iter_modules(parsers.__path__)} - helpers
     assert modules == {m.__name__.rsplit(".", 1)[1] for m in parsers.REGISTRY}
 
 

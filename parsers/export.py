@@ -1,0 +1,321 @@
+"""The toolkit of the JSON export parsers (Alertmanager, Grafana, PagerDuty, Opsgenie,
+CloudWatch, Datadog and the JSON side of change events).
+
+An export file is small and read whole: one JSON document, or JSON lines (one document a
+line, as a webhook receiver appends them). :func:`read_json_document` tells the two apart
+(a torn line loses that line only; a broken document is a :class:`ParseError`) and hands
+each document to the format's reader, which knows the format's own fields and nothing of
+JSON files (as plaso's ``jsonl_plugins/interface.py`` splits file and record). A reader is
+anything with the methods of :class:`ExportReader`; :class:`RecordReader` holds what most
+readers share.
+
+The parse functions built on it take the file's lines (read whole), the file's
+:class:`ParseStats` (counts, rejects, variant, notes, time range) and the
+:class:`ParseOptions` (``display_path`` names the file in messages, ``on_bad_lines``
+applies to rejected records), and yield lists of at most ``CHUNK_ROWS`` event rows
+(``EVENT_KEYS``). They raise :class:`ParseError` for a file that is one JSON document
+but not valid JSON or not of their format, and :class:`BadLineError` when a record is
+rejected with ``on_bad_lines == "error"``.
+"""
+
+from __future__ import annotations
+
+import calendar
+import itertools
+import json
+import re
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC
+from typing import Any, Protocol
+
+from dateutil.parser import isoparse
+
+from parsers.base import CHUNK_ROWS, ParseError, ParseOptions, ParseStats
+
+#: ``sample`` holds the record as compact JSON (or its CSV row) cut to this many characters.
+SAMPLE_CHARS = 500
+
+# RFC3339 as Go's time.RFC3339Nano writes it: 2019-09-27T16:27:56.612666101Z,
+# 2018-03-07T06:33:21.873077559-05:00, 2026-03-11T12:48:38.413Z. Go emits 1-9 fraction digits.
+_RFC3339 = re.compile(
+    r"(\d{4})-(\d\d)-(\d\d)[Tt ](\d\d):(\d\d):(\d\d)(?:\.(\d+))?(?:([Zz])|([+-])(\d\d):?(\d\d))\Z"
+)
+
+
+class ExportReader(Protocol):
+    """What :func:`read_json_document` and :func:`read_json_export` need of a format."""
+
+    #: Why a line of JSON lines that :meth:`read` refuses is skipped ("JSON line that is not
+    #: an Opsgenie payload or API answer").
+    skip_reason: str
+    #: The :class:`ParseError` message (after the file's name) when :meth:`read` refuses the
+    #: file's one document: what it was expected to be.
+    not_this: str
+
+    def read(self, doc: Any, index: Callable[[], int]) -> bool:
+        """Read one JSON document: the whole file, or one line of a JSON-lines file.
+
+        Args:
+            doc: The decoded JSON value.
+            index: Gives the ``line`` of the next record: the physical line number of a
+                JSON-lines document, else 1, 2, 3... over the records of the file.
+
+        Returns:
+            False when the document is not of this format (nothing was counted).
+        """
+        ...
+
+    def events(self) -> list[dict[str, Any]]:
+        """The events of everything read, in their final order."""
+        ...
+
+
+class RecordReader:
+    """The state most readers share: the file's stats and options, and the counting of one
+    record that must be a JSON object."""
+
+    def __init__(self, stats: ParseStats, options: ParseOptions) -> None:
+        self.stats = stats
+        self.options = options
+
+    def set_variant(self, variant: str) -> None:
+        """Keep the first variant seen (a JSON-lines file may mix shapes)."""
+        if not self.stats.variant:
+            self.stats.variant = variant
+
+    def reject(self, index: int, reason: str, raw: str) -> None:
+        """Reject a record already counted, ``raw`` being its text."""
+        self.stats.reject(index, reason, raw.encode(), self.options)
+
+    def count_record(self, obj: Any, index: int, what: str) -> str | None:
+        """Count one record and return its compact JSON; reject it (None) when it is not a
+        JSON object, ``what`` naming it in the reason (``"alert"``)."""
+        self.stats.lines += 1
+        raw = dump(obj)
+        if not isinstance(obj, dict):
+            self.reject(index, f"{what} is not a JSON object", raw)
+            return None
+        return raw
+
+
+# --- values -------------------------------------------------------------------------------
+
+
+def as_text(value: Any) -> str:
+    """A JSON value as text for attrs ("" for null/missing)."""
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+
+
+def dump(value: Any) -> str:
+    """Compact, key-sorted JSON of a record (stable across notifications)."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def json_object(value: Any) -> dict[str, Any]:
+    """``value`` when it is a JSON object, else an empty one."""
+    return value if isinstance(value, dict) else {}
+
+
+def api_time(value: Any) -> float | None:
+    """A REST API's ISO 8601 time (PagerDuty, Opsgenie) as epoch seconds; None when absent.
+
+    Raises:
+        ValueError: when the value is not a timestamp.
+    """
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise ValueError(f"bad timestamp {value!r}")
+    return parse_rfc3339(value)
+
+
+def parse_rfc3339(text: str) -> float | None:
+    """Convert an RFC3339 timestamp to epoch seconds UTC.
+
+    Sub-second digits are kept to the microsecond (Go writes up to nanoseconds).
+
+    Args:
+        text: e.g. ``2019-09-27T16:27:56.612666101Z`` or ``2018-03-07T06:33:21.87-05:00``.
+
+    Returns:
+        Epoch seconds, or None for Go's zero time ``0001-01-01T00:00:00Z`` (the webhook's
+        "no end yet").
+
+    Raises:
+        ValueError: when the text is not a timestamp.
+    """
+    m = _RFC3339.match(text.strip())
+    if m is None:
+        return _parse_fallback(text)
+    y, mo, d, hh, mi, ss, frac, z, sign, oh, om = m.groups()
+    if int(y) <= 1:
+        return None
+    if not (1 <= int(mo) <= 12 and 1 <= int(d) <= 31 and int(hh) < 24 and int(mi) < 60):
+        raise ValueError(f"bad timestamp {text!r}")
+    epoch = calendar.timegm((int(y), int(mo), int(d), int(hh), int(mi), int(ss), 0, 0, 0))
+    if z is None:
+        off = int(oh) * 3600 + int(om) * 60
+        epoch -= off if sign == "+" else -off
+    us = int((frac or "0")[:6].ljust(6, "0"))
+    # One division of whole microseconds rounds like datetime.timestamp() does.
+    return (epoch * 1_000_000 + us) / 1_000_000
+
+
+def _parse_fallback(text: str) -> float | None:
+    """Other ISO 8601 spellings via dateutil (naive times are read as UTC)."""
+    try:
+        dt = isoparse(text.strip())
+    except (ValueError, OverflowError):
+        raise ValueError(f"bad timestamp {text!r}") from None
+    if dt.year <= 1:
+        return None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return float(dt.timestamp())
+
+
+# --- files ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class JsonLines:
+    """A file that is not one JSON document but JSON lines: its non-blank physical lines,
+    numbered from 1."""
+
+    lines: list[tuple[int, bytes]]
+
+
+@dataclass(frozen=True)
+class JsonDocument:
+    """A file that is one JSON document."""
+
+    value: Any
+
+
+def json_payload(lines: Iterable[bytes]) -> bytes | None:
+    """A JSON export's bytes without a UTF-8 byte-order mark; None when it is blank."""
+    data = b"".join(lines)
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    return data if data.strip() else None
+
+
+def load_json(data: bytes, options: ParseOptions) -> JsonDocument | JsonLines:
+    """One JSON document, or the lines of JSON lines (some of which may be torn).
+
+    Raises:
+        ParseError: when the file is neither (a broken or truncated document).
+    """
+    try:
+        return JsonDocument(_loads(data))
+    except ValueError as exc:
+        physical = [(n, ln) for n, ln in enumerate(data.split(b"\n"), start=1) if ln.strip()]
+        if not _looks_like_json_lines(physical):
+            raise ParseError(f"{options.display_path}: not valid JSON: {_where(exc)}") from None
+        return JsonLines(physical)
+
+
+def json_lines(
+    doc: JsonLines, stats: ParseStats, options: ParseOptions
+) -> Iterator[tuple[int, Any]]:
+    """The line number and value of each line; a line that is not valid JSON (a torn write:
+    the receiver crashed mid-line) is counted as one record and rejected."""
+    for lineno, raw in doc.lines:
+        try:
+            value = _loads(raw.strip())
+        except ValueError as exc:
+            stats.lines += 1
+            stats.reject(lineno, f"not valid JSON: {_where(exc, one_line=True)}", raw, options)
+            continue
+        yield lineno, value
+
+
+def read_json_document(
+    data: bytes, stats: ParseStats, options: ParseOptions, reader: ExportReader
+) -> None:
+    """Feed one JSON document, or each line of JSON lines, to ``reader``.
+
+    A line that the reader refuses (valid JSON of another kind, e.g. the receiver's own log
+    line) is counted and skipped with ``reader.skip_reason``.
+
+    Raises:
+        ParseError: one document that is not valid JSON, or that ``reader`` refuses
+            (``reader.not_this`` says what was expected).
+    """
+    loaded = load_json(data, options)
+    if isinstance(loaded, JsonLines):
+        for lineno, doc in json_lines(loaded, stats, options):
+            if not reader.read(doc, itertools.repeat(lineno).__next__):
+                stats.lines += 1
+                stats.skip(reader.skip_reason)
+    elif not reader.read(loaded.value, itertools.count(1).__next__):
+        raise ParseError(f"{options.display_path}: {reader.not_this}")
+
+
+def chunks(events: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
+    """``events`` in lists of at most ``CHUNK_ROWS``."""
+    for i in range(0, len(events), CHUNK_ROWS):
+        yield events[i : i + CHUNK_ROWS]
+
+
+def yield_events(events: list[dict[str, Any]], stats: ParseStats) -> Iterator[list[dict[str, Any]]]:
+    """Widen the file's time range by every start and end, then hand events out in chunks."""
+    for e in events:
+        stats.see_ts(e["ts"])
+        if e["end"] is not None:
+            stats.see_ts(e["end"])
+    yield from chunks(events)
+
+
+def read_json_export(
+    lines: Iterable[bytes], stats: ParseStats, options: ParseOptions, reader: ExportReader
+) -> Iterator[list[dict[str, Any]]]:
+    """The whole of a JSON-only export parser: :func:`json_payload`, then
+    :func:`read_json_document`, then :func:`yield_events` of ``reader.events()``."""
+    data = json_payload(lines)
+    if data is None:
+        return
+    read_json_document(data, stats, options, reader)
+    yield from yield_events(reader.events(), stats)
+
+
+def _loads(raw: bytes) -> Any:
+    """``json.loads`` of UTF-8 bytes; both bad UTF-8 and bad JSON raise ``ValueError``."""
+    return json.loads(raw.decode("utf-8"))
+
+
+def _where(exc: ValueError, *, one_line: bool = False) -> str:
+    """A one-line description of a JSON error: message, line (unless ``one_line``), column."""
+    if isinstance(exc, json.JSONDecodeError):
+        # json's own messages end in " at" ("Unterminated string starting at"), made to be
+        # followed by a position.
+        msg = exc.msg.removesuffix(" at")
+        if one_line:
+            return f"{msg} at column {exc.colno}"
+        return f"{msg} at line {exc.lineno} column {exc.colno}"
+    if isinstance(exc, UnicodeDecodeError):
+        return f"invalid UTF-8 at byte {exc.start}"
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
+def _looks_like_json_lines(physical: list[tuple[int, bytes]]) -> bool:
+    """True when a file that is not one JSON document is JSON lines with some bad lines.
+
+    A pretty-printed document has lines like ``"alerts": [`` that never parse alone, so
+    requiring at least half of the non-blank lines to be complete JSON values separates
+    a JSON-lines log with a torn line from a broken (or truncated) document.
+    """
+    if len(physical) < 2:
+        return False
+    good = 0
+    for _, ln in physical:
+        s = ln.strip()
+        if (s[:1], s[-1:]) in ((b"{", b"}"), (b"[", b"]")):
+            try:
+                good += isinstance(_loads(s), (dict, list))
+            except ValueError:
+                pass
+    return good >= 1 and good * 2 >= len(physical)
