@@ -49,8 +49,10 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         "scenario | truth start / end / users% | tool start / end / users% / cause | pass | why"
     )
     for r in RESULTS:
-        t = r["truth"]
-        truth = f"{t['start'][11:19]} / {t['end'][11:19]} / {t['users_pct']:.1f}"
+        truth = "; ".join(
+            f"{t['start'][11:19]} / {t['end'][11:19]} / {t['users_pct']:.1f}"
+            for t in r["truth"].get("faults") or [r["truth"]]
+        )
         tools = (
             "; ".join(
                 f"{i['start'][11:19]} / {i['end'][11:19]} / {i['users_pct']:.1f} / "

@@ -1,15 +1,19 @@
 """A small shop backend for the end-to-end scenarios, run as a script in its own process.
 
-    python upstream_app.py PORT CONTROL_FILE NAME
+    python upstream_app.py PORT CONTROL_FILE NAME [CERT KEY]
 
 It answers every path (HTML pages, ``/api/cart`` JSON, ``/healthz``) from a thread per
-connection. The harness steers it through ``CONTROL_FILE``, read on every request:
+connection; with ``CERT KEY`` (PEM files) it speaks HTTPS (TLS on every accepted connection,
+the handshake in the connection's thread). The harness steers it through ``CONTROL_FILE``,
+read on every request, one directive a line:
 
 * missing or empty: answer at once;
 * ``stall``: hold each request (short sleeps, re-reading the file) until the word is gone or
   ``STALL_MAX_S`` real seconds have passed, far past the proxy's ``proxy_read_timeout``;
 * ``slow PATH_PREFIX SECONDS``: requests whose path starts with the prefix take that long
-  (an expensive search page).
+  (an expensive search page);
+* ``fail PATH_PREFIX FRACTION [STATUS]``: that fraction of the requests whose path starts
+  with the prefix get STATUS (500 by default): a background error trickle.
 
 It runs in real time (no libfaketime): only Nginx's clock is compressed.
 """
@@ -17,6 +21,8 @@ It runs in real time (no libfaketime): only Nginx's clock is compressed.
 from __future__ import annotations
 
 import json
+import random
+import ssl
 import sys
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -28,11 +34,17 @@ STALL_MAX_S = 3.0
 STEP_S = 0.02
 
 
-def _control(path: Path) -> list[str]:
+def _control(path: Path) -> list[list[str]]:
+    """The directives of the control file, one list of words per non-empty line."""
     try:
-        return path.read_text().split()
+        text = path.read_text()
     except OSError:
         return []
+    return [ln.split() for ln in text.splitlines() if ln.strip()]
+
+
+def _stalled(path: Path) -> bool:
+    return any(d[:1] == ["stall"] for d in _control(path))
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -41,20 +53,30 @@ class Handler(BaseHTTPRequestHandler):
     server_version = "shop-app/1.0"
     control = Path("/nonexistent")
     name = "app"
+    rng = random.Random(7)
 
     def log_message(self, format: str, *args: object) -> None:
         """Quiet: the scenarios read Nginx's logs, not the app's."""
 
-    def _hold(self) -> None:
-        words = _control(self.control)
-        if words[:1] == ["stall"]:
+    def _hold(self, directives: list[list[str]]) -> None:
+        if any(d[:1] == ["stall"] for d in directives):
             deadline = time.monotonic() + STALL_MAX_S
             for _ in range(int(STALL_MAX_S / STEP_S) + 1):
-                if time.monotonic() >= deadline or _control(self.control)[:1] != ["stall"]:
+                if time.monotonic() >= deadline or not _stalled(self.control):
                     break
                 time.sleep(STEP_S)
-        elif words[:1] == ["slow"] and len(words) == 3 and self.path.startswith(words[1]):
-            time.sleep(min(float(words[2]), STALL_MAX_S))
+            return
+        for d in directives:
+            if d[:1] == ["slow"] and len(d) == 3 and self.path.startswith(d[1]):
+                time.sleep(min(float(d[2]), STALL_MAX_S))
+                return
+
+    def _failure(self, directives: list[list[str]]) -> int:
+        for d in directives:
+            if d[:1] == ["fail"] and len(d) in (3, 4) and self.path.startswith(d[1]):
+                if self.rng.random() < float(d[2]):
+                    return int(d[3]) if len(d) == 4 else 500
+        return 0
 
     def _send(self, status: int, ctype: str, body: bytes) -> None:
         try:
@@ -69,8 +91,13 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         """Answer a page, the cart JSON or the health check."""
-        self._hold()
-        if self.path == "/healthz":
+        directives = _control(self.control)
+        self._hold(directives)
+        failure = self._failure(directives)
+        if failure:
+            body = json.dumps({"error": "internal error", "server": self.name}).encode()
+            self._send(failure, "application/json", body)
+        elif self.path == "/healthz":
             self._send(200, "text/plain", b"ok\n")
         elif self.path.startswith("/api/"):
             body = json.dumps({"items": len(self.path) % 4, "server": self.name}).encode()
@@ -91,7 +118,7 @@ class Server(ThreadingHTTPServer):
     request_queue_size = 256
 
     def handle_error(self, request: object, client_address: object) -> None:
-        """A peer that went away is normal here; stay quiet."""
+        """A peer that went away (or refused our certificate) is normal here; stay quiet."""
 
 
 def main(argv: list[str]) -> int:
@@ -100,6 +127,13 @@ def main(argv: list[str]) -> int:
     Handler.control = control
     Handler.name = name
     with Server(("127.0.0.1", port), Handler) as srv:
+        if len(argv) >= 6:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(argv[4], argv[5])
+            # the handshake runs in the connection's thread, on its first read
+            srv.socket = ctx.wrap_socket(
+                srv.socket, server_side=True, do_handshake_on_connect=False
+            )
         print(f"{name} listening on 127.0.0.1:{port}", flush=True)
         srv.serve_forever(poll_interval=0.05)
     return 0
