@@ -114,6 +114,15 @@ MAIN_FORMAT = (
 TIMED_FORMAT = (
     MAIN_FORMAT[:-1] + " $request_time $upstream_addr $upstream_status $upstream_response_time'"
 )
+#: Nginx's JSON access log (``escape=json``): ``log_format main {JSON_FORMAT};``.
+JSON_FORMAT = (
+    'escape=json \'{"time":"$time_iso8601","remote_addr":"$remote_addr",'
+    '"request":"$request","status":$status,"body_bytes_sent":$body_bytes_sent,'
+    '"request_time":$request_time,"upstream_addr":"$upstream_addr",'
+    '"upstream_status":"$upstream_status","upstream_response_time":"$upstream_response_time",'
+    '"http_referer":"$http_referer","http_user_agent":"$http_user_agent",'
+    '"http_x_forwarded_for":"$http_x_forwarded_for"}\''
+)
 
 
 class E2EUnavailable(RuntimeError):
@@ -454,8 +463,10 @@ class Nginx:
         worker_connections: int = 512,
         edge: bool = False,
         log_format: str = MAIN_FORMAT,
+        main: str = "",
     ) -> None:
-        """Write nginx.conf: process and path boilerplate around ``http_body``."""
+        """Write nginx.conf: process and path boilerplate around ``http_body``; ``main`` is
+        added to the main context (e.g. ``worker_rlimit_nofile 96;``)."""
         user = "user root;\n" if os.geteuid() == 0 else ""  # workers must read the tmp dirs
         p = self.prefix
         clock = "    add_header X-E2E-Msec $msec always;\n" if edge else ""
@@ -463,6 +474,7 @@ class Nginx:
 {user}daemon off;
 master_process on;
 worker_processes {workers};
+{main}
 pid {p}/nginx.pid;
 error_log {self.error_log} notice;
 # Nginx clears the workers' environment: keep what libfaketime reads.
