@@ -26,7 +26,9 @@ import calendar
 import functools
 import math
 import re
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any, Literal, cast
 
 import numpy as np
@@ -81,6 +83,12 @@ _VAR = re.compile(r"\$(?:\{([A-Za-z0-9_]+)\}|([A-Za-z0-9_]+))")
 _TIME_LOCAL, _TIME_ISO, _MSEC = "time_local", "time_iso8601", "msec"
 _STATUS, _NUMBER, _LIST, _CHAIN, _TOKEN = "status", "num", "list", "chain", "tok"
 _TEXT, _WORD, _XFF = "txt", "word", "xff"
+#: Names reserved for formats synthesised from JSON lines (:func:`sniff_json`): ``$_json_<n>``
+#: captures a key that stands for no Nginx variable (matched, never made a column), and
+#: ``${_json_dollar}`` is a literal ``$`` in a key such as ``"$remote_addr"``, which a
+#: ``log_format`` string cannot otherwise spell.
+_RESERVED = "_json_"
+_DOLLAR = "_json_dollar"
 
 # Numbers written with %O/%T.%03M/%ui: digits and dots, or "-" from hand-written logs.
 _NUMBERS = frozenset(
@@ -140,7 +148,7 @@ _JSON_STRING = rb'[^"\\]*(?:\\.[^"\\]*)*'
 
 def _var_class(name: str) -> str:
     """The class of a variable (see the ``_TIME_LOCAL``... constants)."""
-    if name in (_TIME_LOCAL, _TIME_ISO, _MSEC, _STATUS):
+    if name in (_TIME_LOCAL, _TIME_ISO, _MSEC, _STATUS, _DOLLAR):
         return name
     if name in _NUMBERS:
         return _NUMBER
@@ -170,8 +178,11 @@ def _var_pattern(cls: str, nxt: bytes, escape: Escape) -> bytes:
         # rejected as "bad timestamp" rather than "does not match".
         return rb'[^\s\]"]{20} [+-]\d{4}'
     if cls == _TIME_ISO:
-        # Nginx writes %4d-%02d-%02dT%02d:%02d:%02d%c%02i:%02i; "Z" from other writers.
-        return rb"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:[+-]\d\d:\d\d|Z)"
+        # Nginx writes %4d-%02d-%02dT%02d:%02d:%02d%c%02i:%02i; "Z" and a fraction of a
+        # second from other writers (log shippers re-stamp JSON lines that way).
+        return rb"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,9})?(?:[+-]\d\d:\d\d|Z)"
+    if cls == _DOLLAR:
+        return rb"\$"
     if cls == _MSEC:
         return rb"\d+(?:\.\d+)?"
     if cls == _STATUS:
@@ -310,9 +321,22 @@ def _sum_upstream(value: bytes) -> float:
 def parse_time_iso8601(text: bytes) -> tuple[float, int]:
     """Parse Nginx ``$time_iso8601`` (``2023-03-20T12:30:00+01:00``) to (epoch UTC, offset s).
 
+    Also reads the forms other JSON writers use: ``Z`` for UTC and a fraction of a second
+    (``2023-03-20T12:30:00.123Z``).
+
     Raises:
         ValueError: when the text is not a valid ``$time_iso8601``.
     """
+    frac = 0.0
+    if text[19:20] == b".":
+        # A fraction of a second (not Nginx's, other writers'): ".123" before the zone.
+        end = 20
+        while text[end : end + 1].isdigit():
+            end += 1
+        if end == 20 or end > 29:
+            raise ValueError("bad $time_iso8601")
+        frac = float(text[19:end])
+        text = text[:19] + text[end:]
     if len(text) == 25 and text[19:20] in (b"+", b"-") and text[22:23] == b":":
         off = int(text[20:22]) * 3600 + int(text[23:25]) * 60
         if text[19:20] == b"-":
@@ -328,7 +352,7 @@ def parse_time_iso8601(text: bytes) -> tuple[float, int]:
     if not (1 <= month <= 12 and 1 <= day <= 31 and hh < 24 and mm < 60 and ss < 61):
         raise ValueError("time out of range")
     epoch = calendar.timegm((year, month, day, hh, mm, ss, 0, 0, 0))
-    return float(epoch - off), off
+    return float(epoch - off) + frac, off
 
 
 _TIME_PARSERS: dict[str, Callable[[bytes], tuple[float, int]]] = {
@@ -397,6 +421,205 @@ def _parse_or_nan(parse: Callable[[bytes], tuple[float, int]], v: bytes) -> tupl
     except ValueError:
         return math.nan, 0
 
+
+
+# --- JSON objects ---------------------------------------------------------------------------
+# A one-line JSON object read member by member, keeping each value's raw bytes (quotes
+# included): Nginx's escape=json output is not always JSON (raw invalid UTF-8, an unquoted
+# "$upstream_response_time" written as "0.001, 0.002" or as nothing), so json.loads is no use.
+_J_OPEN = re.compile(rb"[ \t]*\{")
+_J_CLOSE = re.compile(rb"[ \t]*\}")
+_J_KEY = re.compile(rb'[ \t]*"([^"\\]*(?:\\.[^"\\]*)*)"[ \t]*:[ \t]*')
+_J_BARE_ITEM = rb'[^\s,{}\[\]"][^\s,{}"]*'
+# A string, or a bare token (number, true/false/null, "-", an unquoted upstream list), or
+# nothing (a bare variable Nginx found empty).
+_J_VALUE = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"|(?:' + _J_BARE_ITEM + rb"(?:(?:, | : )"
+                      + _J_BARE_ITEM + rb")*)?")
+_J_SEP = re.compile(rb"[ \t]*([,}])")
+_J_NESTED = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"|[{\[]|[}\]]|[^"{}\[\]]+')
+#: One member of a JSON line: key (decoded), start and end of its raw value, nested or not.
+Member = tuple[str, int, int, bool]
+
+
+def _json_key(raw: bytes) -> str:
+    """A raw JSON key as text (escapes undone, invalid UTF-8 kept visible)."""
+    return (unescape_json(raw) if b"\\" in raw else raw).decode("utf-8", "backslashreplace")
+
+
+def _skip_nested(line: bytes, pos: int, end: int) -> int | None:
+    """The end of the object or array that starts at ``pos``; None when it is not closed."""
+    depth = 0
+    for m in _J_NESTED.finditer(line, pos, end):
+        tok = m.group()
+        if tok in (b"{", b"["):
+            depth += 1
+        elif tok in (b"}", b"]"):
+            depth -= 1
+            if depth == 0:
+                return m.end()
+    return None
+
+
+def json_members(line: bytes) -> list[Member] | str:
+    """The members of a line holding one JSON object, or why the line is not one.
+
+    Each member is ``(key, start, end, nested)``: ``line[start:end]`` is the value as written
+    (a string with its quotes, a bare token, or a nested object/array when ``nested``).
+    """
+    end = len(line)
+    while end and line[end - 1] in b"\r\n":
+        end -= 1
+    m = _J_OPEN.match(line, 0, end)
+    if m is None:
+        return "not a JSON object"
+    pos = m.end()
+    members: list[Member] = []
+    closed = _J_CLOSE.match(line, pos, end)
+    if closed is not None:
+        pos = closed.end()
+    else:
+        while True:
+            k = _J_KEY.match(line, pos, end)
+            if k is None:
+                return "not a JSON object"
+            key, pos = _json_key(k.group(1)), k.end()
+            if line[pos : pos + 1] in (b"{", b"["):
+                stop = _skip_nested(line, pos, end)
+                if stop is None:
+                    return "not a JSON object"
+                members.append((key, pos, stop, True))
+                pos = stop
+            else:
+                v = _J_VALUE.match(line, pos, end)
+                assert v is not None  # the pattern can match nothing
+                members.append((key, pos, v.end(), False))
+                pos = v.end()
+            sep = _J_SEP.match(line, pos, end)
+            if sep is None:
+                return "not a JSON object"
+            pos = sep.end()
+            if sep.group(1) == b"}":
+                break
+    if line[pos:end].strip():
+        return "text after the JSON object"
+    return members
+
+
+_REORDERED = ("some lines have their JSON keys in another order or set than the format; "
+              "they were read one by one (slower)")
+@functools.lru_cache(maxsize=256)
+def _fits(var: str, quoted: bool) -> Callable[[bytes], bool | None]:
+    """A test of one raw value against the pattern Nginx's ``var`` has there (True or None)."""
+    pattern = re.compile(_var_pattern(_var_class(var), b'"' if quoted else b",", "json"))
+    return lambda v: True if pattern.fullmatch(_inner(v)) else None
+
+
+def _inner(value: bytes) -> bytes:
+    """A raw JSON value without its quotes."""
+    return value[1:-1] if value.startswith(b'"') else value
+
+
+#: Variables without which a line of a JSON format is rejected when its key is missing.
+_LINE_NEEDS = frozenset({_TIME_LOCAL, _TIME_ISO, _MSEC, _STATUS})
+
+
+@dataclass(frozen=True)
+class _JsonSlot:
+    """One member of a JSON format: the literal text before its value, its key, whether the
+    value is quoted, and the variables in the value."""
+
+    prefix: bytes
+    key: str
+    quoted: bool
+    variables: tuple[str, ...]
+
+
+class _JsonTemplate:
+    """A ``log_format`` that writes one flat JSON object, as a list of members.
+
+    Nginx writes the keys in the format's order on every line, which the compiled pattern
+    relies on. A line whose keys come in another order or set (a log shipper re-serialised
+    it) is rebuilt here in the format's order, from its own raw values, and matched again:
+    such lines are read, one by one and slower, rather than rejected for their key order.
+    """
+
+    def __init__(self, slots: list[_JsonSlot], suffix: bytes) -> None:
+        self.slots = slots
+        self.suffix = suffix
+
+    @classmethod
+    def of(cls, pieces: list[tuple[bool, str]]) -> _JsonTemplate | None:
+        """The template of a tokenised format; None when the format is not one flat
+        JSON object with variables only in values."""
+        names: list[str] = []
+        out: list[bytes] = []
+        for is_var, text in pieces:
+            if not is_var:
+                out.append(text.encode("utf-8"))
+            elif text == _DOLLAR:
+                out.append(b"$")
+            else:
+                out.append(b"\x00")  # a placeholder the member reader takes as a value
+                names.append(text)
+        rendered = b"".join(out)
+        members = json_members(rendered)
+        if isinstance(members, str) or not members:
+            return None
+        slots: list[_JsonSlot] = []
+        pos = seen = 0
+        for key, start, end, nested in members:
+            if nested or "\x00" in key or b"\x00" in rendered[pos:start]:
+                return None
+            n = rendered.count(b"\x00", start, end)
+            slots.append(_JsonSlot(rendered[pos:start], key, rendered[start:start + 1] == b'"',
+                                   tuple(names[seen:seen + n])))
+            seen += n
+            pos = end
+        return cls(slots, rendered[pos:].rstrip(b"\r\n"))
+
+    def rebuild(self, raw: bytes) -> tuple[bytes | None, str]:
+        """``raw`` rewritten with its values in the format's key order, or None and why.
+
+        A key the line lacks is written as ``-`` (what Nginx writes for a missing variable
+        under escape=default, read as absent); a line without the key of the time or the
+        status is refused. ``null`` is absent too. A value is not requoted: a string where
+        the format has a bare value (or the reverse) is not what the format writes, and the
+        line is rejected. Keys the format does not have are left out.
+        """
+        members = json_members(raw)
+        if isinstance(members, str):
+            return None, members
+        values: dict[str, bytes] = {}
+        for key, start, end, nested in members:
+            if nested:
+                return None, f"nested JSON value in key {key!r} (Nginx writes flat objects)"
+            values.setdefault(key, raw[start:end])
+        out: list[bytes] = []
+        for slot in self.slots:
+            out.append(slot.prefix)
+            v = values.get(slot.key)
+            if v is None:
+                if _LINE_NEEDS.intersection(slot.variables):
+                    return None, f"no key {slot.key!r}"
+                # Absent as escape=default writes it: "" does not fit $remote_addr.
+                v = b'"-"' if slot.quoted else b"-"
+            elif v == b"null":
+                v = b'"-"' if slot.quoted else b"-"
+            out.append(v)
+        out.append(self.suffix)
+        return b"".join(out), ""
+
+    def misfit(self, line: bytes) -> str:
+        """Why a rebuilt ``line`` does not match: the first key whose value does not fit its
+        variable's pattern ("" when none is found)."""
+        members = json_members(line)
+        if isinstance(members, str):
+            return ""
+        for slot, (key, start, end, _) in zip(self.slots, members, strict=False):
+            if len(slot.variables) == 1 and not _fits(slot.variables[0], slot.quoted)(
+                    line[start:end]):
+                return f"value of key {key!r} does not fit ${slot.variables[0]}"
+        return ""
 
 
 class LogFormat:
@@ -481,8 +704,13 @@ class LogFormat:
         self._ustatus = first("upstream_status")
         self._utime = first("upstream_response_time")
         self._vhost = first("host", "server_name", "http_host")
-        self._extra = {v: i for v, i in index.items() if v not in _COLUMN_VARIABLES}
+        self._extra = {v: i for v, i in index.items()
+                       if v not in _COLUMN_VARIABLES and not v.startswith(_RESERVED)}
         self._unesc: Callable[[bytes], bytes] | None
+        #: The members of a JSON-object format, to read lines whose keys Nginx did not
+        #: write in the format's order (a log shipper's); None for other formats.
+        self._json = _JsonTemplate.of(pieces) if escape == "json" else None
+        self._reason = f"does not match log_format {self.label}"
         if escape == "default":
             self._unesc, self._mark = unescape_default, b"\\x"
         elif escape == "json":
@@ -534,7 +762,6 @@ class LogFormat:
         """
         find, first_re, full_index, names = self._compact(options.want_client)
         match = self.regex.match
-        reason = f"does not match log_format {self.label}"
         first = options.first_line
         total = 0
         for buf in blocks:
@@ -550,14 +777,19 @@ class LogFormat:
                 rows, numbers = [], []
                 pick = [i + 1 for i in full_index]
                 valid = self._time_ok
+                # The captures come in format order: the time is not always the first.
+                ti = names.index(_MSEC if self._msec is not None else self._offset_var)
                 for ln, raw in enumerate(block_lines(buf), start=first):
                     m = match(raw)
+                    reason = ""
+                    if m is None and raw.strip() and not ERROR_LINE.match(raw):
+                        m, reason = self.rematch(raw, stats)
                     if m is not None:
                         row = m.group(*pick) if len(pick) > 1 else (m.group(pick[0]),)
                         # Checked here, not with the block's other times, so that rejects
                         # (and --on-bad-lines error) come in line order.
-                        if not valid(row[0]):
-                            stats.reject(ln, "bad timestamp", row[0], options)
+                        if not valid(row[ti]):
+                            stats.reject(ln, "bad timestamp", row[ti], options)
                             continue
                         rows.append(row)
                         numbers.append(ln)
@@ -571,6 +803,24 @@ class LogFormat:
             yield self._compact_chunk(rows, numbers, names, stats, options)
         stats.lines = total
         stats.variant = self.label + ("" if self.escape == "default" else f" escape={self.escape}")
+
+    def rematch(self, raw: bytes, stats: ParseStats) -> tuple[re.Match[bytes] | None, str]:
+        """The match of a line the pattern does not fit as it is, or None and the reason.
+
+        Only a JSON-object format gets a second try: the line rebuilt with its keys in the
+        format's order (see :class:`_JsonTemplate`); a note says when that happened.
+        """
+        if self._json is None:
+            return None, self._reason
+        line, why = self._json.rebuild(raw)
+        if line is None:
+            return None, why
+        m = self.regex.match(line)
+        if m is None:
+            return None, self._json.misfit(line) or self._reason
+        if _REORDERED not in stats.notes:
+            stats.notes.append(_REORDERED)
+        return m, ""
 
     def _time_ok(self, raw: bytes) -> bool:
         """True when the format's time variable ``raw`` converts to a timestamp."""
@@ -658,6 +908,9 @@ class LogFormat:
         """The name of the format, or its first 40 characters, for messages."""
         if self.name is not None:
             return self.name
+        if self._json is not None:
+            # A JSON object's first 40 characters say little ('{"time":"$time_iso8601",...').
+            return "JSON lines"
         return repr(self.fmt[:40] + ("..." if len(self.fmt) > 40 else ""))
 
     def __repr__(self) -> str:
@@ -864,7 +1117,6 @@ def parse_with(
     rejected with ``does not match log_format <name>``. ``stats.lines`` is set at the end.
     """
     match = fmt.regex.match
-    reason = f"does not match log_format {fmt.label}"
     tcache: TimeCache = {}
     rows: Rows = []
     lineno = options.first_line - 1
@@ -873,11 +1125,14 @@ def parse_with(
         if m is None:
             if not raw.strip():
                 stats.skip("blank line")
-            elif ERROR_LINE.match(raw):
+                continue
+            if ERROR_LINE.match(raw):
                 stats.skip("error-log line in an access log")
-            else:
+                continue
+            m, reason = fmt.rematch(raw, stats)
+            if m is None:
                 stats.reject(lineno, reason, raw, options)
-            continue
+                continue
         rows.append((lineno, m.groups()))
         if len(rows) >= CHUNK_ROWS:
             yield fmt.rows_to_chunk(rows, tcache, stats, options)
@@ -925,3 +1180,266 @@ def split_escape(spec: str) -> tuple[str, Escape]:
     if head in ("escape=default", "escape=json", "escape=none") and rest:
         return rest.strip(), head.split("=", 1)[1]  # type: ignore[return-value]
     return spec, "default"
+
+
+# --- JSON lines without a format: the keys say which variable each value is ---------------
+#: Keys that hold the time whatever their name says: the value's shape picks the variable.
+_TIME_KEYS = frozenset({"time", "timestamp", "@timestamp", "ts", "date", "datetime", "@t",
+                        "time_local", "time_iso8601", "msec", "log_time", "logtime"})
+_ISO_SHAPE = re.compile(rb"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,9})?(?:[+-]\d\d:\d\d|Z)")
+_LOCAL_SHAPE = re.compile(rb"\d\d/[A-Z][a-z]{2}/\d{4}:\d\d:\d\d:\d\d [+-]\d{4}")
+# Epoch seconds (9-10 digits: 1973-2286), with Nginx's milliseconds or more. Epoch
+# milliseconds as an integer (13 digits) are no Nginx variable and are not taken.
+_MSEC_SHAPE = re.compile(rb"\d{9,10}(?:\.\d{1,9})?")
+_TIME_SHAPES = ((_ISO_SHAPE, _TIME_ISO), (_LOCAL_SHAPE, _TIME_LOCAL), (_MSEC_SHAPE, _MSEC))
+
+
+def _aliases(table: dict[str, tuple[str, ...]]) -> dict[str, str]:
+    return {alias: var for var, names in table.items() for alias in (var, *names)}
+
+
+#: The names people give Nginx's fields in JSON, normalised (lower case, ``.``/``-`` -> ``_``).
+_ALIASES = _aliases({
+    "remote_addr": ("client_ip", "clientip", "ip", "client", "remote_ip", "remoteip",
+                    "client_addr", "client_address", "remote_address", "remoteaddr",
+                    "source_ip", "src_ip"),
+    "request": ("request_line",),
+    "request_method": ("method", "verb", "http_method", "http_request_method"),
+    "request_uri": ("path", "url", "request_path", "request_url", "url_path",
+                    "url_original"),
+    "server_protocol": ("protocol", "proto", "http_version", "http_protocol"),
+    "status": ("code", "status_code", "statuscode", "response", "response_code",
+               "response_status", "http_status", "http_status_code",
+               "http_response_status_code"),
+    "body_bytes_sent": ("bytes", "size", "body_bytes", "body_size", "response_size",
+                        "response_bytes"),
+    "request_time": ("response_time", "responsetime", "duration", "latency",
+                     "request_duration", "elapsed"),
+    "upstream_response_time": ("upstream_time", "upstream_latency", "upstream_duration"),
+    "upstream_addr": ("upstream", "upstream_address", "backend"),
+    "upstream_status": ("upstream_code", "upstream_status_code"),
+    "http_user_agent": ("ua", "user_agent", "agent", "useragent", "user_agent_original",
+                        "http_useragent"),
+    "http_referer": ("referer", "referrer", "http_referrer"),
+    "http_x_forwarded_for": ("xff", "x_forwarded_for", "forwarded_for"),
+    "remote_user": ("user", "auth_user"),
+    "host": ("vhost", "virtual_host"),
+    "request_id": ("req_id", "requestid", "x_request_id"),
+})
+#: Nginx variables taken by their own name (besides the families in _NGINX_PREFIXES).
+_NGINX_VARIABLES = _NUMBERS | _TOKENS | _COLUMN_VARIABLES | _SPACED | frozenset({
+    "query_string", "document_uri", "is_args", "request_completion", "request_filename",
+    "content_type", "nginx_version", "server_port", "time_local", "time_iso8601", "msec",
+    "status", "uri", "request_uri"})
+_NGINX_PREFIXES = ("http_", "sent_http_", "sent_trailer_", "cookie_", "arg_", "upstream_",
+                   "ssl_", "proxy_protocol_", "realip_")
+_NAME = re.compile(r"[a-z0-9_]+")
+#: Fields an access log is made of: two of these and a time make JSON lines an access log.
+_ACCESS = frozenset({
+    "status", "request", "request_uri", "uri", "request_method", "remote_addr",
+    "http_user_agent", "body_bytes_sent", "bytes_sent", "request_time", "upstream_addr",
+    "upstream_status", "upstream_response_time", "http_referer", "http_x_forwarded_for"})
+_TIMES = frozenset({_TIME_LOCAL, _TIME_ISO, _MSEC})
+_REQUESTS = frozenset({"request", "request_uri", "uri"})
+
+
+def _normal_key(key: str) -> str:
+    """A key as looked up: lower case, ``.``, ``-`` and spaces as ``_``, no leading ``$``."""
+    norm = key.strip().lower().replace(".", "_").replace("-", "_").replace(" ", "_")
+    return norm[1:] if norm.startswith("$") else norm
+
+
+def _named_variable(norm: str) -> str | None:
+    """The Nginx variable a (normalised) key names, by its name alone; None if none."""
+    if norm in _ALIASES:
+        return _ALIASES[norm]
+    if _NAME.fullmatch(norm) and (norm in _NGINX_VARIABLES or norm.startswith(_NGINX_PREFIXES)):
+        return norm
+    return None
+
+
+def _time_shape(value: bytes) -> str | None:
+    """The time variable whose shape ``value`` has, or None."""
+    inner = _inner(value)
+    return next((var for shape, var in _TIME_SHAPES if shape.fullmatch(inner)), None)
+
+
+def _most(values: Sequence[bytes], test: Callable[[bytes], Any]) -> Any:
+    """The most common result of ``test`` over ``values`` when more than half of them give
+    it, else None."""
+    got = Counter(r for r in map(test, values) if r is not None)
+    if not got:
+        return None
+    best, n = got.most_common(1)[0]
+    return best if 2 * n > len(values) else None
+
+
+
+
+def _map_key(key: str, values: Sequence[bytes], quoted: bool) -> tuple[str | None, str]:
+    """The variable a key stands for, or None and why not, from its name and values."""
+    norm = _normal_key(key)
+    named = _named_variable(norm)
+    if norm in _TIME_KEYS:
+        var = _most(values, _time_shape)
+        if var is None:
+            shown = _inner(values[0])[:40].decode("utf-8", "backslashreplace")
+            return None, (f"{shown!r} is not a time Nginx writes: $time_iso8601 "
+                          "2023-03-20T12:30:00+00:00, $time_local 20/Mar/2023:12:30:00 +0000 "
+                          "or $msec 1679315400.123")
+        return var, ""
+    if named is None:
+        return None, "unknown key"
+    if not _most(values, _fits(named, quoted)):
+        return None, f"values do not look like ${named}"
+    return named, ""
+
+
+@dataclass(frozen=True)
+class JsonKey:
+    """One key of sniffed JSON lines: the Nginx variable it stands for, or why none."""
+
+    key: str
+    variable: str | None
+    why: str = ""
+
+
+@dataclass(frozen=True)
+class JsonSniff:
+    """What the first lines of a file of JSON objects say about it (see :func:`sniff_json`).
+
+    Attributes:
+        spec: the equivalent ``log_format`` with its escaping (``escape=json {...}``), as
+            ``--log-format`` takes it; "" when no format could be made.
+        keys: every key of the lines, in order, with its variable.
+        problem: why the file cannot be read this way ("" when it can).
+        access: the keys look like an access log's (a time and two request fields), so the
+            file is an Nginx access log even when ``problem`` says it cannot be read.
+    """
+
+    spec: str
+    keys: tuple[JsonKey, ...]
+    problem: str
+    access: bool
+
+    def notes(self) -> list[str]:
+        """The mapping, and the keys left unused, as notes for the report and ``inspect``."""
+        used = ", ".join(f"{k.key} -> ${k.variable}" for k in self.keys if k.variable)
+        out = [f"JSON lines; keys read as Nginx variables: {used} (--log-format overrides)"]
+        unused = [f"{k.key} ({k.why})" for k in self.keys if not k.variable]
+        if unused:
+            out.append("JSON keys not used: " + ", ".join(unused))
+        return out
+
+
+def _looks_like_access(keys: Sequence[str], timed: bool) -> bool:
+    """Two request fields among ``keys`` and a time (a time key, or ``timed``)."""
+    norms = [_normal_key(k) for k in keys]
+    fields = {_named_variable(n) for n in norms} & _ACCESS
+    return len(fields) >= 2 and (timed or any(n in _TIME_KEYS for n in norms))
+
+
+def _missing(vars_: set[str], keys: Sequence[JsonKey]) -> str:
+    """What a format with ``vars_`` lacks to place requests on a timeline, or ""."""
+    need = []
+    if not vars_ & _TIMES:
+        timed = [f"{k.key!r}: {k.why}" for k in keys
+                 if _normal_key(k.key) in _TIME_KEYS and not k.variable]
+        need.append("a time (a key such as time, @timestamp or time_iso8601 holding "
+                    "$time_iso8601, $time_local or $msec" + (f"; {timed[0]}" if timed else "")
+                    + ")")
+    if "status" not in vars_:
+        need.append("the status (a key such as status or status_code)")
+    if not vars_ & _REQUESTS:
+        need.append("the request (a key such as request, uri or path)")
+    return " and ".join(need)
+
+
+def sniff_json(head: bytes) -> JsonSniff | None:
+    """Recognise an access log written as one JSON object a line, from its first lines.
+
+    Nginx's ``log_format ... escape=json '{"time":"$time_iso8601",...}'`` writes the same
+    keys in the same order on every line, so the most common shape among the first lines
+    (keys, their order, quoting and spacing) is turned back into the ``log_format`` that
+    wrote it: each key becomes the variable its name says (``remote_addr``,
+    ``$remote_addr``, ``client_ip``, ``ua``...; see ``docs/inputs.md``), a time key the
+    variable its value's shape says, and other keys a ``$_json_<n>`` that is matched and
+    not used. That format then reads the file like any other, one ``findall`` a block.
+
+    Returns:
+        None when most of the first lines are not JSON objects; else what was found, with
+        ``problem`` set when the lines cannot be read (nested objects, no time, status or
+        request) and ``--log-format`` is the way out.
+    """
+    lines = _head_lines(head)
+    objects = [ln for ln in lines if ln.lstrip(b" \t").startswith(b"{")]
+    if not objects or 2 * len(objects) < len(lines):
+        return None
+    shapes: dict[tuple[tuple[bytes, ...], tuple[bool, ...]], list[tuple[bytes, list[Member]]]]
+    shapes = {}
+    nested: list[Member] | None = None
+    seen = 0
+    for ln in objects:
+        members = json_members(ln)
+        if isinstance(members, str) or not members:
+            continue
+        seen += 1
+        if any(m[3] for m in members):
+            nested = nested or members
+            continue
+        cuts = [0] + [e for _, _, e, _ in members]
+        literals = tuple(ln[a:s] for a, (_, s, _, _) in zip(cuts, members, strict=False))
+        body_end = len(ln.rstrip(b"\r\n"))
+        sig = (literals + (ln[cuts[-1]:body_end],),
+               tuple(ln[s:s + 1] == b'"' for _, s, _, _ in members))
+        shapes.setdefault(sig, []).append((ln, members))
+    if 2 * seen < len(objects):
+        return None
+    if not shapes:
+        assert nested is not None
+        where = next(m[0] for m in nested if m[3])
+        return JsonSniff("", (), f"JSON lines with nested objects (key {where!r}): Nginx's "
+                         "log_format writes flat objects; flatten them, or give their "
+                         "format with --log-format",
+                         _looks_like_access([m[0] for m in nested], False))
+    (literals, quoted), rows = max(shapes.items(), key=lambda kv: len(kv[1]))
+    first_members = rows[0][1]
+    parts: list[str] = []
+    keys_out: list[JsonKey] = []
+    taken: dict[str, str] = {}
+    for i, (key, _, _, _) in enumerate(first_members):
+        values = [ln[m[i][1]:m[i][2]] for ln, m in rows]
+        var, why = _map_key(key, values, quoted[i])
+        if var is not None:
+            if var in taken:
+                why = f"same field as {taken[var]!r}"
+                var = None
+            else:
+                taken[var] = key
+        try:
+            literal = literals[i].decode("utf-8")
+        except UnicodeDecodeError:
+            return JsonSniff("", (), "JSON lines whose keys are not UTF-8", False)
+        name = var or f"{_RESERVED}{i}"
+        parts.append(literal.replace("$", "${" + _DOLLAR + "}"))
+        parts.append(f'"${name}"' if quoted[i] else f"${name}")
+        keys_out.append(JsonKey(key, var, why))
+    try:
+        parts.append(literals[-1].decode("utf-8"))
+    except UnicodeDecodeError:
+        return JsonSniff("", (), "JSON lines that are not UTF-8 outside their values", False)
+    fmt = "".join(parts)
+    keys = tuple(keys_out)
+    timed = any(_time_shape(ln[m[i][1]:m[i][2]]) for ln, m in rows[:1]
+                for i in range(len(m)))
+    access = _looks_like_access([k.key for k in keys], timed)
+    lack = _missing(set(taken), keys)
+    if lack:
+        return JsonSniff("", keys, f"JSON access log without {lack}; give its format with "
+                         "--log-format 'escape=json {...}' (the log_format from nginx.conf)",
+                         access)
+    compiled = compile_format(fmt, "json")
+    if not any(compiled.regex.match(ln) for ln, _ in rows):  # pragma: no cover - a bug
+        return JsonSniff("", keys, "JSON lines whose keys were recognised, but whose lines "
+                         "do not match the format made from them; give --log-format", access)
+    return JsonSniff("escape=json " + fmt, keys, "", access)

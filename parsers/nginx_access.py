@@ -38,7 +38,8 @@ from parsers.base import (
 )
 
 NAME = "nginx_access"
-DESCRIPTION = "Nginx access log, combined or main (combined + X-Forwarded-For)"
+DESCRIPTION = ("Nginx access log, combined or main (combined + X-Forwarded-For), or JSON "
+               "lines (escape=json; keys read by name)")
 TABLE = "requests"
 LOCAL_TIME = False
 
@@ -60,12 +61,18 @@ _GROUPS = re.Match.groups
 
 
 def sniff(head: bytes) -> bool:
-    """True when most of the first lines look like combined/main access lines."""
+    """True when most of the first lines look like combined/main access lines, or are JSON
+    objects with the keys of an access log (see :func:`log_format.sniff_json`)."""
     lines = [ln for ln in head.split(b"\n")[:20] if ln.strip()]
     if not lines:
         return False
     hits = sum(1 for ln in lines if _SNIFF.match(ln))
-    return hits * 2 >= len(lines) or (hits >= 1 and len(lines) < 4)
+    if hits * 2 >= len(lines) or (hits >= 1 and len(lines) < 4):
+        return True
+    # JSON lines (log_format escape=json) with a time and request fields: an access log
+    # whose format timeline.sources reads from its keys (log_format.sniff_json).
+    found = log_format.sniff_json(head) if lines[0].lstrip().startswith(b"{") else None
+    return found is not None and found.access
 
 
 def fits(line: bytes) -> bool:

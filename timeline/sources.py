@@ -106,12 +106,27 @@ def _names() -> list[str]:
     return [m.NAME for m in parsers.REGISTRY]
 
 
+def _use_json(src: Source, found: lf.JsonSniff) -> None:
+    """Read ``src`` with the format its JSON keys gave, or skip it saying what is missing."""
+    if found.problem:
+        src.parser, src.skip_reason = None, found.problem
+        return
+    src.parser, src.log_format = nginx_access, found.spec
+    src.notes.extend(found.notes())
+
+
 def _choose_format(src: Source, head: bytes, given: str | None,
                    conf: NginxConf | None = None) -> None:
     """Access logs in other formats: ``--log-format``, the ``log_format`` nginx.conf gives
-    this file (``--nginx-conf``), or a predefined one that fits."""
+    this file (``--nginx-conf``), the format JSON lines' keys give, or a predefined one
+    that fits."""
     if src.parser is not None and src.parser is not nginx_access:
         return
+    # JSON lines describe themselves; a format the user gives (or nginx.conf gives) that
+    # fits the file still comes first.
+    found = lf.sniff_json(head)
+    if found is not None and not found.access:
+        found = None
     if conf is not None and src.path is not None and not given:
         spec, why = format_for(conf, str(src.path))
         if spec is not None:
@@ -124,10 +139,19 @@ def _choose_format(src: Source, head: bytes, given: str | None,
     if given:
         if not lf.first_lines_fail(head, lf.compile_format(*lf.split_escape(given))):
             src.parser, src.log_format = nginx_access, given
+        elif found is not None:
+            # One --log-format serves every file; a JSON log beside the logs it was given
+            # for is still read by its keys.
+            _use_json(src, found)
+            if src.parser is not None:
+                src.notes.insert(0, "--log-format does not match its first lines")
         elif src.parser is None:
             src.skip_reason = (f"not a recognised format; its first lines do not match "
                                f"--log-format either (tried: {', '.join(_names())}, "
                                "--log-format)")
+        return
+    if found is not None:
+        _use_json(src, found)
         return
     guess = lf.guess_format(head)
     if guess is None or guess in ("combined", "main"):
@@ -200,7 +224,12 @@ def sniff_stdin(src: Source) -> BinaryIO:
     """Read stdin fully into memory so its head can be sniffed, and set its parser."""
     data = sys.stdin.buffer.read()
     src.size = len(data)
-    src.parser = parsers.sniff(data[: parsers.SNIFF_BYTES])
+    head = data[: parsers.SNIFF_BYTES]
+    src.parser = parsers.sniff(head)
+    if src.parser is nginx_access:
+        found = lf.sniff_json(head)
+        if found is not None and found.access:
+            _use_json(src, found)
     if src.parser is None:
-        src.skip_reason = "not a recognised format"
+        src.skip_reason = src.skip_reason or "not a recognised format"
     return io.BytesIO(data)
