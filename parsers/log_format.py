@@ -472,6 +472,7 @@ def json_members(line: bytes) -> list[Member] | str:
     m = _J_OPEN.match(line, 0, end)
     if m is None:
         return "not a JSON object"
+    bad = "malformed JSON object (cut short?)"
     pos = m.end()
     members: list[Member] = []
     closed = _J_CLOSE.match(line, pos, end)
@@ -481,12 +482,12 @@ def json_members(line: bytes) -> list[Member] | str:
         while True:
             k = _J_KEY.match(line, pos, end)
             if k is None:
-                return "not a JSON object"
+                return bad
             key, pos = _json_key(k.group(1)), k.end()
             if line[pos : pos + 1] in (b"{", b"["):
                 stop = _skip_nested(line, pos, end)
                 if stop is None:
-                    return "not a JSON object"
+                    return bad
                 members.append((key, pos, stop, True))
                 pos = stop
             else:
@@ -496,7 +497,7 @@ def json_members(line: bytes) -> list[Member] | str:
                 pos = v.end()
             sep = _J_SEP.match(line, pos, end)
             if sep is None:
-                return "not a JSON object"
+                return bad
             pos = sep.end()
             if sep.group(1) == b"}":
                 break
@@ -616,8 +617,11 @@ class _JsonTemplate:
         if isinstance(members, str):
             return ""
         for slot, (key, start, end, _) in zip(self.slots, members, strict=False):
-            if len(slot.variables) == 1 and not _fits(slot.variables[0], slot.quoted)(
-                    line[start:end]):
+            value = line[start:end]
+            if slot.quoted != value.startswith(b'"'):
+                return (f"value of key {key!r} is " + ("bare" if slot.quoted else "a string")
+                        + " where the format has " + ("a string" if slot.quoted else "it bare"))
+            if len(slot.variables) == 1 and not _fits(slot.variables[0], slot.quoted)(value):
                 return f"value of key {key!r} does not fit ${slot.variables[0]}"
         return ""
 
@@ -1333,10 +1337,13 @@ class JsonSniff:
 
 
 def _looks_like_access(keys: Sequence[str], timed: bool) -> bool:
-    """Two request fields among ``keys`` and a time (a time key, or ``timed``)."""
+    """Two request fields among ``keys`` and a time (a time key, or ``timed``), or three
+    request fields without a time (an access log whose time is missing or unreadable: it
+    is told so rather than called unknown)."""
     norms = [_normal_key(k) for k in keys]
     fields = {_named_variable(n) for n in norms} & _ACCESS
-    return len(fields) >= 2 and (timed or any(n in _TIME_KEYS for n in norms))
+    return len(fields) >= 3 or (len(fields) >= 2 and (timed or any(n in _TIME_KEYS
+                                                                    for n in norms)))
 
 
 def _missing(vars_: set[str], keys: Sequence[JsonKey]) -> str:
