@@ -667,10 +667,16 @@ class App:
         return f"127.0.0.1:{self.port}"
 
 
-def make_ca(folder: Path, name: str) -> dict[str, Path]:
+def make_ca(
+    folder: Path, name: str, libfaketime: str, not_before: float = FAKE_START - 30 * 86400
+) -> dict[str, Path]:
     """A test CA and certificates made now with the ``openssl`` CLI (never committed):
     ``ca`` (ca.pem), ``good``/``good_key`` (signed by the CA for ``name``), ``self``/
-    ``self_key`` (self-signed for the same ``name``: fails verification against the CA)."""
+    ``self_key`` (self-signed for the same ``name``: fails verification against the CA).
+
+    Nginx checks them on its fake clock, so openssl runs under libfaketime too: the
+    certificates are valid from ``not_before`` (before the scenario's fake start) for ten
+    years, not from today."""
     openssl = shutil.which("openssl")
     if openssl is None:
         raise E2EUnavailable(
@@ -678,18 +684,24 @@ def make_ca(folder: Path, name: str) -> dict[str, Path]:
         )
     folder.mkdir(parents=True, exist_ok=True)
 
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FAKETIME")}
+    stamp = datetime.fromtimestamp(not_before, UTC).strftime("%Y-%m-%d %H:%M:%S")
+    env.update(LD_PRELOAD=libfaketime, FAKETIME=f"@{stamp}", TZ="UTC")
+
     def run(*args: str) -> None:
-        subprocess.run([openssl, *args], cwd=folder, check=True, capture_output=True, timeout=60)
+        subprocess.run(
+            [openssl, *args], cwd=folder, check=True, capture_output=True, timeout=60, env=env
+        )
 
     san = f"subjectAltName=DNS:{name}"
     rsa = ("-newkey", "rsa:2048", "-nodes")
-    run("req", "-x509", *rsa, "-days", "30", "-keyout", "ca.key", "-out", "ca.pem",
+    run("req", "-x509", *rsa, "-days", "3650", "-keyout", "ca.key", "-out", "ca.pem",
         "-subj", "/CN=e2e test CA")  # fmt: skip
     run("req", *rsa, "-keyout", "good.key", "-out", "good.csr", "-subj", f"/CN={name}")
     (folder / "san.ext").write_text(san + "\n")
     run("x509", "-req", "-in", "good.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
-        "-CAcreateserial", "-days", "30", "-out", "good.pem", "-extfile", "san.ext")  # fmt: skip
-    run("req", "-x509", *rsa, "-days", "30", "-keyout", "self.key", "-out", "self.pem",
+        "-CAcreateserial", "-days", "3650", "-out", "good.pem", "-extfile", "san.ext")  # fmt: skip
+    run("req", "-x509", *rsa, "-days", "3650", "-keyout", "self.key", "-out", "self.pem",
         "-subj", f"/CN={name}", "-addext", san)  # fmt: skip
     return {
         "ca": folder / "ca.pem",

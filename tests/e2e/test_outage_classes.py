@@ -331,7 +331,7 @@ def test_tls_upstream_cert_swapped(harness: Harness, tmp_path: Path) -> None:
     scn = Scenario(
         "tls_upstream_cert_swapped", "tls_failure", pre_s=PRE, fault_s=FAULT, post_s=POST
     )
-    certs = make_ca(tmp_path / "pki", TLS_NAME)
+    certs = make_ca(tmp_path / "pki", TLS_NAME, h.libfaketime)
     app = h.app("app")
     app.start(tls=(certs["good"], certs["good_key"]))
     lb = h.nginx("lb-1")
