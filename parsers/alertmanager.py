@@ -109,13 +109,6 @@ def parse(
 class _Reader(RecordReader):
     """Webhook payloads, alert lists and alert groups; alerts merged as they come."""
 
-    skip_reason = "JSON line that is not an Alertmanager payload"
-    not_this = (
-        "JSON is not an Alertmanager webhook payload or "
-        '/api/v2/alerts list (expected an object with "alerts" or an array of '
-        "alerts, alert groups or payloads)"
-    )
-
     def __init__(self, stats: ParseStats, options: ParseOptions) -> None:
         super().__init__(stats, options)
         self.merger = Merger()
@@ -214,6 +207,13 @@ class _Reader(RecordReader):
         self.stats.parsed += 1
         self.stats.see_ts(ts)
         self.merger.add(alert_event(ts, end, labels, annotations, raw, attrs, index), labels)
+
+    # What read_json_document says of a JSON line, or the one document, refused by read().
+    skip_reason = "JSON line that is not an Alertmanager payload"
+    not_this = (
+        "JSON is not an Alertmanager webhook payload or /api/v2/alerts list (expected an object "
+        'with "alerts" or an array of alerts, alert groups or payloads)'
+    )
 
 
 def _api_context(alert: Any, group_receiver: str) -> dict[str, Any]:

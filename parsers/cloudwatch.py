@@ -82,12 +82,6 @@ def parse(
 class _Reader(RecordReader):
     """Collect StateUpdate items per alarm, then pair them."""
 
-    skip_reason = "JSON line that is not an alarm history answer"
-    not_this = (
-        "JSON is not CloudWatch alarm history (expected "
-        '{"AlarmHistoryItems": [...]} as aws cloudwatch describe-alarm-history prints it)'
-    )
-
     def __init__(self, stats: ParseStats, options: ParseOptions) -> None:
         super().__init__(stats, options)
         # alarm name -> [(ts, index, old state, new state, history data, item)]
@@ -184,6 +178,13 @@ class _Reader(RecordReader):
                 else:
                     self.stats.parsed += 1
         return sorted(events, key=lambda e: (e["ts"], e["attrs"]["alertname"], e["line"]))
+
+    # What read_json_document says of a JSON line, or the one document, refused by read().
+    skip_reason = "JSON line that is not an alarm history answer"
+    not_this = (
+        "JSON is not CloudWatch alarm history (expected "
+        '{"AlarmHistoryItems": [...]} as aws cloudwatch describe-alarm-history prints it)'
+    )
 
 
 def _state(value: Any) -> str:

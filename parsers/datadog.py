@@ -158,13 +158,6 @@ def _looks_like_notification(obj: Any) -> bool:
 class _Reader(RecordReader):
     """Collect notifications, then pair them into spans."""
 
-    skip_reason = "JSON line that is not a Datadog notification"
-    not_this = (
-        "JSON is not a Datadog webhook notification (expected "
-        "an object or array of objects with a title and a date, such as the default "
-        'template\'s "title", "date" and "last_updated")'
-    )
-
     def __init__(self, stats: ParseStats, options: ParseOptions) -> None:
         super().__init__(stats, options)
         # (ts, index, transition, fields, raw object)
@@ -252,6 +245,14 @@ class _Reader(RecordReader):
                 f"merged: {len(events)} events"
             )
         return sorted(events, key=lambda e: (e["ts"], e["attrs"]["alertname"], e["line"]))
+
+    # What read_json_document says of a JSON line, or the one document, refused by read().
+    skip_reason = "JSON line that is not a Datadog notification"
+    not_this = (
+        "JSON is not a Datadog webhook notification (expected an object or array of objects "
+        "with a title and a date, such as the default template's \"title\", \"date\" and "
+        "\"last_updated\")"
+    )
 
 
 def _event(

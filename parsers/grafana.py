@@ -120,13 +120,6 @@ def parse(
 class _Reader(RecordReader):
     """Collect webhook alerts (merged as they come) and state transitions (paired at the end)."""
 
-    skip_reason = "JSON line that is not a Grafana payload or annotation"
-    not_this = (
-        "JSON is not a Grafana webhook payload or alert state "
-        'history (expected an object with "alerts", or the array of annotations '
-        "GET /api/annotations?type=alert returns)"
-    )
-
     def __init__(self, stats: ParseStats, options: ParseOptions) -> None:
         super().__init__(stats, options)
         self.merger = Merger()
@@ -322,6 +315,13 @@ class _Reader(RecordReader):
         """All events, sorted by (ts, alertname, line)."""
         events = self.merger.events(self.stats) + self._spans()
         return sorted(events, key=lambda e: (e["ts"], e["attrs"]["alertname"], e["line"]))
+
+    # What read_json_document says of a JSON line, or the one document, refused by read().
+    skip_reason = "JSON line that is not a Grafana payload or annotation"
+    not_this = (
+        "JSON is not a Grafana webhook payload or alert state history (expected an object with "
+        '"alerts", or the array of annotations GET /api/annotations?type=alert returns)'
+    )
 
 
 def _base_state(state: str) -> str:

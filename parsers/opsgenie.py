@@ -91,13 +91,6 @@ def _is_payload(doc: Any) -> bool:
 class _Reader(RecordReader):
     """Fold webhook payloads by alertId; keep one REST alert per id."""
 
-    skip_reason = "JSON line that is not an Opsgenie payload or API answer"
-    not_this = (
-        "JSON is not an Opsgenie webhook payload or REST "
-        'answer (expected {"action": ..., "alert": {...}} or {"data": ...} of '
-        "GET /v2/alerts)"
-    )
-
     def __init__(self, stats: ParseStats, options: ParseOptions) -> None:
         super().__init__(stats, options)
         self.by_id: dict[str, dict[str, Any]] = {}
@@ -290,6 +283,13 @@ class _Reader(RecordReader):
         return sorted(
             events, key=lambda e: (e["ts"], e["attrs"]["alertname"], e["attrs"]["alert_id"])
         )
+
+    # What read_json_document says of a JSON line, or the one document, refused by read().
+    skip_reason = "JSON line that is not an Opsgenie payload or API answer"
+    not_this = (
+        'JSON is not an Opsgenie webhook payload or REST answer (expected {"action": ..., "alert": '
+        '{...}} or {"data": ...} of GET /v2/alerts)'
+    )
 
 
 def _severity(priority: str) -> str:

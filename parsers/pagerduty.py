@@ -138,12 +138,6 @@ def parse(
 class _Reader(RecordReader):
     """Collect incidents (by id) and log entries (grouped by incident id)."""
 
-    skip_reason = "JSON line that is not a PagerDuty API answer"
-    not_this = (
-        "JSON is not a PagerDuty API answer (expected "
-        '{"incidents": [...]}, {"incident": {...}} or {"log_entries": [...]})'
-    )
-
     def __init__(self, stats: ParseStats, options: ParseOptions) -> None:
         super().__init__(stats, options)
         self.incidents: dict[str, dict[str, Any]] = {}
@@ -407,6 +401,13 @@ class _Reader(RecordReader):
 
 
 # --- CSV ---------------------------------------------------------------------------------
+
+    # What read_json_document says of a JSON line, or the one document, refused by read().
+    skip_reason = "JSON line that is not a PagerDuty API answer"
+    not_this = (
+        "JSON is not a PagerDuty API answer (expected "
+        '{"incidents": [...]}, {"incident": {...}} or {"log_entries": [...]})'
+    )
 
 
 def _norm(name: str) -> str:

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from parsers import cloudwatch
-from tests.helpers import ALERT_ATTRS, parse_error, parse_events
+from tests.helpers import ALERT_ATTRS, parse_events
 
 DATA = Path(__file__).parent / "data" / "cloudwatch"
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "alerts"
@@ -146,18 +146,6 @@ def test_bare_array_of_items(tmp_path: Path) -> None:
     path.write_text(json.dumps([item("a", "2024-05-14T10:10:00Z", "OK", "ALARM")]))
     (event,), stats = run(path)
     assert event["end"] is None and stats.variant == "describe-alarm-history"
-
-
-def test_truncated_document_raises_one_line_parse_error(tmp_path: Path) -> None:
-    path = tmp_path / "history.json"
-    path.write_bytes((DATA / "alarm_history.json").read_bytes()[:800])
-    assert parse_error(cloudwatch, path).startswith(f"{path}: not valid JSON: ")
-
-
-def test_json_of_another_kind_raises_parse_error(tmp_path: Path) -> None:
-    path = tmp_path / "alarms.json"
-    path.write_text('{"MetricAlarms": [], "CompositeAlarms": []}')  # describe-alarms
-    assert parse_error(cloudwatch, path).startswith(f"{path}: JSON is not CloudWatch alarm history")
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from parsers import datadog
-from tests.helpers import ALERT_ATTRS, parse_error, parse_events
+from tests.helpers import ALERT_ATTRS, parse_events, sniffs
 
 DATA = Path(__file__).parent / "data" / "datadog"
 
@@ -209,27 +209,12 @@ def test_title_parts(title: str, expected: tuple[str, str, str]) -> None:
 # --- malformed documents ---------------------------------------------------------------------
 
 
-def test_truncated_document_raises_one_line_parse_error(tmp_path: Path) -> None:
-    path = tmp_path / "dd.json"
-    path.write_bytes((DATA / "webhook_default.json").read_bytes()[:300])
-    assert parse_error(datadog, path).startswith(f"{path}: not valid JSON: ")
-
-
-def test_json_of_another_kind_raises_parse_error(tmp_path: Path) -> None:
-    path = tmp_path / "other.json"
-    path.write_text('[{"time": "2024-05-14T10:00:00Z", "kind": "deploy"}]')
-    msg = parse_error(datadog, path)
-    assert msg.startswith(f"{path}: JSON is not a Datadog webhook notification")
-
-
 # --- sniff -----------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("name", ["webhook_custom.jsonl", "webhook_default.json"])
 def test_sniff_accepts_samples(name: str) -> None:
-    head = (DATA / name).read_bytes()[:16384]
-    assert datadog.sniff(head)
-    assert datadog.sniff(head[:300])
+    assert sniffs(datadog, DATA / name, 300)
 
 
 @pytest.mark.parametrize(

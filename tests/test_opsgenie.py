@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from parsers import opsgenie
-from tests.helpers import ALERT_ATTRS, parse_error, parse_events
+from tests.helpers import ALERT_ATTRS, parse_events, sniffs
 
 DATA = Path(__file__).parent / "data" / "opsgenie"
 
@@ -177,19 +177,6 @@ def test_rest_open_alert_has_no_end_even_with_close_time(tmp_path: Path) -> None
 # --- malformed documents ---------------------------------------------------------------------
 
 
-def test_truncated_document_raises_one_line_parse_error(tmp_path: Path) -> None:
-    path = tmp_path / "alerts.json"
-    path.write_bytes((DATA / "alerts_list.json").read_bytes()[:500])
-    assert parse_error(opsgenie, path).startswith(f"{path}: not valid JSON: ")
-
-
-def test_json_of_another_kind_raises_parse_error(tmp_path: Path) -> None:
-    path = tmp_path / "other.json"
-    path.write_text('{"incidents": []}')
-    msg = parse_error(opsgenie, path)
-    assert msg.startswith(f"{path}: JSON is not an Opsgenie webhook payload")
-
-
 def test_json_lines_with_a_torn_line(tmp_path: Path) -> None:
     lines = (DATA / "webhook.jsonl").read_text().splitlines()
     path = tmp_path / "webhook.jsonl"
@@ -207,9 +194,7 @@ def test_json_lines_with_a_torn_line(tmp_path: Path) -> None:
     "name", ["webhook.jsonl", "webhook_create.json", "alerts_list.json", "alert_get.json"]
 )
 def test_sniff_accepts_samples(name: str) -> None:
-    head = (DATA / name).read_bytes()[:16384]
-    assert opsgenie.sniff(head)
-    assert opsgenie.sniff(head[:700])
+    assert sniffs(opsgenie, DATA / name, 700)
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from parsers import pagerduty
-from tests.helpers import ALERT_ATTRS, parse_error, parse_events
+from tests.helpers import ALERT_ATTRS, parse_error, parse_events, sniffs
 
 DATA = Path(__file__).parent / "data" / "pagerduty"
 
@@ -209,18 +209,6 @@ def test_csv_missing_columns_raise_one_line_parse_error(tmp_path: Path) -> None:
 # --- malformed documents ---------------------------------------------------------------------
 
 
-def test_truncated_document_raises_one_line_parse_error(tmp_path: Path) -> None:
-    path = tmp_path / "incidents.json"
-    path.write_bytes((DATA / "incidents.json").read_bytes()[:900])
-    assert parse_error(pagerduty, path).startswith(f"{path}: not valid JSON: ")
-
-
-def test_json_of_another_kind_raises_parse_error(tmp_path: Path) -> None:
-    path = tmp_path / "users.json"
-    path.write_text('{"users": [], "limit": 25}')
-    assert parse_error(pagerduty, path).startswith(f"{path}: JSON is not a PagerDuty API answer")
-
-
 @pytest.mark.parametrize(
     ("priority", "urgency", "expected"),
     [
@@ -246,9 +234,7 @@ def test_severity(priority: str, urgency: str, expected: tuple[str, str]) -> Non
     "name", ["incidents.json", "incident.json", "log_entries.json", "incidents.csv"]
 )
 def test_sniff_accepts_samples(name: str) -> None:
-    head = (DATA / name).read_bytes()[:16384]
-    assert pagerduty.sniff(head)
-    assert pagerduty.sniff(head[:600])
+    assert sniffs(pagerduty, DATA / name, 600)
 
 
 @pytest.mark.parametrize(
