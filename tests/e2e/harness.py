@@ -761,9 +761,15 @@ class Outcome:
 
 
 def http_get(
-    src: str, port: int, path: str, ua: str, referer: str = ""
+    src: str,
+    port: int,
+    path: str,
+    ua: str,
+    referer: str = "",
+    read_timeout_s: float = READ_TIMEOUT_S,
 ) -> tuple[int, dict[str, str], str]:
-    """A minimal HTTP/1.1 GET from source address ``src``: (status, headers, error)."""
+    """A minimal HTTP/1.1 GET from source address ``src``: (status, headers, error); the
+    client gives up ``read_timeout_s`` real seconds after it sent the request."""
     head = (
         f"GET {path} HTTP/1.1\r\nHost: {SITE}\r\nUser-Agent: {ua}\r\n"
         "Accept: text/html,application/xhtml+xml,*/*;q=0.8\r\n"
@@ -779,7 +785,7 @@ def http_get(
         s.bind((src, 0))
         s.connect(("127.0.0.1", port))
         s.sendall(head)
-        deadline = time.monotonic() + READ_TIMEOUT_S
+        deadline = time.monotonic() + read_timeout_s
         for _ in range(4096):  # bounded: 4096 reads, or the deadline, or 4 MB
             left = deadline - time.monotonic()
             if left <= 0:
@@ -904,7 +910,9 @@ class Traffic:
             path = self.pick(rng)
             referer = "" if path == "/" or self.probe else f"https://{SITE}/"
             t0 = time.time()
-            status, headers, error = http_get(user.addr, self.port, path, user.ua, referer)
+            status, headers, error = http_get(
+                user.addr, self.port, path, user.ua, referer, self.h.read_timeout_s
+            )
             t1 = time.time()
             msec = headers.get(CLOCK_HEADER, "")
             ts = float(msec) if msec else self.h.clock.fake(t1)
@@ -1348,6 +1356,9 @@ class Harness:
         self.ports: list[int] = []
         self.clock = FakeClock()
         self.deadline = time.time() + 120
+        #: How long a client waits for an answer (real s; x60 in log time): a scenario where
+        #: users' connections hang sets it lower so that users give up as people do.
+        self.read_timeout_s = READ_TIMEOUT_S
         self.outcomes: list[Outcome] = []
         self._lock = threading.Lock()
         self.traffic: list[Traffic] = []

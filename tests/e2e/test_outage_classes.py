@@ -368,7 +368,8 @@ def test_fd_exhaustion_slow_clients(harness: Harness) -> None:
     enough). Slow clients from three addresses of their own (127.9.0.x) keep ~600
     connections open or queued, each sending a partial request line and nothing more:
     the worker runs out of descriptors (``accept4() failed (24: Too many open files)``)
-    and users' connections wait in the backlog, time out or fail. Nginx closes each slow
+    and users' connections wait in the backlog, time out (users give up after a minute) or
+    fail. Nginx closes each slow
     connection after client_header_timeout (60 s, its default) and logs a 400/408 with
     ``"-"`` as the request; when the burst stops, service recovers.
 
@@ -397,6 +398,9 @@ def test_fd_exhaustion_slow_clients(harness: Harness) -> None:
     def calm() -> None:
         bursts[0].stop()
 
+    # Users give up after a minute (1 real s) of waiting; enough threads to keep offering
+    # 40 requests a minute while each waits that long.
+    h.read_timeout_s = 1.0
     h.begin(scn)
     lb.start()
-    check(run_phases(h, scn, lb, burst, calm, threads=64))
+    check(run_phases(h, scn, lb, burst, calm, threads=96))
