@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -33,15 +35,25 @@ from timeline.detect import (
     choose_bin,
     detect,
 )
+from timeline.edges import (
+    Timeout,
+    failure_edges,
+    first_failure_at,
+    incomplete_requests,
+    proxy_timeout,
+)
 from timeline.impact import (
+    bound_users,
     count_exclusions,
+    count_incomplete,
     measure_impact,
     measure_latency,
     measure_slo,
     routes_of,
+    surging_statuses,
 )
 from timeline.ingest import Dataset
-from timeline.model import Analysis, AnalysisOptions, Incident
+from timeline.model import Analysis, AnalysisOptions, Edge, Incident
 from timeline.narrate import narrate
 
 #: Rows after the end read back too, to find where silent hosts serve again.
@@ -149,16 +161,21 @@ def build(dataset: Dataset, window: tuple[float, float] | None = None,
     n_probes = 0
 
     incidents: list[Incident] = []
+    candidates: dict[int, _Candidate] = {}
     if window is not None:
         inc = Incident(start=window[0], end=window[1], signals=["given by --window"],
                        window_given=True)
+        inc.start_edge = Edge(window[0], "given")
+        inc.end_edge = Edge(window[1], "given")
         incidents.append(inc)
         method.append("The window was given with --window; detection was not used.")
     elif nbins > 1 and not agg.empty:
         bursts, burst_ts = _error_bursts(dataset.events, t0, bin_s, nbins)
         for w in detect(edge_total, edge_failed, per_host, edge_hosts, edge_4xx, bursts,
                         _latency_hist(agg, edge_hosts, t0, bin_s, nbins)):
-            incidents.append(_refine(w, agg.minutes, edge_hosts, t0, bin_s, burst_ts))
+            cand = _refine(w, dataset, edge_hosts, t0, bin_s, burst_ts)
+            candidates[id(cand.inc)] = cand
+            incidents.append(cand.inc)
     incidents.sort(key=lambda i: (i.start, i.end))
     if not agg.latency.empty:
         method.append(
@@ -215,21 +232,38 @@ def build(dataset: Dataset, window: tuple[float, float] | None = None,
             "condition is the Google SRE workbook's multiwindow rule: the 1 h and the 5 min "
             "burn rates both above 14.4 (and, slower, 6 h and 30 min above 6); see "
             "docs/method.md.")
+    timeout = proxy_timeout(dataset.nginx_conf)
+
+    def where(src: int, line: int) -> str:
+        return f"{dataset.sources[src].path}:{line}"
+
     kept: list[Incident] = []
     for inc in incidents:
-        # The second pass: the rows around this window only, read back from the files.
-        # Only the window (and a bin around it): the rows are read back from the files.
-        rows = dataset.load_rows(inc.start - bin_s, inc.end + max(bin_s, ROWS_AFTER_S))
+        found = candidates.get(id(inc))
+        # The second pass: the rows around this window only, read back from the files; from
+        # a proxy timeout earlier, since a request is logged when it ends.
+        margin = bin_s + (timeout.seconds if found is not None else 0.0)
+        rows = dataset.load_rows(inc.start - margin, inc.end + max(bin_s, ROWS_AFTER_S))
         # Routes once per distinct path, for the breakdowns and the partial-failure test.
         rows["route"] = routes_of(rows["path"]) if len(rows) else []
         probe_rows = find_probes(rows)
         n_probes = max(n_probes, int(rows.loc[probe_rows, "client"].nunique())
                        if len(rows) else 0)
         rule_of = match_exclusions(rows, rules)
-        not_users = probe_rows | (rule_of >= 0)
+        incomplete = incomplete_requests(rows)
+        not_users = probe_rows | (rule_of >= 0) | incomplete
         users = user_keys(rows, user_key) if len(rows) else None
+        if found is not None:
+            _settle(found, rows, not_users, edge_hosts, fail_by_status, per_host, bin_s,
+                    timeout, where)
         measure_impact(inc, rows, not_users, edge_hosts, per_host, fail_by_status, t0, bin_s,
                        _silent_users(dataset, inc, edge_hosts, bin_s, options), users)
+        count_incomplete(inc, rows, incomplete, edge_hosts)
+        if inc.peak_ts is not None:
+            inc.peak_source = first_failure_at(
+                rows, np.isin(rows["host"].astype(str).to_numpy(), edge_hosts) & ~not_users,
+                _failing(rows, inc.impact.failing_statuses), inc.peak_ts, inc.peak_ts + bin_s,
+                where)
         count_exclusions(inc, rows, rule_of, rules)
         # The hour before is read back only when the window's rows carry a latency: for
         # combined/main logs it would be a second pass for nothing.
@@ -243,25 +277,40 @@ def build(dataset: Dataset, window: tuple[float, float] | None = None,
             measure_slo(inc, bins, options.slo, bin_s)
         if incidents and _is_scan(inc):
             continue
-        if "error_burst" in inc.signals and inc.impact.requests_failed == 0:
+        ev = dataset.events
+        dropped = 0
+        if not ev.empty:
             # Dropped before a response: the access log has no line for these requests, the
             # error log has one per dropped connection (and never the client's address).
-            ev = dataset.events
-            dropped = ev[ev["kind"].isin(["worker_connections", "too_many_open_files"])
-                         & (ev["ts"] >= inc.start) & (ev["ts"] <= inc.end)]
-            inc.impact.requests_lost_estimate += int(dropped["count"].sum())
-            inc.impact.users_measurable = False
+            sel = (ev["kind"].isin(list(DROPPED_KINDS)) & (ev["ts"] >= inc.start - bin_s)
+                   & (ev["ts"] <= inc.end + bin_s))
+            dropped = int(ev.loc[sel, "count"].sum())
+        if dropped:
+            inc.impact.requests_lost_estimate += dropped
+            bound_users(inc.impact, dropped, rows, not_users, users, edge_hosts, inc,
+                        _nearby_users(dataset, inc, edge_hosts, options))
         narrate(inc, dataset, rows, bins, per_host, t0, bin_s)
         kept.append(inc)
     incidents = kept
     return Analysis(dataset, bin_s, bins, incidents, edge_hosts, n_probes, method, options)
 
 
+def _failing(rows: pd.DataFrame, surged: list[int]) -> np.ndarray:
+    """Rows that failed as the incident's failures: a status that surged, else 5xx/000/444."""
+    status = rows["status"].to_numpy(dtype=np.int64)
+    if surged:
+        out: np.ndarray = np.isin(status, surged) & (is_failed(status)
+                                                     | is_client_error(status))
+        return out
+    return is_failed(status)
+
+
 def _not_users(rows: pd.DataFrame, rules: tuple[ClientRule, ...]) -> np.ndarray:
     """Rows of monitoring probes and of clients excluded by ``rules``."""
     if rows.empty:
         return np.zeros(0, dtype=bool)
-    out: np.ndarray = find_probes(rows) | (match_exclusions(rows, rules) >= 0)
+    out: np.ndarray = (find_probes(rows) | (match_exclusions(rows, rules) >= 0)
+                       | incomplete_requests(rows))
     return out
 
 
@@ -280,57 +329,127 @@ def _latency_hist(agg: Aggregate, edge_hosts: list[str], t0: float, bin_s: int,
     return hist
 
 
-def _refine(w: Window, minutes: pd.DataFrame, edge_hosts: list[str], t0: float,
-            bin_s: int, burst_ts: np.ndarray | None = None) -> Incident:
-    """Edges to the second: the first and last failing request at the edge.
+@dataclass
+class _Candidate:
+    """A detected window before its edges are settled from the rows around it.
 
-    A silent host's last request before and first after its silence define the edges only
-    when nothing failed at the edge (a lone Nginx that stopped): a backend that serves a few
-    requests a minute goes quiet some time before the failures begin, so its silence is
-    less precise than the failures it causes at the load balancer.
+    ``inc`` spans everything the first pass saw (the widest span to read rows for); the
+    edges it offers besides the failures: hosts' silences, an error-log burst, the bins.
     """
+
+    inc: Incident
+    #: (start, end) of each silent host's silence, and whether that host is at the edge
+    silences: list[tuple[Edge, Edge, bool]]
+    burst: tuple[Edge, Edge] | None
+    bins: tuple[Edge, Edge]
+
+
+def _refine(w: Window, dataset: Dataset, edge_hosts: list[str], t0: float,
+            bin_s: int, burst_ts: pd.DataFrame | None = None) -> _Candidate:
+    """What the first pass knows of a window's edges.
+
+    A silent host's last request before and first after its silence are edges of their
+    own; a backend's silence counts only when nothing failed at the edge (a backend that
+    serves a few requests a minute goes quiet some time before the failures begin, so its
+    silence is less precise than the failures it causes at the load balancer).
+    """
+    minutes = dataset.agg.minutes
     mb = ((minutes["minute"].to_numpy(dtype=np.int64) * 60 - t0) // bin_s).astype(np.int64)
     hosts = minutes["host"].astype(str).to_numpy()
+    srcs = minutes["source"].to_numpy(dtype=np.int64)
     lo_bin, hi_bin = w.first_bin - 1, w.last_bin + 1
-    starts: list[float] = []
-    ends: list[float] = []
+    lo_t, hi_t = t0 + w.first_bin * bin_s, t0 + (w.last_bin + 1) * bin_s
+    span = [lo_t, hi_t]
     sel = np.isin(hosts, edge_hosts) & (mb >= lo_bin) & (mb <= hi_bin)
-    f_min = minutes["f_min"].to_numpy(dtype=float)[sel]
-    f_max = minutes["f_max"].to_numpy(dtype=float)[sel]
-    if "client_errors" in w.signals:
-        # 4xx have a steady background, so no margin bin: the window's own bins only.
-        inner = np.isin(hosts, edge_hosts) & (mb >= w.first_bin) & (mb <= w.last_bin)
-        c_min = minutes["c_min"].to_numpy(dtype=float)[inner]
-        c_max = minutes["c_max"].to_numpy(dtype=float)[inner]
-        if np.isfinite(c_min).any():
-            starts.append(float(c_min.min()))
-            ends.append(float(c_max.max()))
-    if np.isfinite(f_min).any():
-        starts.append(float(f_min.min()))
-        ends.append(float(f_max.max()))
+    for lo_col, hi_col in (("f_min", "f_max"), ("c_min", "c_max")):
+        f_min = minutes[lo_col].to_numpy(dtype=float)[sel]
+        f_max = minutes[hi_col].to_numpy(dtype=float)[sel]
+        if np.isfinite(f_min).any():
+            span = [min(span[0], float(f_min.min())), max(span[1], float(f_max.max()))]
     ts_min = minutes["ts_min"].to_numpy(dtype=float)
     ts_max = minutes["ts_max"].to_numpy(dtype=float)
-    for host, (hb0, hb1) in w.vanished.items():
-        if starts and host not in edge_hosts:
-            continue
+    line_min = minutes["line_min"].to_numpy(dtype=float)
+    line_max = minutes["line_max"].to_numpy(dtype=float)
+
+    def at(i: int, col: np.ndarray) -> str:
+        return f"{dataset.sources[int(srcs[i])].path}:{int(col[i])}"
+
+    silences: list[tuple[Edge, Edge, bool]] = []
+    for host, (hb0, hb1) in sorted(w.vanished.items()):
         mine = hosts == host
-        before = ts_max[mine & (mb < hb0)]
-        after = ts_min[mine & (mb > hb1)]
+        before = np.flatnonzero(mine & (mb < hb0))
+        after = np.flatnonzero(mine & (mb > hb1))
         # The silence starts just after the host's last request before it.
-        starts.append(float(before.max()) if before.size else t0 + hb0 * bin_s)
-        ends.append(float(after.min()) if after.size else t0 + (hb1 + 1) * bin_s)
-    if not starts and burst_ts is not None and "error_burst" in w.signals:
-        # Nothing failed in the access logs: the burst's own first and last lines.
-        lo_t, hi_t = t0 + w.first_bin * bin_s, t0 + (w.last_bin + 1) * bin_s
-        inside = burst_ts[(burst_ts >= lo_t) & (burst_ts < hi_t)]
-        if inside.size:
-            starts.append(float(inside.min()))
-            ends.append(float(inside.max()))
-    start = min(starts) if starts else t0 + w.first_bin * bin_s
-    end = max(ends) if ends else t0 + (w.last_bin + 1) * bin_s
-    inc = Incident(start=start, end=end, signals=sorted(w.signals))
+        if before.size:
+            i = int(before[np.argmax(ts_max[before])])
+            s0 = Edge(float(ts_max[i]), "silence", at(i, line_max),
+                      f"{host}'s last request before its silence")
+        else:
+            s0 = Edge(t0 + hb0 * bin_s, "bins", "", f"{host} logged nothing from the start")
+        if after.size:
+            i = int(after[np.argmin(ts_min[after])])
+            s1 = Edge(float(ts_min[i]), "silence", at(i, line_min),
+                      f"{host}'s first request after its silence")
+        else:
+            s1 = Edge(t0 + (hb1 + 1) * bin_s, "bins", "", f"{host} logged nothing after")
+        silences.append((s0, s1, host in edge_hosts))
+        span = [min(span[0], s0.ts), max(span[1], s1.ts)]
+    burst = None
+    if burst_ts is not None and "error_burst" in w.signals:
+        inside = burst_ts[(burst_ts["ts"] >= lo_t) & (burst_ts["ts"] < hi_t)]
+        if not inside.empty:
+            first, last = inside.iloc[0], inside.iloc[-1]
+            burst = (Edge(float(first["ts"]), "error_burst",
+                          f"{first['source_file']}:{int(first['line'])}",
+                          "the first serious error-log line of the burst"),
+                     Edge(float(last["ts"]), "error_burst",
+                          f"{last['source_file']}:{int(last['line'])}",
+                          "the last serious error-log line of the burst"))
+    bins_edges = (Edge(lo_t, "bins", "", "the first anomalous bin"),
+                  Edge(hi_t, "bins", "", "the end of the last anomalous bin"))
+    inc = Incident(start=span[0], end=span[1], signals=sorted(w.signals))
     inc.affected_hosts = sorted(w.vanished)
-    return inc
+    return _Candidate(inc, silences, burst, bins_edges)
+
+
+def _settle(cand: _Candidate, rows: pd.DataFrame, not_users: np.ndarray,
+            edge_hosts: list[str], fail_by_status: dict[int, int], per_host: pd.DataFrame,
+            bin_s: int, timeout: Timeout, where: Callable[[int, int], str]) -> None:
+    """The incident's start and end, from the edges its candidate offers.
+
+    The failures of the statuses that surged (:func:`timeline.edges.failure_edges`) and the
+    edge hosts' silences; a backend's silence only when nothing failed at the edge; else
+    the error-log burst; else the bins.
+    """
+    inc = cand.inc
+    starts: list[Edge] = []
+    ends: list[Edge] = []
+    if not rows.empty:
+        hosts = rows["host"].astype(str).to_numpy()
+        users = np.isin(hosts, edge_hosts) & ~not_users
+        ts = rows["ts"].to_numpy(dtype=float)
+        status = rows["status"].to_numpy(dtype=np.int64)
+        inwin = users & (ts >= inc.start) & (ts <= inc.end)
+        candidate = inwin & (is_failed(status) | is_client_error(status))
+        surged = surging_statuses(status[candidate], fail_by_status, inc, per_host, bin_s)
+        found = failure_edges(rows, users, surged, inc.start, inc.end, timeout, where)
+        if found is not None:
+            starts.append(found[0])
+            ends.append(found[1])
+    for s0, s1, at_edge in cand.silences:
+        if at_edge or not starts:
+            starts.append(s0)
+            ends.append(s1)
+    if not starts and cand.burst is not None:
+        starts.append(cand.burst[0])
+        ends.append(cand.burst[1])
+    if not starts:
+        starts.append(cand.bins[0])
+        ends.append(cand.bins[1])
+    # Ties: the edge with evidence first (a bin edge has none).
+    inc.start_edge = min(starts, key=lambda e: (e.ts, not e.source))
+    inc.end_edge = max(ends, key=lambda e: (e.ts, bool(e.source)))
+    inc.start, inc.end = inc.start_edge.ts, inc.end_edge.ts
 
 
 def _is_scan(inc: Incident) -> bool:
@@ -338,6 +457,23 @@ def _is_scan(inc: Incident) -> bool:
     if inc.window_given or inc.signals != ["client_errors"]:
         return False
     return inc.impact.top_client_share > 0.5
+
+
+def _nearby_users(dataset: Dataset, inc: Incident, edge_hosts: list[str],
+                  options: AnalysisOptions) -> tuple[set[str], set[str]]:
+    """Users at the edge in stretches as long as the window just before and just after
+    it: the people who could have tried during it and left no line."""
+    dur = max(inc.end - inc.start, 60.0)
+    out: list[set[str]] = []
+    for lo, hi in ((inc.start - dur, inc.start), (inc.end, inc.end + dur)):
+        rows = dataset.load_rows(lo, hi)
+        if rows.empty:
+            out.append(set())
+            continue
+        mask = (rows["host"].astype(str).isin(edge_hosts).to_numpy()
+                & ~_not_users(rows, options.rules))
+        out.append(set(user_keys(rows, options.key)[mask].tolist()))
+    return out[0], out[1]
 
 
 def _silent_users(dataset: Dataset, inc: Incident, edge_hosts: list[str],
@@ -360,6 +496,11 @@ def _silent_users(dataset: Dataset, inc: Incident, edge_hosts: list[str],
     return set()
 
 
+#: Error-log kinds that mean Nginx dropped a connection without logging a request:
+#: ``worker_connections are not enough`` (ngx_get_connection) and ``accept4() failed (24:
+#: Too many open files)`` (ngx_event_accept).
+DROPPED_KINDS = ("worker_connections", "too_many_open_files")
+
 #: Error-log kinds whose bursts signal an incident by themselves.
 BURST_KINDS = {"worker_connections", "too_many_open_files", "upstream_refused",
                "upstream_timeout", "no_live_upstreams", "upstream_closed", "upstream_reset",
@@ -367,14 +508,17 @@ BURST_KINDS = {"worker_connections", "too_many_open_files", "upstream_refused",
 
 
 def _error_bursts(events: pd.DataFrame, t0: float, bin_s: int,
-                  nbins: int) -> tuple[np.ndarray, np.ndarray]:
-    """Serious error-log lines per bin, and their times."""
+                  nbins: int) -> tuple[np.ndarray, pd.DataFrame | None]:
+    """Serious error-log lines per bin, and those lines (ts, source_file, line) in time
+    order."""
     if events.empty:
-        return np.zeros(nbins, dtype=np.int64), np.zeros(0)
+        return np.zeros(nbins, dtype=np.int64), None
     sel = events[(events["parser"] == "nginx_error") & events["kind"].isin(BURST_KINDS)]
     ts = sel["ts"].to_numpy(dtype=float)
     b = ((ts - t0) // bin_s).astype(np.int64)
     ok = (b >= 0) & (b < nbins)
     counts = np.bincount(b[ok], weights=sel["count"].to_numpy(dtype=float)[ok],
                          minlength=nbins).astype(np.int64)
-    return counts, ts[ok]
+    lines = sel.loc[ok, ["ts", "source_file", "line"]].sort_values(["ts", "source_file", "line"],
+                                                                  kind="stable")
+    return counts, lines

@@ -3,13 +3,14 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 
 import numpy as np
 import pandas as pd
 
 from timeline.aggregate import is_client_error, is_failed
-from timeline.clients import ClientRule
+from timeline.clients import ClientRule, client_address
 from timeline.model import (
     LATENCY_FIELDS,
     Breakdown,
@@ -77,12 +78,20 @@ def measure_impact(
     imp.requests_failed = int((sel & failed).sum())
     active = set(pd.unique(users[sel]).tolist())
     hit = set(pd.unique(users[sel & failed]).tolist())
+    imp.users_affected_low = len(hit)
     if silent_users:
         imp.users_estimated = len(silent_users - hit)
         active |= silent_users
         hit |= silent_users
-    imp.users_total = len(active)
-    imp.users_affected = len(hit)
+    imp.users_total = imp.users_total_high = len(active)
+    imp.users_affected = imp.users_affected_high = len(hit)
+    imp.users_pct_low = 100.0 * imp.users_affected_low / len(active) if active else 0.0
+    imp.users_pct_high = imp.users_pct
+    if imp.users_estimated:
+        imp.users_basis = "estimated"
+        imp.users_method = ("the users a silent edge host served in a stretch as long as its "
+                            "silence just before it are counted as the ones who tried and got "
+                            "nothing; at least the users with a logged failure were affected")
     if imp.requests_failed:
         per_client = pd.Series(clients[sel & failed]).value_counts()
         imp.top_client_share = float(per_client.iloc[0]) / imp.requests_failed
@@ -392,3 +401,107 @@ def measure_slo(inc: Incident, bins: pd.DataFrame, target_pct: float, bin_s: int
         page_at=first(long_r, short_r, FAST_BURN[2]),
         slow_page_at=first(slow_long, slow_short, SLOW_BURN[2]),
     )
+
+
+def count_incomplete(inc: Incident, rows: pd.DataFrame, incomplete: np.ndarray,
+                     edge_hosts: list[str]) -> None:
+    """Count the window's incomplete requests at the edge (``"-"`` request lines), their
+    clients and the networks (/24, /48) they came from, most requests first."""
+    imp = inc.impact
+    if rows.empty or not incomplete.any():
+        return
+    ts = rows["ts"].to_numpy(dtype=float)
+    sel = (incomplete & np.isin(rows["host"].astype(str).to_numpy(), edge_hosts)
+           & (ts >= inc.start) & (ts <= inc.end))
+    if not sel.any():
+        return
+    clients = pd.Series(rows["client"].astype(str).to_numpy()[sel])
+    imp.incomplete_requests = int(sel.sum())
+    imp.incomplete_clients = int(clients.nunique())
+    nets = clients.map(network_of)
+    per = pd.DataFrame({"net": nets, "client": clients}).groupby("net", sort=True).agg(
+        clients=("client", "nunique"), requests=("client", "size"))
+    top = sorted(((str(n), int(r.clients), int(r.requests)) for n, r in per.iterrows()),
+                 key=lambda t: (-t[2], t[0]))
+    imp.incomplete_networks = top[:5]
+
+
+def network_of(client: str) -> str:
+    """The /24 (IPv4) or /48 (IPv6) network of a client address; the text itself when it
+    is not an address."""
+    addr = client_address(client)
+    if addr is None:
+        return client
+    bits = 24 if addr.version == 4 else 48
+    return str(ipaddress.ip_network(f"{addr}/{bits}", strict=False))
+
+
+def bound_users(
+    imp: Impact,
+    dropped: int,
+    rows: pd.DataFrame,
+    not_users: np.ndarray,
+    users: np.ndarray | None,
+    edge_hosts: list[str],
+    inc: Incident,
+    nearby: tuple[set[str], set[str]],
+) -> None:
+    """Users affected when Nginx dropped ``dropped`` connections without logging them.
+
+    Those attempts leave no access line, so the users they hit cannot be counted; the
+    report gives an interval that holds the truth and a point estimate:
+
+    * low: the users with a logged failure (a dropped connection may have hit only them);
+    * high: each dropped connection hit a different user: first the users served in the
+      window without a logged failure, then users seen just before or after the window
+      who left no line in it (they are added to the users active as well);
+    * estimate: each connection was dropped with the same chance ``q`` (dropped / (dropped
+      + logged)); a user with ``r`` logged requests and no logged failure was hit with
+      chance ``1 - (1 - q)^r``; and the users usually active in a stretch this long
+      (``nearby``: before, after) who left no line at all tried and were all dropped.
+    """
+    if rows.empty:
+        return
+    ts = rows["ts"].to_numpy(dtype=float)
+    status = rows["status"].to_numpy(dtype=np.int64)
+    keys = rows["client"].astype(str).to_numpy() if users is None else users
+    sel = (np.isin(rows["host"].astype(str).to_numpy(), edge_hosts) & ~not_users
+           & (ts >= inc.start) & (ts <= inc.end))
+    failing = (is_failed(status) | is_client_error(status))
+    if imp.failing_statuses:
+        failing &= np.isin(status, imp.failing_statuses)
+    else:
+        failing &= is_failed(status)
+    active = set(pd.unique(keys[sel]).tolist())
+    hit = set(pd.unique(keys[sel & failing]).tolist())
+    before, after = nearby
+    unseen = (before | after) - active
+    low = len(hit)
+    k_active = min(dropped, len(active) - low)
+    k_unseen = min(dropped - k_active, len(unseen))
+    imp.users_affected_low = low
+    imp.users_affected_high = low + k_active + k_unseen
+    imp.users_total_high = len(active) + k_unseen
+    imp.users_pct_low = 100.0 * low / len(active) if active else 0.0
+    imp.users_pct_high = (100.0 * imp.users_affected_high / imp.users_total_high
+                          if imp.users_total_high else 0.0)
+    logged = int(sel.sum())
+    q = dropped / (dropped + logged) if dropped + logged else 0.0
+    served = pd.Series(keys[sel & ~np.isin(keys, list(hit))]).value_counts()
+    chance = float((1.0 - (1.0 - q) ** served.to_numpy(dtype=float)).sum())
+    usual = [len(s) for s in (before, after) if s]
+    missing = min(len(unseen), max(0, round(sum(usual) / len(usual)) - len(active))
+                  ) if usual else 0
+    imp.users_affected = min(imp.users_affected_high,
+                             max(low, round(low + chance + missing)))
+    imp.users_total = len(active) + missing
+    imp.users_basis = "estimated"
+    imp.users_measurable = False
+    imp.users_method = (
+        f"Nginx dropped {dropped} connections without logging them (no client is named), so "
+        f"users affected lie between the {low} with a logged failure and {imp.users_affected_high} "
+        "(each dropped connection hitting a different user: first those served in the window, "
+        "then users seen just before or after it); the estimate assumes every connection had "
+        f"the same chance of being dropped ({q:.0%}: dropped / (dropped + logged))"
+        + (f" and counts the {missing} users usually active in a stretch this long who left "
+           "no line in it as affected" if missing else ""))

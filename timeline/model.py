@@ -50,6 +50,25 @@ class Entry:
     links: list[dict[str, Any]] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class Edge:
+    """How one edge of an incident (its start or end) was found, and the line that shows it.
+
+    ``basis`` is one of: ``failure_logged`` (the time a failing request was logged),
+    ``request_start`` (a failing request's logged time minus its ``$request_time``: Nginx
+    logs a request when it ends), ``timeout_assumed`` (a 504 logged without a request time,
+    minus the proxy timeout it waited), ``silence`` (a host's last request before it went
+    silent, or its first after), ``error_burst`` (the first or last serious error-log line),
+    ``bins`` (the edge of the anomalous bins: nothing finer was logged) or ``given``
+    (``--window``).
+    """
+
+    ts: float
+    basis: str
+    source: str = ""
+    note: str = ""
+
+
 @dataclass
 class Cause:
     """A candidate cause, with the evidence for it."""
@@ -153,6 +172,31 @@ class Impact:
     top_client_share: float = 0.0
     #: The failure statuses that surged in the window (those count as the incident's).
     failing_statuses: list[int] = field(default_factory=list)
+    #: An interval that holds the true number of users affected: equal to
+    #: ``users_affected`` when every failure was logged (``users_basis`` ``counted``); when
+    #: Nginx dropped connections before logging them or a host was silent
+    #: (``estimated``), the users with a logged failure and the most the dropped
+    #: connections could add, ``users_affected`` being the point estimate.
+    users_affected_low: int = 0
+    users_affected_high: int = 0
+    #: Users active in the window at the high end (users the dropped connections could have
+    #: hit without any of their requests being logged are added to both counts).
+    users_total_high: int = 0
+    #: The interval as percentages: the low end over the users seen in the window, the
+    #: high end with the unseen users the dropped connections could have hit added.
+    users_pct_low: float = 0.0
+    users_pct_high: float = 0.0
+    users_basis: str = "counted"
+    #: How the estimate was made (empty when counted).
+    users_method: str = ""
+    #: Requests that never became a request: Nginx logged ``"-"`` as the request line (the
+    #: client sent no complete request before it timed out or was cut: 400, 408). Their
+    #: clients are not users; when they surge they are the cause's evidence.
+    incomplete_requests: int = 0
+    incomplete_clients: int = 0
+    #: The networks (/24, /48) they came from, most requests first: (network, clients,
+    #: requests).
+    incomplete_networks: list[tuple[str, int, int]] = field(default_factory=list)
     by_host: dict[str, dict[str, int]] = field(default_factory=dict)
     #: Top upstream addresses by failed requests (all hosts); empty when none was logged.
     by_upstream: list[Breakdown] = field(default_factory=list)
@@ -195,10 +239,15 @@ class Incident:
     ruled_out: list[str] = field(default_factory=list)
     resolution: list[str] = field(default_factory=list)
     peak_ts: float | None = None
+    #: ``file:line`` of the first failing request in the peak bin.
+    peak_source: str = ""
     peak_failed: int = 0
     peak_total: int = 0
     affected_hosts: list[str] = field(default_factory=list)
     window_given: bool = False
+    #: How the start and the end were found, with the lines that show them.
+    start_edge: Edge | None = None
+    end_edge: Edge | None = None
     #: From a page (PagerDuty, Opsgenie): acknowledged / resolved minus triggered.
     time_to_acknowledge_s: float | None = None
     time_to_resolve_s: float | None = None

@@ -15,8 +15,15 @@ from timeline.ingest import Dataset
 from timeline.links import ACCESS_TOP, LINKS_PER_ENTRY, collect_uses, resolve_links, worth_linking
 from timeline.model import Cause, Entry, Incident, end_of, records
 
-#: Look this far before the start for triggers (reloads, deploys) and early alerts.
+#: Look this far before the start for triggers (deploys, changes) and early alerts.
 LOOKBACK_S = 30 * 60
+#: An Nginx reload, restart or start acts at once (the new workers serve the new
+#: configuration within a second), so one is a possible trigger only this close before the
+#: start (or a few seconds after it: a reload is logged to the second).
+TRIGGER_NGINX_S = 120
+TRIGGER_AFTER_S = 10
+#: Lifecycle actions of Nginx itself (the rest come from change-event files).
+NGINX_ACTIONS = ("reload", "nginx_restart", "nginx_start", "nginx_stop", "worker_crash")
 #: ...and this far after the end for the resolution and resolved alerts.
 LOOKAHEAD_S = 15 * 60
 #: Lifecycle lines of one action (a reload writes a dozen) within this many seconds group.
@@ -134,6 +141,14 @@ def _classify(cluster: list[Any], host: str) -> list[_Action]:
     return []
 
 
+def _may_trigger(action: _Action, inc: Incident, bin_s: int) -> bool:
+    """An action close enough before the start to have caused it: an Nginx action within
+    :data:`TRIGGER_NGINX_S`, a deploy or change within :data:`LOOKBACK_S`."""
+    if action.what in NGINX_ACTIONS:
+        return inc.start - TRIGGER_NGINX_S <= action.ts <= inc.start + TRIGGER_AFTER_S
+    return inc.start - LOOKBACK_S <= action.ts <= inc.start + bin_s
+
+
 def _peer(upstream: str) -> str:
     m = _PEER.match(upstream)
     return m.group(1) if m else upstream
@@ -163,9 +178,13 @@ def narrate(
     entries: list[Entry] = []
     lo, hi = inc.start - LOOKBACK_S, inc.end + LOOKAHEAD_S
 
-    # Start and end, backed by the first and last failing request when there is one.
-    entries.append(Entry(inc.start, "start", "Incident starts: " + _start_text(inc),
-                         _request_source(dataset, rows, inc.start)))
+    # Start and end, backed by the line that shows each: the first and last failing
+    # request, a silent host's last and first request, the burst's first and last line.
+    start_edge, end_edge = inc.start_edge, inc.end_edge
+    entries.append(Entry(inc.start, "start", "Incident starts: " + _start_text(inc) + (
+        f" ({start_edge.note})" if start_edge is not None and start_edge.basis in (
+            "request_start", "timeout_assumed") else ""),
+        start_edge.source if start_edge is not None else ""))
 
     # Alerts.
     alerts = relevant_alerts(events, inc) if not events.empty else events
@@ -201,7 +220,7 @@ def narrate(
     # Actions: reloads, restarts; those shortly before the start are possible triggers.
     actions = [a for a in _actions(events) if lo <= a.ts <= hi] if not events.empty else []
     for a in actions:
-        flag = "possible trigger" if inc.start - LOOKBACK_S <= a.ts <= inc.start + bin_s else ""
+        flag = "possible trigger" if _may_trigger(a, inc, bin_s) else ""
         entries.append(Entry(a.ts, a.what, f"{a.host}: {a.detail}" if a.host else a.detail,
                              a.source, a.host, flag))
 
@@ -220,8 +239,7 @@ def narrate(
         entries.append(Entry(inc.peak_ts, "peak",
                              f"Peak: {inc.peak_failed} of {inc.peak_total} requests failed "
                              f"({pct:.0f}%) in the {bin_s // 60}-minute bin from "
-                             f"{fmt_hms(inc.peak_ts)}",
-                             _request_source(dataset, rows, inc.peak_ts, after=True)))
+                             f"{fmt_hms(inc.peak_ts)}", inc.peak_source))
     for host in inc.affected_hosts:
         mine = req[(req["host"] == host) & (req["ts"] > inc.start)]
         if not mine.empty:
@@ -239,8 +257,10 @@ def narrate(
                                  f"{host} serves requests again",
                                  f"{dataset.sources[int(first['source'])].path}:"
                                  f"{int(first['line_min'])}", host))
-    entries.append(Entry(inc.end, "end", "Incident ends: last failing request or end of silence",
-                         _request_source(dataset, rows, inc.end, last=True)))
+    entries.append(Entry(inc.end, "end", "Incident ends: " + (
+        end_edge.note if end_edge is not None and end_edge.note else
+        "last failing request or end of silence"),
+        end_edge.source if end_edge is not None else ""))
     order = {"start": 0, "end": 9}
     entries.sort(key=lambda e: (e.ts, order.get(e.kind, 5), e.host, e.text))
     inc.timeline = entries
@@ -303,20 +323,6 @@ def _start_text(inc: Incident) -> str:
     return "; ".join(parts) or ", ".join(inc.signals)
 
 
-def _request_source(dataset: Dataset, req: pd.DataFrame, ts: float, after: bool = False,
-                    last: bool = False) -> str:
-    """``file:line`` of the request at (or just after/before) ``ts``."""
-    if req.empty:
-        return ""
-    tsv = req["ts"].to_numpy()
-    i = int(np.searchsorted(tsv, ts, side="left"))
-    if last:
-        i = max(0, int(np.searchsorted(tsv, ts, side="right")) - 1)
-    i = min(i, len(req) - 1)
-    row = req.iloc[i]
-    return f"{dataset.sources[int(row['source'])].path}:{row['line']}"
-
-
 def _error_groups(events: pd.DataFrame, inc: Incident) -> list[dict[str, Any]]:
     """Error-log templates whose rate inside the window is well above their rate outside."""
     ev = events[(events["kind"] != "alert") & ~events["kind"].isin(LIFECYCLE)
@@ -377,8 +383,7 @@ def _causes(
     causes: list[Cause] = []
     used: set[int] = set()
     for host in inc.affected_hosts:
-        before = [a for a in actions if a.host == host and
-                  inc.start - LOOKBACK_S <= a.ts <= inc.start + bin_s]
+        before = [a for a in actions if a.host == host and _may_trigger(a, inc, bin_s)]
         # A proxy's errors explain this host's silence when they span it, unless every
         # address they name is tied to another host.
         linked = [(i, g) for i, g in enumerate(groups) if g["host"] != host and
@@ -405,6 +410,8 @@ def _causes(
                                 f"{host} wrote no access lines from {fmt_hms(inc.start)} to "
                                 f"{fmt_hms(inc.end)} while the other hosts kept serving",
                                 0.5, evidence, host))
+    causes += _reload_then_failing(inc, actions, groups, used, bin_s,
+                                   {c.host for c in causes if c.kind == "config_change"})
     by_kind: dict[str, list[dict[str, Any]]] = {}
     for i, g in enumerate(groups):
         if i in used:
@@ -455,6 +462,48 @@ def _causes(
                       for a in actions
                       if inc.end - 10 * 60 <= a.ts <= inc.end + 2 * bin_s
                       and (not inc.affected_hosts or a.host in inc.affected_hosts)]
+
+
+def _reload_then_failing(inc: Incident, actions: list[_Action], groups: list[dict[str, Any]],
+                         used: set[int], bin_s: int, named: set[str]) -> list[Cause]:
+    """A reload or restart on a host whose own answers started failing right after it.
+
+    Nginx applies a new configuration at once, so a step change in what a host answers
+    within :data:`TRIGGER_NGINX_S` of its reload is the reload's doing: a site link removed
+    from ``sites-enabled`` leaves a ``default_server`` answering 404 (403 for a directory)
+    for every route, static files included, and the error log then fills with ``open()``
+    failures under a root the site never used. Those errors are the symptom; the change is
+    the candidate. The host's error groups go into this cause's evidence.
+    """
+    out: list[Cause] = []
+    imp = inc.impact
+    for act in actions:
+        if (act.what not in ("reload", "nginx_restart") or act.host in named
+                or not _may_trigger(act, inc, bin_s)
+                or not imp.by_host.get(act.host, {}).get("failed")):
+            continue
+        named.add(act.host)
+        codes = "/".join(str(c) for c in imp.failing_statuses) or "errors"
+        lag = max(0.0, inc.start - act.ts)
+        evidence = [f"{act.what} on {act.host} at {act.source}"]
+        if inc.start_edge is not None and inc.start_edge.source:
+            evidence.append(f"first failing request {lag:.0f} s later at "
+                            f"{inc.start_edge.source}")
+        if imp.routes_seen >= 3 and imp.routes_failing >= 0.9 * imp.routes_seen:
+            evidence.append(f"{imp.routes_failing} of the {imp.routes_seen} routes requested in "
+                            "the window failed, whatever they serve: the whole site changed "
+                            "at once, not one backend")
+        for i, g in enumerate(groups):
+            if g["host"] == act.host and i not in used:
+                used.add(i)
+                evidence.append(f"{g['host']}: “{g['message']}” ×{g['count']} ({g['kind']}, "
+                                f"a symptom), first at {g['source']}")
+        out.append(Cause(
+            "config_change",
+            f"{act.host}: {act.detail.lower()} at {fmt_hms(act.ts)}, and {lag:.0f} s later its "
+            f"requests started failing ({codes}): the failures are what the new configuration "
+            "answers", 0.75, evidence, act.host))
+    return out
 
 
 def _slow_cause(inc: Incident) -> Cause:

@@ -48,6 +48,32 @@ _GLOB_MAGIC = re.compile(r"[*?[]")
 _SYMLINK_HOPS = 40
 
 
+#: The timeouts after which a proxying module gives up and answers 504 (each defaults to
+#: 60 s in Nginx: ngx_http_proxy_module.c and its fastcgi/uwsgi/scgi/grpc siblings).
+TIMEOUT_DIRECTIVES = tuple(f"{m}_{w}_timeout" for m in ("proxy", "fastcgi", "uwsgi", "scgi",
+                                                         "grpc")
+                           for w in ("read", "connect", "send"))
+#: Nginx's default for every one of them.
+DEFAULT_TIMEOUT_S = 60.0
+_TIME_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0,
+               "M": 2592000.0, "y": 31536000.0}
+_TIME_PART = re.compile(r"(\d+)(ms|s|m|h|d|w|M|y)?")
+
+
+def parse_time(text: str) -> float | None:
+    """Seconds of an Nginx time value (``60``, ``60s``, ``1m30s``, ``500ms``; ngx_parse_time),
+    or None when it is not one."""
+    pos, total = 0, 0.0
+    text = text.strip()
+    while pos < len(text):
+        m = _TIME_PART.match(text, pos)
+        if m is None:
+            return None
+        total += int(m.group(1)) * _TIME_UNITS[m.group(2) or "s"]
+        pos = m.end()
+    return total if text else None
+
+
 @dataclass
 class ServerBlock:
     """One ``server {}`` block of the ``http {}`` context."""
@@ -90,6 +116,9 @@ class NginxConf:
     notes: list[str] = field(default_factory=list)
     #: Where the config lived on its server (``/etc/nginx``) when read from a copy.
     root: str | None = None
+    #: The proxy timeouts (``proxy_read_timeout``, ``proxy_connect_timeout``,
+    #: ``fastcgi_read_timeout``...) as written anywhere: directive -> [(seconds, file:line)].
+    timeouts: dict[str, list[tuple[float, str]]] = field(default_factory=dict)
     #: ``"log_format NAME"``, ``"access_log PATH"``, ``"error_log PATH"`` and
     #: ``"stream access_log PATH"`` -> ``file:line`` of the directive.
     where: dict[str, str] = field(default_factory=dict)
@@ -252,7 +281,13 @@ class _Reader:
         """One simple directive with arguments."""
         conf = self.conf
         http = ctx[:1] == ("http",)
-        if directive == "error_log":
+        if directive in TIMEOUT_DIRECTIVES and http:
+            seconds = parse_time(args[0])
+            if seconds is None:
+                conf.errors.append(f'{at}: invalid time "{args[0]}" in {directive}')
+            else:
+                conf.timeouts.setdefault(directive, []).append((seconds, at))
+        elif directive == "error_log":
             target = args[0]
             if target == "stderr" or target.startswith(_NOT_FILES):
                 conf.notes.append(f"{at}: error_log {target} is not a file in the log folder")

@@ -12,6 +12,7 @@ from timeline.model import (
     LATENCY_FIELDS,
     Analysis,
     Breakdown,
+    Edge,
     Impact,
     Incident,
     Quantiles,
@@ -87,6 +88,14 @@ LINK_KEYS = ("address", "proxy", "host", "how", "why", "mapping_source", "summar
              "text")
 
 
+def _edge(edge: Edge | None) -> dict[str, Any] | None:
+    """How an edge was found: its basis, the line that shows it and the reasoning."""
+    if edge is None:
+        return None
+    return {"ts": iso(edge.ts), "basis": edge.basis, "source": edge.source or None,
+            "note": edge.note or None}
+
+
 def _link(link: dict[str, Any]) -> dict[str, Any]:
     return {k: link.get(k) for k in LINK_KEYS}
 
@@ -98,6 +107,7 @@ def incident_dict(inc: Incident) -> dict[str, Any]:
         "start": iso(inc.start),
         "end": iso(inc.end),
         "duration_s": _num(inc.duration_s),
+        "edges": {"start": _edge(inc.start_edge), "end": _edge(inc.end_edge)},
         "signals": inc.signals,
         "window_given": inc.window_given,
         "affected_hosts": inc.affected_hosts,
@@ -109,8 +119,19 @@ def incident_dict(inc: Incident) -> dict[str, Any]:
             "requests_total": imp.requests_total,
             "requests_pct": _num(imp.requests_pct),
             "requests_lost_estimate": imp.requests_lost_estimate,
+            "users_affected_low": imp.users_affected_low,
+            "users_affected_high": imp.users_affected_high,
+            "users_total_high": imp.users_total_high,
+            "users_pct_low": _num(imp.users_pct_low),
+            "users_pct_high": _num(imp.users_pct_high),
+            "users_basis": imp.users_basis,
+            "users_method": imp.users_method or None,
             "users_estimated": imp.users_estimated,
             "users_measurable": imp.users_measurable,
+            "incomplete_requests": imp.incomplete_requests,
+            "incomplete_clients": imp.incomplete_clients,
+            "incomplete_networks": [{"network": n, "clients": c, "requests": r}
+                                    for n, c, r in imp.incomplete_networks],
             "requests_failed_background": imp.background_failed,
             "failing_statuses": imp.failing_statuses,
             "by_host": imp.by_host,

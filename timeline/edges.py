@@ -1,0 +1,186 @@
+"""An incident's edges to the second, from the failures that are the incident's own.
+
+The first pass finds the anomalous bins; this step settles the start and the end from the
+requests read back around them (the second pass), following what Nginx really logs:
+
+* Only failures of the statuses that *surged* in the window make an edge. A trickle of 500s
+  from one endpoint is the usual background; one that fell a minute before the first 502
+  of a dead backend is not the start of the outage.
+* Nginx writes an access-log line when a request *ends* (``ngx_http_log_handler`` runs in
+  the log phase, after the response). A request that waited ``proxy_read_timeout`` (60 s by
+  default) for a stalled backend is logged 60 s after it was sent, so the first 504 line
+  comes a minute after the fault. Where the log has ``$request_time`` the request's own
+  start is its logged time minus that; a 504 logged without it is taken to have waited the
+  proxy timeout (``--nginx-conf``'s, else Nginx's default 60 s), and the report says so.
+* A stray failure far from the rest (more than :data:`STRAY_GAP_S` and
+  :data:`STRAY_GAPS` median gaps from its neighbour) is not an edge either.
+* A host that went silent, and a burst of error-log lines, make edges of their own
+  (``timeline.analyze``); this module only settles the failure edges.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from timeline.aggregate import is_client_error, is_failed
+from timeline.model import Edge
+from timeline.nginxconf import DEFAULT_TIMEOUT_S, NginxConf
+
+#: A failure this many seconds, and this many median gaps, from the next one is a stray.
+STRAY_GAP_S = 30.0
+STRAY_GAPS = 10.0
+
+
+@dataclass(frozen=True)
+class Timeout:
+    """How long a request that ended in 504 without a logged ``$request_time`` had waited."""
+
+    seconds: float
+    #: Where the value comes from, for the report ("Nginx's default proxy_read_timeout").
+    origin: str
+
+
+def proxy_timeout(conf: NginxConf | None) -> Timeout:
+    """The proxy read timeout in force: ``--nginx-conf``'s largest ``*_read_timeout``
+    (the bound on how early a timed-out request was sent), else Nginx's default 60 s."""
+    if conf is not None:
+        found = [(s, f"{name} {s:g} s at {at}")
+                 for name, values in sorted(conf.timeouts.items()) if name.endswith("_read_timeout")
+                 for s, at in values]
+        if found:
+            seconds, origin = max(found)
+            return Timeout(seconds, origin + " (--nginx-conf)")
+    return Timeout(DEFAULT_TIMEOUT_S,
+                   f"Nginx's default proxy_read_timeout of {DEFAULT_TIMEOUT_S:g} s")
+
+
+def incomplete_requests(rows: pd.DataFrame) -> np.ndarray:
+    """Rows whose request line Nginx logged as ``"-"``: the client never sent a complete
+    request (it was cut, or timed out: 400, 408). No page was asked for, so no user was
+    served or failed; a surge of them is a cause's evidence (slow clients holding
+    connections), not users."""
+    if rows.empty:
+        return np.zeros(0, dtype=bool)
+    method = rows["method"].astype(str).to_numpy()
+    path = rows["path"].astype(str).to_numpy()
+    out: np.ndarray = (method == "") & (path == "-")
+    return out
+
+
+def request_starts(rows: pd.DataFrame, timeout: Timeout) -> tuple[np.ndarray, np.ndarray]:
+    """When each request was sent, and which of them had their wait assumed.
+
+    The logged time minus ``$request_time`` when logged. ``$time_local`` has whole
+    seconds, so the true start lies in ``[ts - rt, ts + 1 - rt)``; ``ts - floor(rt)`` is in
+    that range and claims no precision the line does not have. A 504 without a request time
+    waited the proxy timeout.
+    """
+    ts = rows["ts"].to_numpy(dtype=float)
+    rt = rows["request_time"].to_numpy(dtype=float)
+    status = rows["status"].to_numpy(dtype=np.int64)
+    timed = np.isfinite(rt) & (rt > 0)
+    whole = ts == np.floor(ts)
+    waited = np.where(timed, np.where(whole, np.floor(np.where(timed, rt, 0.0)), rt), 0.0)
+    assumed = ~timed & (status == 504)
+    waited = np.where(assumed, timeout.seconds, waited)
+    return ts - waited, assumed
+
+
+def _trim(times: np.ndarray) -> tuple[int, int]:
+    """First and last index of ``times`` (sorted) once strays at either end are dropped."""
+    lo, hi = 0, len(times) - 1
+    if hi < 2:
+        return lo, hi
+    gaps = np.diff(times)
+    limit = max(STRAY_GAP_S, STRAY_GAPS * float(np.median(gaps)))
+    while hi - lo >= 2 and gaps[lo] > limit:
+        lo += 1
+    while hi - lo >= 2 and gaps[hi - 1] > limit:
+        hi -= 1
+    return lo, hi
+
+
+def failure_edges(
+    rows: pd.DataFrame,
+    users: np.ndarray,
+    surged: list[int],
+    lo: float,
+    hi: float,
+    timeout: Timeout,
+    where: Callable[[int, int], str],
+) -> tuple[Edge, Edge] | None:
+    """The start and end of the failures that are the incident's own, or None.
+
+    Args:
+        rows: the requests around the window, sorted by time.
+        users: rows that are users' requests at the edge tier.
+        surged: the failure statuses that surged in the window.
+        lo, hi: the span (logged times) the failures are taken from.
+        timeout: the wait of a 504 logged without ``$request_time``.
+        where: ``file:line`` of a row, from its source index and line.
+    """
+    if rows.empty or not surged:
+        return None
+    ts = rows["ts"].to_numpy(dtype=float)
+    status = rows["status"].to_numpy(dtype=np.int64)
+    fail = (users & (ts >= lo) & (ts <= hi) & (is_failed(status) | is_client_error(status))
+            & np.isin(status, surged))
+    idx = np.flatnonzero(fail)
+    if idx.size == 0:
+        return None
+    began, assumed = request_starts(rows, timeout)
+    # The start: the earliest request start (ties: the first line); the end: the last
+    # failure logged. Strays at either end are dropped first.
+    by_start = idx[np.lexsort((idx, began[idx]))]
+    a, _ = _trim(began[by_start])
+    by_end = idx[np.lexsort((idx, ts[idx]))]
+    _, b = _trim(ts[by_end])
+    first, last = int(by_start[a]), int(by_end[b])
+    src = rows["source"].to_numpy(dtype=np.int64)
+    line = rows["line"].to_numpy(dtype=np.int64)
+    code = int(status[first])
+    logged = _hms(ts[first])
+    if assumed[first]:
+        start = Edge(float(began[first]), "timeout_assumed", where(int(src[first]),
+                     int(line[first])),
+                     f"the first {code} was logged at {logged}; Nginx logs a request when it "
+                     f"ends, and requests that timed out had been sent up to "
+                     f"{timeout.seconds:g} s earlier ({timeout.origin}; the log has no "
+                     "$request_time)")
+    elif began[first] < ts[first]:
+        start = Edge(float(began[first]), "request_start", where(int(src[first]),
+                     int(line[first])),
+                     f"the first failing request ({code}) was logged at {logged}, "
+                     f"{ts[first] - began[first]:g} s after it was sent ($request_time)")
+    else:
+        start = Edge(float(ts[first]), "failure_logged", where(int(src[first]),
+                     int(line[first])), f"the first failing request ({code})")
+    end = Edge(float(ts[last]), "failure_logged", where(int(src[last]), int(line[last])),
+               f"the last failing request ({int(status[last])})")
+    return start, end
+
+
+def first_failure_at(rows: pd.DataFrame, users: np.ndarray, failing: np.ndarray, ts0: float,
+                     ts1: float, where: Callable[[int, int], str]) -> str:
+    """``file:line`` of the first failing users' request logged in ``[ts0, ts1)``, or ""."""
+    if rows.empty:
+        return ""
+    ts = rows["ts"].to_numpy(dtype=float)
+    idx = np.flatnonzero(users & failing & (ts >= ts0) & (ts < ts1))
+    if idx.size == 0:
+        return ""
+    i = int(idx[0])
+    return where(int(rows["source"].to_numpy(dtype=np.int64)[i]),
+                 int(rows["line"].to_numpy(dtype=np.int64)[i]))
+
+
+def _hms(ts: float) -> str:
+    """``12:31:00 UTC`` (seconds kept only when the time has a fraction)."""
+    t = pd.Timestamp(ts, unit="s", tz="UTC")
+    return t.strftime("%H:%M:%S") + (f".{t.microsecond // 1000:03d}"
+                                     if not math.isclose(ts, math.floor(ts)) else "") + " UTC"
