@@ -67,9 +67,3 @@ def parse_error(module: ModuleType, path: Path) -> str:
     assert "\n" not in message
     return message
 
-
-def sniffs(module: ModuleType, path: Path, cut: int) -> bool:
-    """True when ``module`` recognises the file's head, and its first ``cut`` bytes too (a
-    head cut mid-JSON still sniffs)."""
-    head = path.read_bytes()[:16384]
-    return bool(module.sniff(head) and module.sniff(head[:cut]))

@@ -13,7 +13,7 @@ import pytest
 
 from parsers import alertmanager, export
 from parsers.base import BadLineError, ParseError
-from tests.helpers import parse_error, parse_events, sniffs
+from tests.helpers import parse_error, parse_events
 
 DATA = Path(__file__).parent / "data" / "alertmanager"
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "alerts"
@@ -214,11 +214,6 @@ def test_invalid_utf8_document(tmp_path: Path) -> None:
 # --- (5) sniff ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["webhook_v4.jsonl", "webhook_v3.json", "api_v2_alerts.json"])
-def test_sniff_accepts_samples(name: str) -> None:
-    assert sniffs(alertmanager, DATA / name, 1500)
-
-
 @pytest.mark.parametrize(
     "head",
     [
@@ -231,25 +226,6 @@ def test_sniff_accepts_samples(name: str) -> None:
 )
 def test_sniff_true(head: bytes) -> None:
     assert alertmanager.sniff(head)
-
-
-@pytest.mark.parametrize(
-    "head",
-    [
-        b"",
-        b'{"foo": 1}',
-        b"[1, 2, 3]",
-        b'203.0.113.7 - - [20/Mar/2023:12:30:01 +0000] "GET /api/cart HTTP/1.1" 502 157 '
-        b'"-" "Mozilla/5.0" "-"\n',
-        b"2023/03/20 12:30:01 [error] 1234#0: *5 connect() failed (111: Connection refused)\n",
-        # An object carrying alert-ish keys but no container keys.
-        b'{"labels": {"a": "b"}, "startsAt": "2024-05-14T10:00:00Z"}',
-        # PagerDuty-like JSON: no startsAt/labels.
-        b'{"incidents": [{"title": "x", "created_at": "2024-05-14T10:00:00Z"}]}',
-    ],
-)
-def test_sniff_false(head: bytes) -> None:
-    assert not alertmanager.sniff(head)
 
 
 # --- merging, rejects and skips -----------------------------------------------------------

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from parsers import changes
-from tests.helpers import ALERT_ATTRS, parse_error, parse_events, sniffs
+from tests.helpers import ALERT_ATTRS, parse_error, parse_events
 
 DATA = Path(__file__).parent / "data" / "changes"
 
@@ -189,27 +189,6 @@ def test_empty_json_array_is_an_empty_file(tmp_path: Path) -> None:
 
 
 # --- sniff ---------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("name", ["changes.csv", "changes.json"])
-def test_sniff_accepts_samples(name: str) -> None:
-    assert sniffs(changes, DATA / name, 120)
-
-
-@pytest.mark.parametrize(
-    "head",
-    [
-        b"",
-        b"time,kind\n2024,deploy\n",
-        b"id,incident_number,title,status,urgency,created_on\n",
-        b'{"time": 1, "kind": "deploy"}',
-        (Path(__file__).parent / "data" / "alertmanager" / "webhook_v3.json").read_bytes(),
-        b'203.0.113.7 - - [20/Mar/2023:12:30:01 +0000] "GET / HTTP/1.1" 502 157 "-" "curl"\n',
-        b"2023/03/20 12:30:01 [error] 1234#0: *5 connect() failed (111: Connection refused)\n",
-    ],
-)
-def test_sniff_false(head: bytes) -> None:
-    assert not changes.sniff(head)
 
 
 @pytest.mark.parametrize("lang", ["csv", "json"])

@@ -148,24 +148,6 @@ def test_bare_array_of_items(tmp_path: Path) -> None:
     assert event["end"] is None and stats.variant == "describe-alarm-history"
 
 
-@pytest.mark.parametrize(
-    "head",
-    [
-        b"",
-        b'{"MetricAlarms": []}',
-        (Path(__file__).parent / "data" / "alertmanager" / "webhook_v3.json").read_bytes(),
-        b"2023/03/20 12:30:01 [error] 1234#0: *5 connect() failed (111: Connection refused)\n",
-    ],
-)
-def test_sniff_false(head: bytes) -> None:
-    assert not cloudwatch.sniff(head)
-
-
-def test_sniff_accepts_the_sample() -> None:
-    head = (DATA / "alarm_history.json").read_bytes()
-    assert cloudwatch.sniff(head) and cloudwatch.sniff(head[:100])
-
-
 # --- conformance against the aws-cli example in /work/shared ----------------------------------
 
 

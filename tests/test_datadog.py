@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from parsers import datadog
-from tests.helpers import ALERT_ATTRS, parse_events, sniffs
+from tests.helpers import ALERT_ATTRS, parse_events
 
 DATA = Path(__file__).parent / "data" / "datadog"
 
@@ -211,21 +211,3 @@ def test_title_parts(title: str, expected: tuple[str, str, str]) -> None:
 
 # --- sniff -----------------------------------------------------------------------------------
 
-
-@pytest.mark.parametrize("name", ["webhook_custom.jsonl", "webhook_default.json"])
-def test_sniff_accepts_samples(name: str) -> None:
-    assert sniffs(datadog, DATA / name, 300)
-
-
-@pytest.mark.parametrize(
-    "head",
-    [
-        b"",
-        b'{"foo": 1}',
-        b'{"title": "x", "date": "1"}',  # too little to tell
-        (Path(__file__).parent / "data" / "alertmanager" / "api_v2_alerts.json").read_bytes(),
-        b'203.0.113.7 - - [20/Mar/2023:12:30:01 +0000] "GET / HTTP/1.1" 502 157 "-" "curl"\n',
-    ],
-)
-def test_sniff_false(head: bytes) -> None:
-    assert not datadog.sniff(head)

@@ -12,7 +12,7 @@ import pytest
 
 from parsers import grafana
 from parsers.base import BadLineError
-from tests.helpers import ALERT_ATTRS, parse_events, sniffs
+from tests.helpers import ALERT_ATTRS, parse_events
 
 DATA = Path(__file__).parent / "data" / "grafana"
 
@@ -265,24 +265,3 @@ def test_split_text(text: str, hint: str, expected: tuple[str, dict[str, str], s
 
 # --- sniff -------------------------------------------------------------------------------
 
-
-@pytest.mark.parametrize("name", ["webhook.jsonl", "webhook_nodata.json", "state_history.json"])
-def test_sniff_accepts_samples(name: str) -> None:
-    assert sniffs(grafana, DATA / name, 1200)
-
-
-@pytest.mark.parametrize(
-    "head",
-    [
-        b"",
-        b'{"foo": 1}',
-        (Path(__file__).parent / "data" / "alertmanager" / "webhook_v4.jsonl").read_bytes(),
-        (Path(__file__).parent / "data" / "alertmanager" / "api_v2_alerts.json").read_bytes(),
-        b'203.0.113.7 - - [20/Mar/2023:12:30:01 +0000] "GET / HTTP/1.1" 502 157 "-" "curl"\n',
-        b"2023/03/20 12:30:01 [error] 1234#0: *5 connect() failed (111: Connection refused)\n",
-        # An annotation list without newState/prevState/alertId keys.
-        b'[{"id": 1, "dashboardId": 3, "time": 1, "text": "deploy", "tags": []}]',
-    ],
-)
-def test_sniff_false(head: bytes) -> None:
-    assert not grafana.sniff(head)

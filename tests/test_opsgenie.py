@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from parsers import opsgenie
-from tests.helpers import ALERT_ATTRS, parse_events, sniffs
+from tests.helpers import ALERT_ATTRS, parse_events
 
 DATA = Path(__file__).parent / "data" / "opsgenie"
 
@@ -189,23 +189,3 @@ def test_json_lines_with_a_torn_line(tmp_path: Path) -> None:
 
 # --- sniff -----------------------------------------------------------------------------------
 
-
-@pytest.mark.parametrize(
-    "name", ["webhook.jsonl", "webhook_create.json", "alerts_list.json", "alert_get.json"]
-)
-def test_sniff_accepts_samples(name: str) -> None:
-    assert sniffs(opsgenie, DATA / name, 700)
-
-
-@pytest.mark.parametrize(
-    "head",
-    [
-        b"",
-        b'{"foo": 1}',
-        b'{"data": {"id": 1, "name": "x"}}',  # another API's "data" wrapper
-        (Path(__file__).parent / "data" / "alertmanager" / "webhook_v4.jsonl").read_bytes(),
-        b"2023/03/20 12:30:01 [error] 1234#0: *5 connect() failed (111: Connection refused)\n",
-    ],
-)
-def test_sniff_false(head: bytes) -> None:
-    assert not opsgenie.sniff(head)

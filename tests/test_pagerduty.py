@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from parsers import pagerduty
-from tests.helpers import ALERT_ATTRS, parse_error, parse_events, sniffs
+from tests.helpers import ALERT_ATTRS, parse_error, parse_events
 
 DATA = Path(__file__).parent / "data" / "pagerduty"
 
@@ -229,24 +229,3 @@ def test_severity(priority: str, urgency: str, expected: tuple[str, str]) -> Non
 
 # --- sniff -----------------------------------------------------------------------------------
 
-
-@pytest.mark.parametrize(
-    "name", ["incidents.json", "incident.json", "log_entries.json", "incidents.csv"]
-)
-def test_sniff_accepts_samples(name: str) -> None:
-    assert sniffs(pagerduty, DATA / name, 600)
-
-
-@pytest.mark.parametrize(
-    "head",
-    [
-        b"",
-        b'{"foo": 1}',
-        b"time,kind,description\n2024-05-14T10:00:00Z,deploy,v2\n",
-        b"id,name,created_at\n1,x,2024\n",  # no urgency or status column
-        (Path(__file__).parent / "data" / "alertmanager" / "webhook_v3.json").read_bytes(),
-        b'203.0.113.7 - - [20/Mar/2023:12:30:01 +0000] "GET / HTTP/1.1" 502 157 "-" "curl"\n',
-    ],
-)
-def test_sniff_false(head: bytes) -> None:
-    assert not pagerduty.sniff(head)
