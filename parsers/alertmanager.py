@@ -24,10 +24,10 @@ from typing import Any
 
 from parsers.base import ParseOptions, ParseStats
 from parsers.export import (
-    SAMPLE_CHARS,
     RecordReader,
     as_text,
     chunks,
+    event_row,
     json_payload,
     parse_rfc3339,
     read_json_document,
@@ -318,18 +318,9 @@ def alert_event(ts: float, end: float | None, labels: dict[str, str],
     summary-like annotation."""
     alertname = labels.get("alertname", "")
     text = next((annotations[k] for k in _TEXT_ANNOTATIONS if annotations.get(k)), "")
-    return {
-        "ts": ts,
-        "end": end,
-        "kind": "alert",
-        "severity": label_severity(labels),
-        "host": label_host(labels),
-        "message": f"{alertname or '(no alertname)'}: {text}" if text else alertname,
-        "sample": raw[:SAMPLE_CHARS],
-        "count": 1,
-        "attrs": attrs,
-        "line": index,
-    }
+    message = f"{alertname or '(no alertname)'}: {text}" if text else alertname
+    return event_row(ts=ts, end=end, severity=label_severity(labels), host=label_host(labels),
+                     message=message, sample=raw, attrs=attrs, line=index)
 
 
 # --- merging notifications ---------------------------------------------------------------

@@ -32,11 +32,11 @@ from dateutil.parser import isoparse
 
 from parsers.base import ParseError, ParseOptions, ParseStats, decode
 from parsers.export import (
-    SAMPLE_CHARS,
     JsonLines,
     RecordReader,
     as_text,
     dump,
+    event_row,
     json_lines,
     json_payload,
     load_json,
@@ -329,18 +329,9 @@ class _Builder(RecordReader):
             "severity_raw": "",
         }
         self.events.append(
-            {
-                "ts": ts,
-                "end": end,
-                "kind": kind,
-                "severity": "info",
-                "host": as_text(record.get("host")).strip(),
-                "message": description.splitlines()[0],
-                "sample": sample[:SAMPLE_CHARS],
-                "count": 1,
-                "attrs": attrs,
-                "line": index,
-            }
+            event_row(ts=ts, end=end, kind=kind, severity="info",
+                      host=as_text(record.get("host")).strip(),
+                      message=description.splitlines()[0], sample=sample, attrs=attrs, line=index)
         )
         self.stats.parsed += 1
 

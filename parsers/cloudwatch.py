@@ -26,10 +26,10 @@ from typing import Any
 
 from parsers.base import ParseOptions, ParseStats
 from parsers.export import (
-    SAMPLE_CHARS,
     RecordReader,
     as_text,
     dump,
+    event_row,
     json_object,
     parse_rfc3339,
     read_json_export,
@@ -215,16 +215,7 @@ def _event(
         # The export has no severity field.
         "severity_raw": "",
     }
-    return {
-        "ts": ts,
-        "end": None,
-        "kind": "alert",
-        "severity": "error",
-        "host": m.group(0) if m else "",
-        "message": f"{name}: {reason}" if reason else name,
-        "sample": dump(item)[:SAMPLE_CHARS],
-        "count": 1,
-        "attrs": attrs,
-        "line": index,
-    }
+    return event_row(ts=ts, end=None, severity="error", host=m.group(0) if m else "",
+                     message=f"{name}: {reason}" if reason else name, sample=dump(item),
+                     attrs=attrs, line=index)
 

@@ -29,10 +29,11 @@ from typing import Any
 
 from parsers.base import ParseOptions, ParseStats
 from parsers.export import (
-    SAMPLE_CHARS,
+    PRIORITY_SEVERITY,
     RecordReader,
     as_text,
     dump,
+    event_row,
     parse_rfc3339,
     read_json_export,
 )
@@ -45,7 +46,6 @@ LOCAL_TIME = False
 VARIANT_DEFAULT = "webhook (default template)"
 VARIANT_CUSTOM = "webhook (custom template)"
 
-_PRIORITY = {"p1": "critical", "p2": "error", "p3": "warning", "p4": "info", "p5": "info"}
 _ALERT_TYPE = {"error": "error", "warning": "warning", "info": "info", "success": "info"}
 _TRANSITION_SEVERITY = {"triggered": "error", "warn": "warning", "no data": "warning"}
 _RANK = {"info": 0, "warning": 1, "error": 2, "critical": 3}
@@ -290,18 +290,9 @@ def _event(
         "title": as_text(f["title"]),
         "severity_raw": raw_sev,
     }
-    return {
-        "ts": ts,
-        "end": None,
-        "kind": "alert",
-        "severity": severity,
-        "host": host,
-        "message": f"{name}: {text}" if text else name,
-        "sample": dump(obj)[:SAMPLE_CHARS],
-        "count": 1,
-        "attrs": attrs,
-        "line": index,
-    }
+    return event_row(ts=ts, end=None, severity=severity, host=host,
+                     message=f"{name}: {text}" if text else name, sample=dump(obj),
+                     attrs=attrs, line=index)
 
 
 def _title_parts(title: str) -> tuple[str, str, str]:
@@ -352,8 +343,8 @@ def _tags(value: Any) -> dict[str, str]:
 def _severity(f: dict[str, Any], transition: str) -> tuple[str, str]:
     """(severity, raw value used): priority, else alert type, else the transition."""
     priority = as_text(f["priority"]).strip()
-    if priority.lower() in _PRIORITY:
-        return _PRIORITY[priority.lower()], priority
+    if priority.lower() in PRIORITY_SEVERITY:
+        return PRIORITY_SEVERITY[priority.lower()], priority
     alert_type = as_text(f["alert_type"]).strip()
     if alert_type.lower() in _ALERT_TYPE and alert_type.lower() != "success":
         return _ALERT_TYPE[alert_type.lower()], alert_type

@@ -35,6 +35,8 @@ from parsers.base import CHUNK_ROWS, ParseError, ParseOptions, ParseStats
 
 #: ``sample`` holds the record as compact JSON (or its CSV row) cut to this many characters.
 SAMPLE_CHARS = 500
+#: The severity of a priority P1..P5 (PagerDuty, Opsgenie, Datadog).
+PRIORITY_SEVERITY = {"p1": "critical", "p2": "error", "p3": "warning", "p4": "info", "p5": "info"}
 
 # RFC3339 as Go's time.RFC3339Nano writes it: 2019-09-27T16:27:56.612666101Z,
 # 2018-03-07T06:33:21.873077559-05:00, 2026-03-11T12:48:38.413Z. Go emits 1-9 fraction digits.
@@ -100,6 +102,25 @@ class RecordReader:
 
 
 # --- values -------------------------------------------------------------------------------
+
+
+def event_row(*, ts: float, end: float | None, severity: str, host: str, message: str,
+              sample: str, attrs: dict[str, Any], line: int, kind: str = "alert"
+              ) -> dict[str, Any]:
+    """The event row (``EVENT_KEYS``, in order) of one record: ``count`` 1, ``sample`` cut
+    to ``SAMPLE_CHARS``."""
+    return {
+        "ts": ts,
+        "end": end,
+        "kind": kind,
+        "severity": severity,
+        "host": host,
+        "message": message,
+        "sample": sample[:SAMPLE_CHARS],
+        "count": 1,
+        "attrs": attrs,
+        "line": line,
+    }
 
 
 def as_text(value: Any) -> str:

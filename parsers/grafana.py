@@ -43,10 +43,10 @@ from parsers.alertmanager import (
 )
 from parsers.base import ParseOptions, ParseStats
 from parsers.export import (
-    SAMPLE_CHARS,
     RecordReader,
     as_text,
     dump,
+    event_row,
     json_object,
     read_json_export,
 )
@@ -298,18 +298,10 @@ class _Reader(RecordReader):
             "error": as_text(data.get("error")),
             "severity_raw": raw_sev,
         }
-        return {
-            "ts": t,
-            "end": None,
-            "kind": "alert",
-            "severity": label_severity(labels),
-            "host": label_host(labels),
-            "message": f"{alertname}: {value}" if value else alertname,
-            "sample": dump(ann)[:SAMPLE_CHARS],
-            "count": 1,
-            "attrs": attrs,
-            "line": index,
-        }
+        return event_row(ts=t, end=None, severity=label_severity(labels),
+                         host=label_host(labels),
+                         message=f"{alertname}: {value}" if value else alertname,
+                         sample=dump(ann), attrs=attrs, line=index)
 
     def events(self) -> list[dict[str, Any]]:
         """All events, sorted by (ts, alertname, line)."""

@@ -27,11 +27,12 @@ from typing import Any, TypeGuard
 
 from parsers.base import ParseOptions, ParseStats
 from parsers.export import (
-    SAMPLE_CHARS,
+    PRIORITY_SEVERITY,
     RecordReader,
     api_time,
     as_text,
     dump,
+    event_row,
     json_object,
     read_json_export,
 )
@@ -44,7 +45,6 @@ LOCAL_TIME = False
 VARIANT_WEBHOOK = "webhook"
 VARIANT_API = "api v2 alerts"
 
-_PRIORITY = {"p1": "critical", "p2": "error", "p3": "warning", "p4": "info", "p5": "info"}
 _DEFAULT_PRIORITY = "P3"
 _MESSAGE_TEXT_CHARS = 200
 
@@ -133,15 +133,10 @@ class _Reader(RecordReader):
         if not alert_id:
             self.reject(index, "alert has no alertId", raw)
             return
-        try:
-            created = _epoch(alert.get("createdAt"))
-            updated = _epoch(alert.get("updatedAt"))
-        except ValueError as exc:
-            self.reject(index, str(exc), raw)
+        times = self._times(alert, index, raw, _epoch)
+        if times is None:
             return
-        if created is None:
-            self.reject(index, "alert has no createdAt", raw)
-            return
+        created, updated = times
         stats.parsed += 1
         event = self.by_id.get(alert_id)
         if event is None:
@@ -186,15 +181,10 @@ class _Reader(RecordReader):
         if raw is None:
             return
         alert_id = as_text(alert.get("id"))
-        try:
-            created = api_time(alert.get("createdAt"))
-            updated = api_time(alert.get("updatedAt"))
-        except ValueError as exc:
-            self.reject(index, str(exc), raw)
+        times = self._times(alert, index, raw, api_time)
+        if times is None:
             return
-        if created is None:
-            self.reject(index, "alert has no createdAt", raw)
-            return
+        created, updated = times
         report = json_object(alert.get("report"))
         ack_ms, close_ms = report.get("ackTime"), report.get("closeTime")
         event = self._event(alert, created, index, raw, VARIANT_API)
@@ -229,6 +219,22 @@ class _Reader(RecordReader):
 
     # --- shared -----------------------------------------------------------------------
 
+    def _times(
+        self, alert: dict[str, Any], index: int, raw: str, read: Callable[[Any], float | None]
+    ) -> tuple[float, float | None] | None:
+        """``createdAt`` and ``updatedAt`` read with ``read``; None (the record rejected) when
+        one is not a time or there is no ``createdAt``."""
+        try:
+            created = read(alert.get("createdAt"))
+            updated = read(alert.get("updatedAt"))
+        except ValueError as exc:
+            self.reject(index, str(exc), raw)
+            return None
+        if created is None:
+            self.reject(index, "alert has no createdAt", raw)
+            return None
+        return created, updated
+
     def _event(
         self, alert: dict[str, Any], created: float, index: int, raw: str, variant: str
     ) -> dict[str, Any]:
@@ -259,18 +265,9 @@ class _Reader(RecordReader):
             "source": as_text(alert.get("source")),
             "severity_raw": priority,
         }
-        return {
-            "ts": created,
-            "end": None,
-            "kind": "alert",
-            "severity": _severity(priority),
-            "host": entity,
-            "message": f"{message}: {first_line}" if first_line else message,
-            "sample": raw[:SAMPLE_CHARS],
-            "count": 1,
-            "attrs": attrs,
-            "line": index,
-        }
+        return event_row(ts=created, end=None, severity=_severity(priority), host=entity,
+                         message=f"{message}: {first_line}" if first_line else message,
+                         sample=raw, attrs=attrs, line=index)
 
     def events(self) -> list[dict[str, Any]]:
         """All events, sorted by (ts, alertname, alert id)."""
@@ -293,7 +290,7 @@ class _Reader(RecordReader):
 
 
 def _severity(priority: str) -> str:
-    return _PRIORITY.get((priority or _DEFAULT_PRIORITY).strip().lower(), "warning")
+    return PRIORITY_SEVERITY.get((priority or _DEFAULT_PRIORITY).strip().lower(), "warning")
 
 
 def _is_number(value: Any) -> TypeGuard[float]:

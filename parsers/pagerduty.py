@@ -40,11 +40,12 @@ from dateutil.parser import parse as parse_date
 
 from parsers.base import ParseError, ParseOptions, ParseStats, decode
 from parsers.export import (
-    SAMPLE_CHARS,
+    PRIORITY_SEVERITY,
     RecordReader,
     api_time,
     as_text,
     dump,
+    event_row,
     json_object,
     json_payload,
     parse_rfc3339,
@@ -63,7 +64,6 @@ VARIANT_CSV = "incidents csv"
 
 NAIVE_NOTE = "times without a zone read as UTC"
 
-_PRIORITY = {"p1": "critical", "p2": "error", "p3": "warning", "p4": "info", "p5": "info"}
 _URGENCY = {"high": "critical", "low": "warning"}
 # "[#1234] The server is on fire." is the incident reference summary in a log entry.
 _REF_SUMMARY = re.compile(r"\[#(\d+)\]\s*(.*)\Z", re.S)
@@ -147,40 +147,30 @@ class _Reader(RecordReader):
 
     def read(self, doc: Any, index: Callable[[], int]) -> bool:
         """Read one JSON document of a supported shape; False when it is none of them."""
+        items: list[Any] | None = None
         if isinstance(doc, dict):
-            if isinstance(doc.get("incidents"), list):
-                self.set_variant(VARIANT_INCIDENTS)
-                for inc in doc["incidents"]:
-                    self.incident(inc, index())
-                return True
-            if isinstance(doc.get("incident"), dict):
-                self.set_variant(VARIANT_INCIDENTS)
-                self.incident(doc["incident"], index())
-                return True
-            if isinstance(doc.get("log_entries"), list):
-                self.set_variant(VARIANT_LOG_ENTRIES)
-                for entry in doc["log_entries"]:
-                    self.log_entry(entry, index())
-                return True
-            if isinstance(doc.get("log_entry"), dict):
-                self.set_variant(VARIANT_LOG_ENTRIES)
-                self.log_entry(doc["log_entry"], index())
-                return True
-            return False
-        if isinstance(doc, list) and doc and all(isinstance(d, dict) for d in doc):
+            # {"incidents": [...]}, {"incident": {...}}, {"log_entries": [...]}, {"log_entry": ...}
+            for key, kind in (("incidents", list), ("incident", dict), ("log_entries", list),
+                              ("log_entry", dict)):
+                if isinstance(doc.get(key), kind):
+                    items = doc[key] if kind is list else [doc[key]]
+                    entries = key.startswith("log_")
+                    break
+        elif isinstance(doc, list) and doc and all(isinstance(d, dict) for d in doc):
             # A bare list, as `jq .incidents` or `jq .log_entries` leaves it.
             types = {as_text(d.get("type")) for d in doc}
-            if types <= {"incident"}:
-                self.set_variant(VARIANT_INCIDENTS)
-                for inc in doc:
-                    self.incident(inc, index())
-                return True
-            if all(t.endswith("_log_entry") or t.endswith("_log_entry_reference") for t in types):
-                self.set_variant(VARIANT_LOG_ENTRIES)
-                for entry in doc:
-                    self.log_entry(entry, index())
-                return True
-        return False
+            entries = not types <= {"incident"}
+            if not entries or all(
+                t.endswith("_log_entry") or t.endswith("_log_entry_reference") for t in types
+            ):
+                items = doc
+        if items is None:
+            return False
+        self.set_variant(VARIANT_LOG_ENTRIES if entries else VARIANT_INCIDENTS)
+        take = self.log_entry if entries else self.incident
+        for item in items:
+            take(item, index())
+        return True
 
     # --- incidents (API and CSV) -----------------------------------------------------
 
@@ -256,18 +246,9 @@ class _Reader(RecordReader):
             attrs["acknowledged_at"] = f["acknowledged"]
         if f["resolved"] is not None:
             attrs["resolved_at"] = f["resolved"]
-        event: dict[str, Any] = {
-            "ts": f["created"],
-            "end": f["resolved"],
-            "kind": "alert",
-            "severity": severity,
-            "host": "",
-            "message": f"{title}: {description}" if description and description != title else title,
-            "sample": f["sample"][:SAMPLE_CHARS],
-            "count": 1,
-            "attrs": attrs,
-            "line": f["index"],
-        }
+        message = f"{title}: {description}" if description and description != title else title
+        event = event_row(ts=f["created"], end=f["resolved"], severity=severity, host="",
+                          message=message, sample=f["sample"], attrs=attrs, line=f["index"])
         key = f["incident_id"] or (str(f["number"]) if f["number"] is not None else "")
         old = self.incidents.get(key) if key else None
         if old is None:
@@ -357,18 +338,8 @@ class _Reader(RecordReader):
             if end is not None:
                 attrs["resolved_at"] = end
             events.append(
-                {
-                    "ts": start,
-                    "end": end,
-                    "kind": "alert",
-                    "severity": severity,
-                    "host": "",
-                    "message": title,
-                    "sample": dump(first)[:SAMPLE_CHARS],
-                    "count": 1,
-                    "attrs": attrs,
-                    "line": index,
-                }
+                event_row(ts=start, end=end, severity=severity, host="", message=title,
+                          sample=dump(first), attrs=attrs, line=index)
             )
         return events
 
@@ -507,8 +478,8 @@ def _read_csv(data: bytes, reader: _Reader, stats: ParseStats, options: ParseOpt
 
 def _severity(priority: str, urgency: str) -> tuple[str, str]:
     """(severity, raw value used): priority P1..P5 first, then urgency, else error."""
-    if priority.strip().lower() in _PRIORITY:
-        return _PRIORITY[priority.strip().lower()], priority
+    if priority.strip().lower() in PRIORITY_SEVERITY:
+        return PRIORITY_SEVERITY[priority.strip().lower()], priority
     if urgency.strip().lower() in _URGENCY:
         return _URGENCY[urgency.strip().lower()], urgency
     return "error", priority or urgency
