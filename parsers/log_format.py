@@ -29,6 +29,7 @@ import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any, Literal, cast
 
 import numpy as np
@@ -360,18 +361,32 @@ _TIME_PARSERS: dict[str, Callable[[bytes], tuple[float, int]]] = {
     _TIME_ISO: parse_time_iso8601,
 }
 
+_FIRST, _SECOND, _THIRD = itemgetter(0), itemgetter(1), itemgetter(2)
 #: Values that mean "absent": ``-`` (escape=default) or empty (escape=json/none).
 _ABSENT = frozenset((b"-", b""))
 
 
 def _text(col: Sequence[bytes], unesc: Callable[[bytes], bytes] | None, mark: bytes) -> list[str]:
-    """A column of raw values as ``str`` ("" when absent), unescaped only where needed."""
+    """A column of raw values as ``str`` ("" when absent), unescaped only where needed.
+
+    Each distinct value is converted once (:func:`~parsers.base.memo`): agents, referers,
+    upstreams repeat a lot, and an escaped agent costs a regex substitution.
+    """
     if unesc is None:
-        return ["" if v in _ABSENT else v.decode("utf-8", "backslashreplace") for v in col]
-    return [
-        "" if v in _ABSENT else (unesc(v) if mark in v else v).decode("utf-8", "backslashreplace")
-        for v in col
-    ]
+        return memo(col, lambda v: "" if v in _ABSENT else v.decode("utf-8", "backslashreplace"))
+    return memo(col, lambda v: "" if v in _ABSENT else (
+        unesc(v) if mark in v else v).decode("utf-8", "backslashreplace"))
+
+
+def _split_request(req: str) -> tuple[str, str, str]:
+    """Method, path and protocol of a decoded request line; garbage stays in the path (the
+    same split as ``nginx_access._split_request``)."""
+    parts = req.split(" ")
+    if len(parts) == 3 and parts[0].isascii() and parts[0].isalpha():
+        return parts[0], parts[1], parts[2]
+    if len(parts) == 2 and parts[0].isascii() and parts[0].isalpha():
+        return parts[0], parts[1], ""  # HTTP/0.9 "GET /"
+    return "", req, ""
 
 
 def _float_or_nan(v: bytes) -> float:
@@ -981,40 +996,26 @@ class LogFormat:
         out: dict[str, list[Any]] = {"ts": ts_col}
 
         if self._client is not None:
-            out["client"] = [
-                (v.rsplit(b", ", 1)[-1] if b", " in v else v).decode("utf-8", "backslashreplace")
-                for v in cols[self._client]
-            ]
+            out["client"] = memo(cols[self._client], lambda v: (
+                v.rsplit(b", ", 1)[-1] if b", " in v else v).decode("utf-8", "backslashreplace"))
         else:
             out["client"] = [""] * n
         out["remote_user"] = (
             _text(cols[self._user], unesc, mark) if self._user is not None else [""] * n
         )
 
-        method: list[str] = []
-        path: list[str] = []
-        proto: list[str] = []
+        method: list[str]
+        path: list[str]
+        proto: list[str]
         if self._request is not None:
-            m_app, p_app, r_app = method.append, path.append, proto.append
-            raw_req = cols[self._request]
-            if unesc is not None:
-                raw_req = tuple(unesc(v) if mark in v else v for v in raw_req)
-            # Same split as nginx_access._split_request (garbage stays in ``path``), on the
-            # decoded text: one decode per request instead of three.
-            for req in [v.decode("utf-8", "backslashreplace") for v in raw_req]:
-                parts = req.split(" ")
-                if len(parts) == 3 and parts[0].isascii() and parts[0].isalpha():
-                    m_app(parts[0])
-                    p_app(parts[1])
-                    r_app(parts[2])
-                elif len(parts) == 2 and parts[0].isascii() and parts[0].isalpha():
-                    m_app(parts[0])  # HTTP/0.9 "GET /"
-                    p_app(parts[1])
-                    r_app("")
-                else:
-                    m_app("")
-                    p_app(req)
-                    r_app("")
+            # Split on the decoded text (one decode per request instead of three), once per
+            # distinct request line.
+            parts = memo(cols[self._request], lambda v: _split_request(
+                (unesc(v) if unesc is not None and mark in v else v).decode(
+                    "utf-8", "backslashreplace")))
+            method = list(map(_FIRST, parts))
+            path = list(map(_SECOND, parts))
+            proto = list(map(_THIRD, parts))
         else:
             blank = [""] * n
             method = _text(cols[self._method], unesc, mark) if self._method is not None else blank
@@ -1035,12 +1036,8 @@ class LogFormat:
         for col, idx in (("upstream_addr", self._uaddr), ("upstream_status", self._ustatus)):
             out[col] = _text(cols[idx], unesc, mark) if idx is not None else [""] * n
         if self._utime is not None:
-            out["upstream_time"] = [
-                nan
-                if v in _ABSENT
-                else (_sum_upstream(v) if b"," in v or b" : " in v else _float_or_nan(v))
-                for v in cols[self._utime]
-            ]
+            out["upstream_time"] = memo(cols[self._utime], lambda v: nan if v in _ABSENT else (
+                _sum_upstream(v) if b"," in v or b" : " in v else _float_or_nan(v)))
         else:
             out["upstream_time"] = [nan] * n
         out["vhost"] = (
