@@ -146,12 +146,18 @@ def failure_edges(
     code = int(status[first])
     logged = _hms(ts[first])
     if assumed[first]:
-        start = Edge(float(began[first]), "timeout_assumed", where(int(src[first]),
-                     int(line[first])),
-                     f"the first {code} was logged at {logged}; Nginx logs a request when it "
-                     f"ends, and requests that timed out had been sent up to "
-                     f"{timeout.seconds:g} s earlier ({timeout.origin}; the log has no "
-                     "$request_time)")
+        stalled = _answers_stopped(rows, users, fail, first, timeout)
+        note = (f"the first {code} was logged at {logged}; Nginx logs a request when it "
+                f"ends, and requests that timed out had been sent up to "
+                f"{timeout.seconds:g} s earlier ({timeout.origin}; the log has no "
+                "$request_time)")
+        at = float(began[first])
+        if stalled is not None:
+            at = stalled[0]
+            note += (f"; the routes that timed out last answered at {_hms(stalled[0])} "
+                     f"({where(int(src[stalled[1]]), int(line[stalled[1]]))}) and not again "
+                     "until the timeouts began: the stall began then")
+        start = Edge(at, "timeout_assumed", where(int(src[first]), int(line[first])), note)
     elif began[first] < ts[first]:
         start = Edge(float(began[first]), "request_start", where(int(src[first]),
                      int(line[first])),
@@ -163,6 +169,39 @@ def failure_edges(
     end = Edge(float(ts[last]), "failure_logged", where(int(src[last]), int(line[last])),
                f"the last failing request ({int(status[last])})")
     return start, end
+
+
+def _answers_stopped(rows: pd.DataFrame, users: np.ndarray, fail: np.ndarray, first: int,
+                     timeout: Timeout) -> tuple[float, int] | None:
+    """When the routes that timed out stopped answering, if they clearly did.
+
+    Without ``$request_time`` a 504 only says its request was sent at most the timeout
+    before. But a stalled backend answers nothing while its requests wait: the routes that
+    later time out fall silent in the access log from the stall on (static files and other
+    routes keep answering). When their last answer before the first 504 is followed by a
+    gap far longer than their usual spacing (5 times it, and 5 s), the stall began then.
+    Returns (time, row) of that last answer, or None when the gap is not clear (another
+    upstream kept answering those routes, or they are too rarely requested).
+    """
+    if "route" not in rows:
+        return None
+    ts = rows["ts"].to_numpy(dtype=float)
+    status = rows["status"].to_numpy(dtype=np.int64)
+    routes = rows["route"].to_numpy()
+    t1 = float(ts[first])
+    lo = t1 - timeout.seconds
+    failing = set(routes[fail & (ts >= t1) & (ts <= t1 + timeout.seconds)].tolist())
+    mine = users & np.isin(routes, list(failing))
+    ok = np.flatnonzero(mine & (status < 400) & (ts >= lo) & (ts < t1))
+    if ok.size == 0:
+        return None
+    last = int(ok[np.argmax(ts[ok])])
+    t_ok = float(ts[last])
+    prior = np.sort(ts[mine & (ts <= t_ok) & (ts >= t_ok - 10 * timeout.seconds)])
+    spacing = float(np.median(np.diff(prior))) if prior.size >= 3 else timeout.seconds
+    if t1 - t_ok >= max(5.0, 5.0 * spacing):
+        return t_ok, last
+    return None
 
 
 def first_failure_at(rows: pd.DataFrame, users: np.ndarray, failing: np.ndarray, ts0: float,
