@@ -1442,8 +1442,21 @@ def sniff_json(head: bytes) -> JsonSniff | None:
         return JsonSniff("", keys, f"JSON access log without {lack}; give its format with "
                          "--log-format 'escape=json {...}' (the log_format from nginx.conf)",
                          access)
-    compiled = compile_format(fmt, "json")
+    escape = _escape_of([ln[s:e] for ln, m in rows for _, s, e, _ in m if ln[s:s + 1] == b'"'])
+    compiled = compile_format(fmt, escape)
     if not any(compiled.regex.match(ln) for ln, _ in rows):  # pragma: no cover - a bug
         return JsonSniff("", keys, "JSON lines whose keys were recognised, but whose lines "
                          "do not match the format made from them; give --log-format", access)
-    return JsonSniff("escape=json " + fmt, keys, "", access)
+    return JsonSniff(f"escape={escape} {fmt}", keys, "", access)
+
+
+_XHH_ESCAPE = re.compile(rb"\\x[0-9A-F]{2}")
+_JSON_ESCAPE = re.compile(rb'\\["\\/bfnrtu]')
+
+
+def _escape_of(values: Sequence[bytes]) -> Escape:
+    """``default`` when the string values show Nginx's ``\\xHH`` escapes and no JSON escape
+    (a JSON-shaped log_format without escape=json, as before Nginx 1.11.8), else ``json``."""
+    if any(map(_XHH_ESCAPE.search, values)) and not any(map(_JSON_ESCAPE.search, values)):
+        return "default"
+    return "json"

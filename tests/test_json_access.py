@@ -320,6 +320,18 @@ def test_unknown_and_duplicate_keys_are_kept_out(tmp_path: Path) -> None:
     assert cols["var_cookie_session"] == ["info"]
 
 
+def test_json_shaped_format_without_escape_json_reads_hex_escapes() -> None:
+    """Before Nginx 1.11.8 (no escape=json) a JSON-shaped log_format escapes '"' as \\x22."""
+    line = (b'{"time":"2023-03-20T12:30:00+00:00","status":200,"request":"GET / HTTP/1.1",'
+            b'"ua":"say \\x22hi\\x22 \\x5C","referer":"-"}\n')
+    found = _sniffed(line)
+    assert found.spec.startswith("escape=default {")
+    cols, stats = _parse(found.spec, line)
+    assert cols["user_agent"] == ['say "hi" \\'] and cols["referer"] == [""]
+    # A JSON escape anywhere in the first lines means escape=json.
+    assert _sniffed(line.replace(b"hi", b'\\"hi')).spec.startswith("escape=json {")
+
+
 # --- what cannot be read says why -----------------------------------------------------------
 
 
