@@ -501,7 +501,9 @@ _WORD = st.text(st.characters(min_codepoint=33, max_codepoint=0x2FF,
 
 
 @st.composite
-def _record(draw: st.DrawFn) -> tuple[bytes, dict[str, Any]]:
+def _record(draw: st.DrawFn) -> tuple[bytes, dict[str, Any], bytes]:
+    """A request as a JSON line (random key names, order, spacing, time shape and unknown
+    keys), the columns it must give, and the same line with its keys in reverse order."""
     epoch = draw(st.integers(10**9, 2**32 - 1))
     off = draw(st.integers(-14 * 4, 14 * 4)) * 900
     kind = draw(st.sampled_from(["time_iso8601", "time_local", "msec"]))
@@ -548,28 +550,30 @@ def _record(draw: st.DrawFn) -> tuple[bytes, dict[str, Any]]:
                                                                  b'"}"', b"true"]))))
     order = draw(st.permutations(range(len(members))))
     sep = draw(st.sampled_from([(b":", b","), (b": ", b", ")]))
-    body = sep[1].join(b'"' + members[i][0].encode() + b'"' + sep[0] + members[i][1]
-                       for i in order)
-    return b"{" + body + b"}\n", want
+    parts = [b'"' + members[i][0].encode() + b'"' + sep[0] + members[i][1] for i in order]
+    return (b"{" + sep[1].join(parts) + b"}\n", want,
+            b"{" + sep[1].join(reversed(parts)) + b"}\n")
 
 
 @settings(max_examples=300, deadline=None)
 @given(case=_record())
-def test_record_through_a_sniffed_format_comes_back(case: tuple[bytes, dict[str, Any]]
-                                                     ) -> None:
-    line, want = case
+def test_record_through_a_sniffed_format_comes_back(
+        case: tuple[bytes, dict[str, Any], bytes]) -> None:
+    line, want, reordered = case
     spec = _sniffed(line).spec
-    cols, stats = _parse(spec, line)
-    assert stats.parsed == 1, (spec, line, stats.rejects)
-    for col, value in want.items():
-        got = cols[col][0]
-        if isinstance(value, float):
-            assert math.isclose(got, value, abs_tol=1e-6), (col, got, value)
-        else:
-            assert got == value, (col, got, value, line)
-    compact, cstats = _parse(spec, line, compact=True)
-    assert cstats.parsed == 1 and int(compact["status"][0]) == want["status"]
-    assert math.isclose(float(compact["ts"][0]), want["ts"], abs_tol=1e-6)
+    # The line itself (block path), and its keys reversed (rebuilt one by one): same row.
+    for data in (line, reordered):
+        cols, stats = _parse(spec, data)
+        assert stats.parsed == 1, (spec, data, stats.rejects)
+        for col, value in want.items():
+            got = cols[col][0]
+            if isinstance(value, float):
+                assert math.isclose(got, value, abs_tol=1e-6), (col, got, value)
+            else:
+                assert got == value, (col, got, value, data)
+        compact, cstats = _parse(spec, data, compact=True)
+        assert cstats.parsed == 1 and int(compact["status"][0]) == want["status"]
+        assert math.isclose(float(compact["ts"][0]), want["ts"], abs_tol=1e-6)
 
 
 # --- end to end: the recorded seed outage, its access logs rewritten as Nginx JSON ----------
