@@ -34,6 +34,7 @@ import math
 import os
 import random
 import re
+import selectors
 import shutil
 import signal
 import socket
@@ -963,8 +964,6 @@ class SlowClients:
         self._thread.join(timeout=5)
 
     def _run(self) -> None:
-        import selectors
-
         sel = selectors.DefaultSelector()
         socks: dict[socket.socket, float] = {}  # socket -> connect start (real)
         k = 0

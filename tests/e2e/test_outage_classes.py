@@ -18,11 +18,13 @@ from tests.e2e.harness import (
     SITE,
     TIMED_FORMAT,
     App,
+    E2EUnavailable,
     Harness,
     Nginx,
     Scenario,
     make_ca,
     make_users,
+    read_lines,
 )
 from tests.e2e.test_scenarios import (
     RATE,
@@ -228,8 +230,16 @@ def test_tz_dst_and_rotation(harness: Harness) -> None:
     time without an offset (01:58 ... 03:04); the access log's $time_local has +0100, then
     +0200. Four minutes into the fault (01:02 UTC) logrotate runs (``mv access.log access.log.1; mv
     error.log error.log.1; nginx -s reopen``); afterwards the older pieces are gzipped
-    (``access.log.1.gz``, ``error.log.1.gz``, Nginx's names kept)."""
+    (``access.log.1.gz``, ``error.log.1.gz``, Nginx's names kept).
+
+    Real Nginx detail this captures: the master process logs the reopen signal with the
+    offset it cached before the change (``02:01:59 ... signal 10 (SIGUSR1) received``, a
+    local time that does not exist that night), its next line is 03:01:59."""
     h = harness
+    if not Path("/usr/share/zoneinfo/Europe/Berlin").exists():
+        raise E2EUnavailable(
+            "the DST scenario needs the tz database (Debian: apt-get install tzdata)"
+        )
     scn = Scenario(
         "tz_dst_and_rotation",
         "upstream_unreachable",
@@ -256,6 +266,11 @@ def test_tz_dst_and_rotation(harness: Harness) -> None:
     result = h.finish(lb)
     names = sorted(p.name for p in lb.log_dir.iterdir())
     assert names == ["access.log", "access.log.1.gz", "error.log", "error.log.1.gz"], names
+    # The logs really cross the change: both offsets, local error-log times on both sides.
+    offsets = {ln.split("]")[0][-5:] for p in lb.access_logs() for ln in read_lines(p)}
+    assert offsets == {"+0100", "+0200"}, offsets
+    hours = {ln[11:13] for p in lb.error_logs() for ln in read_lines(p)}
+    assert {"01", "03"} <= hours, hours
     check(result)
 
 
