@@ -1660,11 +1660,15 @@ def _users_check(inc: dict[str, Any], fault: dict[str, Any]) -> tuple[bool, str]
     """The tool's users against the truth's: within 2 points of users_pct; or, where the
     tool says it estimated them (``users_basis == "estimated"``: connections dropped before
     any access line), the truth's count within [users_affected_low, users_affected_high] or
-    its percent within [users_pct_low, users_pct_high]."""
+    its percent within [users_pct_low, users_pct_high] (the 2-point check still passes
+    too). Without those keys: the 2-point check."""
     imp = inc["impact"]
     n, pct = len(fault["users_affected"]), fault["users_pct"]
     lo, hi = imp.get("users_affected_low"), imp.get("users_affected_high")
+    close = abs(imp["users_pct"] - pct) <= USERS_PCT_TOLERANCE
     if imp.get("users_basis") == "estimated" and lo is not None and hi is not None:
+        if close:
+            return True, ""
         if lo <= n <= hi:
             return True, ""
         plo, phi = imp.get("users_pct_low"), imp.get("users_pct_high")
@@ -1677,8 +1681,7 @@ def _users_check(inc: dict[str, Any], fault: dict[str, Any]) -> tuple[bool, str]
             f"users affected {n} ({pct:.1f}%) outside the tool's estimate [{lo}, {hi}] "
             f"([{plo}, {phi}]%)"
         )
-    dp = imp["users_pct"] - pct
-    if abs(dp) <= USERS_PCT_TOLERANCE:
+    if close:
         return True, ""
     return False, (
         f"users_pct {imp['users_pct']:.1f} vs truth {pct:.1f} ({imp['users_affected']}/"
