@@ -29,6 +29,7 @@ import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from itertools import islice
 from operator import itemgetter
 from typing import Any, Literal, cast
 
@@ -670,6 +671,7 @@ class LogFormat:
         self._pieces: list[tuple[str | None, bytes]] = []
         self._compact_cache: dict[bool, tuple[re.Pattern[bytes], re.Pattern[bytes],
                                               list[int], list[str]]] = {}
+        self._blocks: tuple[re.Pattern[bytes], re.Pattern[bytes]] | None = None
         for i, (is_var, text) in enumerate(pieces):
             if not is_var:
                 # Literal text is written by Nginx as it is in the format, never escaped.
@@ -771,6 +773,16 @@ class LogFormat:
         body = b"".join(parts) + rb"(?=\r?\n|\Z)"
         return (re.compile(b"\n" + body), re.compile(body), [self._index[v] for v in taken],
                 taken)
+
+    def _block_patterns(self) -> tuple[re.Pattern[bytes], re.Pattern[bytes]]:
+        """The full pattern in block form (every variable captured, in order): for the
+        first line of a block, and behind a newline for the others (see
+        :func:`~parsers.base.match_block`). Built once per format."""
+        if self._blocks is None:
+            body = b"".join(sub if var is None else b"(" + sub + b")"
+                            for var, sub in self._pieces) + rb"(?=\r?\n|\Z)"
+            self._blocks = (re.compile(body), re.compile(b"\n" + body))
+        return self._blocks
 
     def compact_chunks(
         self, blocks: Iterable[bytes], stats: ParseStats, options: ParseOptions
@@ -1118,33 +1130,52 @@ def parse_with(
 ) -> Iterator[dict[str, list[Any]]]:
     """Parse access lines written with ``fmt`` into columnar request chunks.
 
-    Blank lines and error-log lines are skipped with a reason; lines that do not match are
-    rejected with ``does not match log_format <name>``. ``stats.lines`` is set at the end.
+    Lines are matched :data:`_BATCH_LINES` at a time with one ``findall`` (the block form of
+    the full pattern); a batch some line of which does not fit goes line by line. Blank
+    lines and error-log lines are skipped with a reason; lines that do not match are
+    rejected with ``does not match log_format <name>`` (or, for a JSON format, a more
+    precise reason). ``stats.lines`` is set at the end.
     """
     match = fmt.regex.match
+    first_re, find = fmt._block_patterns()
     tcache: TimeCache = {}
     rows: Rows = []
     lineno = options.first_line - 1
-    for lineno, raw in enumerate(lines, start=options.first_line):
-        m = match(raw)
-        if m is None:
-            if not raw.strip():
-                stats.skip("blank line")
-                continue
-            if ERROR_LINE.match(raw):
-                stats.skip("error-log line in an access log")
-                continue
-            m, reason = fmt.rematch(raw, stats)
-            if m is None:
-                stats.reject(lineno, reason, raw, options)
-                continue
-        rows.append((lineno, m.groups()))
-        if len(rows) >= CHUNK_ROWS:
-            yield fmt.rows_to_chunk(rows, tcache, stats, options)
-            rows = []
+    it = iter(lines)
+    while batch := list(islice(it, _BATCH_LINES)):
+        start = lineno + 1
+        lineno += len(batch)
+        # A batch of lines is matched as one block, one findall (as the first pass does);
+        # a batch with a line the block pattern does not fit goes line by line.
+        buf = b"".join(ln if ln.endswith(b"\n") else ln + b"\n" for ln in batch)
+        found = match_block(buf, len(batch), first_re, find)
+        if found is not None:
+            rows.extend(zip(range(start, lineno + 1), found, strict=True))
+        else:
+            for ln, raw in enumerate(batch, start=start):
+                m = match(raw)
+                if m is None:
+                    if not raw.strip():
+                        stats.skip("blank line")
+                        continue
+                    if ERROR_LINE.match(raw):
+                        stats.skip("error-log line in an access log")
+                        continue
+                    m, reason = fmt.rematch(raw, stats)
+                    if m is None:
+                        stats.reject(ln, reason, raw, options)
+                        continue
+                rows.append((ln, m.groups()))
+        while len(rows) >= CHUNK_ROWS:  # chunks of CHUNK_ROWS rows, as line by line
+            yield fmt.rows_to_chunk(rows[:CHUNK_ROWS], tcache, stats, options)
+            del rows[:CHUNK_ROWS]
     stats.lines = lineno - options.first_line + 1
     if rows:
         yield fmt.rows_to_chunk(rows, tcache, stats, options)
+
+
+#: Lines matched as one block by :func:`parse_with`.
+_BATCH_LINES = 2048
 
 
 #: Lines of a file's head looked at by :func:`first_lines_fail` and :func:`guess_format`.
