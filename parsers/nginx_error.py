@@ -15,23 +15,16 @@ so an entry is only finished when the next one starts. Each entry becomes one ev
 masked) and whose ``kind`` comes from :data:`KINDS`.
 
 The same entries also arrive through a transport that puts its own header in front of each
-line; the header is stripped, the Nginx text after it is parsed as above, and ``sample`` holds
-that Nginx text::
-
-    <131>Mar 20 12:30:02 web-3 nginx: 2023/03/20 12:30:02 [error] 4211#4211: ...   (syslog)
-    Aug 15 11:08:19 web-3 nginx[19610]: nginx: [emerg] bind() to 0.0.0.0:80 failed ...  (journald)
-    web_1  | 2023/03/20 12:30:02 [error] 7#7: ...                      (docker compose logs)
-    2023-03-20T12:30:02.123456789Z 2023/03/20 12:30:02 [error] 7#7: ...   (docker logs -t)
-
+line (syslog, journald, Docker: ``parsers/transport.py`` reads those headers); the header is
+stripped, the Nginx text after it is parsed as above, and ``sample`` holds that Nginx text.
 A syslog/journald host becomes the event's ``host`` and ``attrs["syslog_host"]``; a compose
 service is ``attrs["container"]``. Nginx's own timestamp wins when it is there. When it is
 not (a relay dropped it, or the line is ``nginx: [emerg] ...`` that Nginx writes to stderr
-before its log is open), the header's time is used (``attrs["ts_from"] = "header"``); a
-syslog time has no year, which comes from ``options.year_hint`` when set, else from the last
-Nginx timestamp before it in the file, else from the current UTC year (a note in
-``stats.notes`` says which). A stderr line with no header takes the previous entry's time
-(``ts_from = "previous entry"``) and is skipped when there is none. Lines of other programs in
-such a log (systemd, the image's entrypoint, other compose services) are skipped.
+before its log is open), the header's time is used (``attrs["ts_from"] = "header"``; a
+syslog time has no year: see ``transport.Clock``, whose notes go to ``stats.notes``). A
+stderr line with no header takes the previous entry's time (``ts_from = "previous entry"``)
+and is skipped when there is none. Lines of other programs in such a log (systemd, the
+image's entrypoint, other compose services) are skipped.
 
 Nginx cuts an entry at ``NGX_MAX_ERROR_STR`` (2048 bytes with the newline): the context tail
 may be cut anywhere, or an over-long message ends in ``...`` before its errno. Such an entry
@@ -42,13 +35,12 @@ See NGINX_LOG_FORMATS.md and NGINX_ERROR_CATALOG.md (shared reference) for the f
 
 from __future__ import annotations
 
-import calendar
 import re
-import time
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any, NamedTuple
+from typing import Any
 
 from parsers.base import CHUNK_ROWS, ParseOptions, ParseStats, decode
+from parsers.transport import Clock, Prefix, header_attrs, journald_marker, prefix, wall_time
 
 NAME = "nginx_error"
 DESCRIPTION = "Nginx error log (YYYY/MM/DD HH:MM:SS [level] pid#tid: message)"
@@ -75,91 +67,11 @@ _ENTRY = re.compile(
     rb"\[(emerg|alert|crit|error|warn|notice|info|debug)\] (?:(\d+)#(\d+): (?:\*(\d+) )?)?"
 )
 
-# Transport headers (tried only when _HEAD fails at the line start):
-# syslog (ngx_syslog_add_header "<PRI>Mmm dd HH:MM:SS host tag: ", day space-padded, host
-# left out with "nohostname"), rsyslog files without <PRI>, and journalctl's default "short"
-# output "Aug 15 11:08:19 host nginx[19610]: " (also "short-precise" with microseconds).
-_SYSLOG = re.compile(
-    rb"(?:<\d{1,3}>)?((?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) [ \d]\d \d\d:\d\d:\d\d)"
-    rb"(?:\.\d+)? (?:([^\s:]+) )?([^\s:\[]+)(?:\[(\d+)\])?: "
-)
-# An ISO 8601 time with its year: "docker logs -t" / "docker compose logs -t" (RFC 3339 UTC,
-# nanoseconds), journalctl "-o short-iso" and rsyslog's high-precision files, the last two
-# followed by "host tag[pid]: ". The offset is not used (see _Clock).
-_ISO = re.compile(
-    rb"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)? "
-    rb"(?:([^\s:]+) ([^\s:\[]+)(?:\[(\d+)\])?: )?"
-)
-# "docker compose logs" / foreman: "web_1  | ", "web-1  | ", "nginx.1    | ", maybe coloured.
-_COMPOSE = re.compile(
-    rb"(?:\x1b\[[\d;]*m)*([A-Za-z0-9][\w.-]*) *(?:\x1b\[[\d;]*m)*\|(?:\x1b\[[\d;]*m)*"
-    rb"(?: |(?=\r?\n|\Z))"
-)
-_MONTHS = {
-    m: i for i, m in enumerate(b"Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split(), 1)
-}
 # A prefixed line that starts like an Nginx entry but is broken ("2023/03/20 12:31:2").
 _LOOKS_NGINX = re.compile(rb"\d{4}/\d\d/").match
 
 
-class _Prefix(NamedTuple):
-    """A transport header in front of the Nginx text of a line."""
-
-    #: Offset of the Nginx text in the line.
-    end: int
-    #: Who wrote the line (the header without its time): continuation lines of a multi-line
-    #: entry must come from the same writer; also the key of the header's attrs.
-    source: bytes
-    #: syslog/journald host, compose service, pid from "tag[pid]".
-    host: bytes | None
-    container: bytes | None
-    pid: bytes | None
-    #: A syslog time without a year, ``Mar  9 12:30:02``.
-    bsd: bytes | None
-    #: An ISO 8601 time with its year, ``2023-03-20T12:30:02``.
-    iso: bytes | None
-
-
-def _prefix(raw: bytes) -> _Prefix | None:
-    """The transport header at the start of ``raw``, or None (a plain line)."""
-    s = _SYSLOG.match(raw)
-    if s is not None:
-        bsd, host, tag, pid = s.groups()
-        source = raw[s.start(2) if host is not None else s.start(3) : s.end()]
-        return _Prefix(s.end(), source, host, None, pid, bsd, None)
-    c = _COMPOSE.match(raw)
-    pos = 0 if c is None else c.end()
-    container = None if c is None else c.group(1)
-    i = _ISO.match(raw, pos)
-    if i is not None:
-        iso, host, tag, pid = i.groups()
-        source = raw[:pos] if host is None else raw[:pos] + raw[i.start(2) : i.end()]
-        return _Prefix(i.end(), source, host, container, pid, None, iso)
-    if c is not None:
-        return _Prefix(pos, raw[:pos], None, container, None, None, None)
-    return None
-
-
-def _header_attrs(pfx: _Prefix) -> dict[str, str]:
-    """The attrs a header gives every entry behind it: syslog host, compose service."""
-    attrs = {}
-    if pfx.host is not None:
-        attrs["syslog_host"] = decode(pfx.host)
-    if pfx.container is not None:
-        attrs["container"] = decode(pfx.container)
-    return attrs
-
-
-def _iso_wall(iso: bytes) -> float | None:
-    """``2023-03-20T12:30:02`` as epoch seconds read as UTC, or None when out of range."""
-    year, month, day = int(iso[0:4]), int(iso[5:7]), int(iso[8:10])
-    hh, mm, ss = int(iso[11:13]), int(iso[14:16]), int(iso[17:19])
-    if not (1 <= month <= 12 and 1 <= day <= 31 and hh < 24 and mm < 60 and ss < 61):
-        return None
-    return float(calendar.timegm((year, month, day, hh, mm, ss, 0, 0, 0)))
-
-
-def _is_entry(rest: bytes, pfx: _Prefix | None, e: re.Match[bytes] | None) -> bool:
+def _is_entry(rest: bytes, pfx: Prefix | None, e: re.Match[bytes] | None) -> bool:
     """True when ``e`` (``_ENTRY`` on ``rest``) starts an entry.
 
     That is a stderr line (``nginx: [emerg] ...``), or a line with ``pid#tid`` after a
@@ -168,143 +80,6 @@ def _is_entry(rest: bytes, pfx: _Prefix | None, e: re.Match[bytes] | None) -> bo
     if e is None:
         return False
     return rest[:7] == b"nginx: " or (pfx is not None and e.group(3) is not None)
-
-
-#: The current time (a module attribute so that tests can fix it).
-_now: Callable[[], float] = time.time
-
-_HALF_YEAR = 183 * 86400.0
-
-
-class _Clock:
-    """Times from transport headers: the missing year of syslog times, and the shift between
-    the header's clock and Nginx's, learned from the first line that carries both."""
-
-    def __init__(self, year_hint: int | None) -> None:
-        self.hint = None if year_hint is None else int(year_hint)
-        #: Seconds to add to a header time to get Nginx's clock; None until learned.
-        self.shift: float | None = None
-        self.shift_line = 0
-        self.shifted = 0
-        #: How many entries got which year, and how it was found.
-        self.years: dict[tuple[int, str], int] = {}
-        #: The last syslog time read: (time, year, how the year was found).
-        self.last: tuple[float, int, str] | None = None
-
-    def learn(self, pfx: _Prefix, ts: float, lineno: int) -> None:
-        """Learn the shift from a line whose header time and Nginx time ``ts`` are both known."""
-        if pfx.iso is not None:
-            wall = _iso_wall(pfx.iso)
-        elif pfx.bsd is not None:
-            wall = _bsd_time(time.gmtime(ts).tm_year, pfx.bsd)
-            if wall is not None:
-                wall = _nearest_year(wall, ts, pfx.bsd)[0]
-        else:
-            return
-        if wall is None:
-            return
-        diff = ts - wall
-        quarters = round(diff / 900)
-        # A zone offset (a whole quarter hour, at most 14 h) plus a few minutes of relay delay.
-        ok = abs(diff - quarters * 900) <= 300 and abs(quarters) <= 56
-        self.shift = quarters * 900.0 if ok else 0.0
-        self.shift_line = lineno
-
-    def header_time(
-        self, pfx: _Prefix, stamp_ts: float | None, prev_ts: float | None
-    ) -> float | None:
-        """The time of a header as Nginx's clock, or None when it has none (or an invalid one).
-
-        ``stamp_ts`` is the last Nginx timestamp of the file so far, ``prev_ts`` the time of
-        the previous entry (both None when there is none).
-
-        A syslog time takes its year from ``year_hint``, else from the last Nginx timestamp,
-        else from the current UTC year; then it is moved to the year that puts it within
-        half a year of the entries before it (the year turned between them).
-        """
-        if pfx.iso is not None:
-            wall = _iso_wall(pfx.iso)
-            if wall is None:
-                return None
-            ts = wall
-        elif pfx.bsd is not None:
-            last = self.last
-            ref = last[0] if last is not None else None
-            # The file's own Nginx timestamps are the best evidence; then the year of the
-            # other sources read with it (the access logs); then the current year.
-            if stamp_ts is not None:
-                year, how = time.gmtime(stamp_ts).tm_year, "the last Nginx timestamp before it"
-                ref = prev_ts
-            elif self.hint is not None:
-                year, how = self.hint, "the access logs read with it"
-            else:
-                year, how = time.gmtime(_now()).tm_year, "the current UTC year"
-            first = _bsd_time(year, pfx.bsd)
-            if first is None:
-                return None
-            ts = first
-            if ref is not None:
-                ts, moved = _nearest_year(ts, ref, pfx.bsd)
-                if moved != year:
-                    year = moved
-                    if last is not None and last[1] == year:
-                        how = last[2]  # the year of the previous header time, however found
-                    else:
-                        how += " (across a new year)"
-            elif how == "the current UTC year" and ts > _now() + 2 * 86400:
-                # A log line is not from the future: last August's lines read in February.
-                year -= 1
-                ts = _bsd_time(year, pfx.bsd) or ts
-                how = "the current UTC year minus one (the date is still to come this year)"
-            self.last = (ts, year, how)
-            key = (year, how)
-            self.years[key] = self.years.get(key, 0) + 1
-        else:
-            return None
-        if self.shift:
-            ts += self.shift
-            self.shifted += 1
-        return ts
-
-    def notes(self) -> list[str]:
-        """The remarks for ``stats.notes``: years assumed, shift applied."""
-        out = []
-        for (year, how), n in self.years.items():
-            what = "entry" if n == 1 else "entries"
-            out.append(
-                f"year {year} inferred from {how} for {n} {what} timed by a syslog/journald "
-                "header (it has no year)"
-            )
-        if self.shifted and self.shift:
-            sign = "+" if self.shift > 0 else "-"
-            hh, mm = divmod(int(abs(self.shift)) // 60, 60)
-            what = "entry" if self.shifted == 1 else "entries"
-            out.append(
-                f"header times shifted by {sign}{hh:02d}:{mm:02d} to the Nginx clock for "
-                f"{self.shifted} {what} (learned from line {self.shift_line})"
-            )
-        return out
-
-
-def _bsd_time(year: int, bsd: bytes) -> float | None:
-    """A syslog time (``Mar  9 12:30:02``) in ``year`` as epoch seconds read as UTC."""
-    month, day = _MONTHS[bsd[0:3]], int(bsd[4:6])
-    hh, mm, ss = int(bsd[7:9]), int(bsd[10:12]), int(bsd[13:15])
-    if not (1 <= day <= 31 and hh < 24 and mm < 60 and ss < 61):
-        return None
-    return float(calendar.timegm((year, month, day, hh, mm, ss, 0, 0, 0)))
-
-
-def _nearest_year(ts: float, ref: float, bsd: bytes) -> tuple[float, int]:
-    """``ts`` moved by a year when it is over half a year from ``ref`` (Dec 31 -> Jan 1)."""
-    year = time.gmtime(ts).tm_year
-    if ts < ref - _HALF_YEAR:
-        year += 1
-    elif ts > ref + _HALF_YEAR:
-        year -= 1
-    else:
-        return ts, year
-    return _bsd_time(year, bsd) or ts, year
 
 
 # An access-log line mixed into an error log has "[20/Mar/2023:12:30:00 +0000]" near its
@@ -583,7 +358,7 @@ def sniff(head: bytes) -> bool:
             hits += 1
             open_entry = _opens(ln)
             continue
-        pfx = _prefix(ln)
+        pfx = prefix(ln)
         rest = ln if pfx is None else ln[pfx.end :]
         if _is_entry(rest, pfx, _ENTRY.match(rest)):
             hits += 1
@@ -591,7 +366,7 @@ def sniff(head: bytes) -> bool:
         elif open_entry and not _ACCESS_LINE.match(rest):
             hits += 1
             open_entry = _TAIL.search(rest.rstrip(b"\r")) is None
-        elif pfx is None and not _journald_marker(ln):
+        elif pfx is None and not journald_marker(ln):
             misses += 1
     return hits > 0 and hits >= misses
 
@@ -601,18 +376,39 @@ def _opens(raw: bytes) -> bool:
     return _OPENER(raw) is not None and _TAIL.search(raw.rstrip(b"\r\n")) is None
 
 
-def _journald_marker(raw: bytes) -> bool:
-    """``-- Logs begin at ... --``, ``-- Boot 4a8c... --``, ``-- No entries --`` (journalctl)."""
-    return raw.startswith(b"-- ") and raw.rstrip().endswith(b" --")
+class _Stamps(dict[bytes, float | None]):
+    """Nginx timestamps (``2023/03/20 12:30:02``) read as UTC, cached per text (cleared when
+    full); ``stamps[text]`` is None for an invalid one (not cached)."""
+
+    def __missing__(self, text: bytes) -> float | None:
+        ts = wall_time(text)
+        if ts is not None:
+            if len(self) >= _CACHE_MAX:
+                self.clear()
+            self[text] = ts
+        return ts
 
 
-def _timestamp(text: bytes) -> float | None:
-    """``2023/03/20 12:30:02`` read as UTC to epoch seconds, or None when out of range."""
-    year, month, day = int(text[0:4]), int(text[5:7]), int(text[8:10])
-    hh, mm, ss = int(text[11:13]), int(text[14:16]), int(text[17:19])
-    if not (1 <= month <= 12 and 1 <= day <= 31 and hh < 24 and mm < 60 and ss < 61):
-        return None
-    return float(calendar.timegm((year, month, day, hh, mm, ss, 0, 0, 0)))
+class _Entry:
+    """The entry being read: it is finished when the next one starts."""
+
+    __slots__ = ("extra", "line", "m", "open", "parts", "size", "src", "ts")
+
+    def __init__(self, m: re.Match[bytes], line: int, ts: float, text: bytes,
+                 extra: dict[str, str] | None = None, src: bytes | None = None) -> None:
+        #: The head match (``_HEAD`` or ``_ENTRY``) on ``parts[0]``.
+        self.m = m
+        #: The number of its first physical line, and its time.
+        self.line = line
+        self.ts = ts
+        #: The Nginx text of its physical lines (without a transport header), and their size.
+        self.parts = [text]
+        self.size = len(text)
+        #: Attrs from a transport header, and who wrote it (``Prefix.source``; None: no header).
+        self.extra = extra
+        self.src = src
+        #: More physical lines may still belong to it (FastCGI stderr, a Lua traceback).
+        self.open = _opens(text)
 
 
 def parse(
@@ -634,157 +430,175 @@ def parse(
     Raises:
         BadLineError: On the first rejected line when ``options.on_bad_lines == "error"``.
     """
+    # The line loop is written out here (see parsers/base.py): a plain entry line, the most
+    # common by far, costs one match, one cache lookup and its event; every other line goes
+    # to _OtherLines.
     head = _HEAD.match
-    access = _ACCESS_LINE.match
-    tcache: dict[bytes, float] = {}
-    mcache: dict[bytes, _Analysis] = {}
-    xcache: dict[bytes, dict[str, str]] = {}  # header attrs per _Prefix.source
-    rows: list[dict[str, Any]] = []
     first = options.first_line
-    clock = _Clock(options.year_hint)
-    # The entry being read: its head match, first line number, time, physical lines (the Nginx
-    # text of each, without a transport header), extra attrs and writer (see _Prefix.source).
-    cur: re.Match[bytes] | None = None
-    cur_line = first - 1  # below ``first`` until the first entry
-    cur_ts = 0.0
-    cur_extra: dict[str, str] | None = None
-    cur_src: bytes | None = None
-    parts: list[bytes] = []
-    size = 0
-    open_entry = False
-    parsed = 0
+    stamps = _Stamps()
+    mcache: dict[bytes, _Analysis] = {}
+    other = _OtherLines(stats, options, stamps)
+    rows: list[dict[str, Any]] = []
+    cur: _Entry | None = None  # the entry being read
+    last: _Entry | None = None  # the last entry started (a stderr line without time takes its)
     # The last timestamp written by Nginx itself (the year of a syslog time comes from it).
     stamp_ts: float | None = None
+    parsed = 0
     lineno = first - 1
     for lineno, raw in enumerate(lines, start=first):
         m = head(raw)
         if m is not None:
             if cur is not None:
-                rows.append(_event(cur, cur_line, cur_ts, parts, mcache, cur_extra))
+                rows.append(_event(cur, mcache))
                 if len(rows) >= CHUNK_ROWS:
                     yield rows
                     rows = []
                 cur = None
-            tsb = m.group(1)
-            ts = tcache.get(tsb)
+            ts = stamps[m.group(1)]
             if ts is None:
-                ts = _timestamp(tsb)
-                if ts is None:
-                    stats.reject(lineno, "invalid timestamp", raw, options)
-                    open_entry = False
-                    continue
-                if len(tcache) >= _CACHE_MAX:
-                    tcache.clear()
-                tcache[tsb] = ts
+                stats.reject(lineno, "invalid timestamp", raw, options)
+                continue
             stats.see_ts(ts)
-            cur, cur_line, cur_ts, parts, size = m, lineno, ts, [raw], len(raw)
-            cur_extra = cur_src = None
+            cur = last = _Entry(m, lineno, ts, raw)
             stamp_ts = ts
-            open_entry = _opens(raw)
             parsed += 1
         elif not raw.strip():
             stats.skip("blank line")
         else:
-            # The slow path: a header, a stderr line, a continuation line or not an entry.
-            pfx = _prefix(raw)
-            rest = raw if pfx is None else raw[pfx.end :]
-            e = _ENTRY.match(rest)
-            if _is_entry(rest, pfx, e):
-                assert e is not None
-                extra: dict[str, str] | None = None
-                if pfx is not None:
-                    extra = xcache.get(pfx.source)
-                    if extra is None:
-                        if len(xcache) >= _CACHE_MAX:
-                            xcache.clear()
-                        extra = xcache[pfx.source] = _header_attrs(pfx)
-                tsb = e.group(1)
-                if tsb is not None:
-                    ts = tcache.get(tsb)
-                    if ts is None:
-                        ts = _timestamp(tsb)
-                        if ts is None:
-                            stats.reject(lineno, "invalid timestamp", raw, options)
-                            open_entry = False
-                            continue
-                        if len(tcache) >= _CACHE_MAX:
-                            tcache.clear()
-                        tcache[tsb] = ts
-                    stamp_ts = ts
-                    if pfx is not None and clock.shift is None:
-                        clock.learn(pfx, ts, lineno)
-                else:
-                    # No Nginx timestamp: stderr, or a relay dropped it (rare lines: the
-                    # header's attrs are copied, not shared).
-                    hts = None
-                    if pfx is not None:
-                        prev = cur_ts if cur_line >= first else None
-                        hts = clock.header_time(pfx, stamp_ts, prev)
-                    extra = dict(extra) if extra is not None else {}
-                    if hts is not None:
-                        ts = hts
-                        extra["ts_from"] = "header"
-                    elif cur_line >= first:
-                        ts = cur_ts
-                        extra["ts_from"] = "previous entry"
-                    else:
-                        stats.skip("no timestamp (stderr line)")
-                        open_entry = False
-                        continue
-                    if pfx is not None and pfx.pid is not None and e.group(3) is None:
-                        extra["pid"] = decode(pfx.pid)  # nginx[19610]: nginx: [emerg] ...
+            new = other.read(raw, lineno, cur, last, stamp_ts)
+            if new is True:
+                parsed += 1
+            elif new is not False:
                 if cur is not None:
-                    rows.append(_event(cur, cur_line, cur_ts, parts, mcache, cur_extra))
+                    rows.append(_event(cur, mcache))
                     if len(rows) >= CHUNK_ROWS:
                         yield rows
                         rows = []
-                stats.see_ts(ts)
-                cur, cur_line, cur_ts, parts, size = e, lineno, ts, [rest], len(rest)
-                cur_extra = extra or None
-                cur_src = None if pfx is None else pfx.source
-                open_entry = _opens(rest)
+                stats.see_ts(new.ts)
+                cur = last = new
+                if new.m.group(1) is not None:
+                    stamp_ts = new.ts
                 parsed += 1
-            elif pfx is not None and not rest.strip():
-                stats.skip("blank line")
-            elif access(rest):
-                stats.skip("access-log line in an error log")
-            elif (
-                open_entry
-                and (pfx is None or cur_src is None or pfx.source == cur_src)
-                and size + len(rest) <= _MAX_ENTRY_BYTES
-            ):
-                # PHP message: PHP Fatal error:  Uncaught Error ... (more of the FastCGI stderr)
-                # An entry without a header keeps a line that merely looks like one whole.
-                piece = raw if cur_src is None else rest
-                parts.append(piece)
-                size += len(piece)
-                parsed += 1
-                if b"client: " in piece:
-                    open_entry = _TAIL.search(piece.rstrip(b"\r\n")) is None
-            else:
-                if pfx is None or pfx.source == cur_src:
-                    # (a line of another writer, e.g. another compose service, that comes
-                    # between two lines of a multi-line entry leaves the entry open)
-                    open_entry = False
-                if rest[:7] == b"nginx: ":
-                    # nginx: configuration file /etc/nginx/nginx.conf test failed
-                    stats.skip("Nginx stderr line without a level")
-                elif pfx is None:
-                    if _journald_marker(raw):
-                        stats.skip("journald marker line")
-                    else:
-                        stats.reject(lineno, "not an Nginx error-log entry", raw, options)
-                elif _LOOKS_NGINX(rest):
-                    stats.reject(lineno, "not an Nginx error-log entry", raw, options)
-                else:
-                    stats.skip("line of another program (syslog/journald/Docker log)")
     if cur is not None:
-        rows.append(_event(cur, cur_line, cur_ts, parts, mcache, cur_extra))
+        rows.append(_event(cur, mcache))
     stats.lines = lineno - first + 1
     stats.parsed += parsed
-    stats.notes.extend(clock.notes())
+    stats.notes.extend(other.clock.notes())
     if rows:
         yield rows
+
+
+class _OtherLines:
+    """The lines that are not a plain entry line: an entry behind a transport header (see
+    ``parsers/transport.py``) or on Nginx's stderr, the next line of a multi-line entry, or
+    a line that is not an entry (counted as skipped or rejected here)."""
+
+    def __init__(self, stats: ParseStats, options: ParseOptions, stamps: _Stamps) -> None:
+        self.stats = stats
+        self.options = options
+        self.stamps = stamps
+        self.clock = Clock(options.year_hint)
+        #: The attrs of each header, by ``Prefix.source``.
+        self.headers: dict[bytes, dict[str, str]] = {}
+
+    def read(self, raw: bytes, lineno: int, cur: _Entry | None, last: _Entry | None,
+             stamp_ts: float | None) -> _Entry | bool:
+        """Read one line: a new entry, True when it joined ``cur`` (parsed), False when it was
+        skipped or rejected.
+
+        ``last`` is the last entry started, ``stamp_ts`` the last time Nginx wrote.
+        """
+        pfx = prefix(raw)
+        rest = raw if pfx is None else raw[pfx.end :]
+        e = _ENTRY.match(rest)
+        if _is_entry(rest, pfx, e):
+            assert e is not None
+            new = self._entry(raw, lineno, pfx, rest, e, last, stamp_ts)
+            if new is None and cur is not None:
+                cur.open = False
+            return new or False
+        stats = self.stats
+        if pfx is not None and not rest.strip():
+            stats.skip("blank line")
+        elif _ACCESS_LINE.match(rest):
+            stats.skip("access-log line in an error log")
+        elif (
+            cur is not None
+            and cur.open
+            and (pfx is None or cur.src is None or pfx.source == cur.src)
+            and cur.size + len(rest) <= _MAX_ENTRY_BYTES
+        ):
+            # PHP message: PHP Fatal error:  Uncaught Error ... (more of the FastCGI stderr)
+            # An entry without a header keeps a line that merely looks like one whole.
+            piece = raw if cur.src is None else rest
+            cur.parts.append(piece)
+            cur.size += len(piece)
+            if b"client: " in piece:
+                cur.open = _TAIL.search(piece.rstrip(b"\r\n")) is None
+            return True
+        else:
+            if cur is not None and (pfx is None or pfx.source == cur.src):
+                # (a line of another writer, e.g. another compose service, that comes
+                # between two lines of a multi-line entry leaves the entry open)
+                cur.open = False
+            self._not_an_entry(raw, lineno, pfx, rest)
+        return False
+
+    def _entry(self, raw: bytes, lineno: int, pfx: Prefix | None, rest: bytes,
+               e: re.Match[bytes], last: _Entry | None, stamp_ts: float | None
+               ) -> _Entry | None:
+        """The entry a header or stderr line starts; None when it is rejected (invalid
+        timestamp) or skipped (no time at all)."""
+        extra: dict[str, str] | None = None
+        if pfx is not None:
+            extra = self.headers.get(pfx.source)
+            if extra is None:
+                if len(self.headers) >= _CACHE_MAX:
+                    self.headers.clear()
+                extra = self.headers[pfx.source] = header_attrs(pfx)
+        tsb = e.group(1)
+        if tsb is not None:
+            ts = self.stamps[tsb]
+            if ts is None:
+                self.stats.reject(lineno, "invalid timestamp", raw, self.options)
+                return None
+            if pfx is not None and self.clock.shift is None:
+                self.clock.learn(pfx, ts, lineno)
+        else:
+            # No Nginx timestamp: stderr, or a relay dropped it (rare lines: the header's
+            # attrs are copied, not shared).
+            hts = None
+            if pfx is not None:
+                hts = self.clock.header_time(pfx, stamp_ts, None if last is None else last.ts)
+            extra = dict(extra) if extra is not None else {}
+            if hts is not None:
+                ts = hts
+                extra["ts_from"] = "header"
+            elif last is not None:
+                ts = last.ts
+                extra["ts_from"] = "previous entry"
+            else:
+                self.stats.skip("no timestamp (stderr line)")
+                return None
+            if pfx is not None and pfx.pid is not None and e.group(3) is None:
+                extra["pid"] = decode(pfx.pid)  # nginx[19610]: nginx: [emerg] ...
+        return _Entry(e, lineno, ts, rest, extra or None, None if pfx is None else pfx.source)
+
+    def _not_an_entry(self, raw: bytes, lineno: int, pfx: Prefix | None, rest: bytes) -> None:
+        """Count a line that is no part of an entry: skipped or rejected, by what it is."""
+        stats = self.stats
+        if rest[:7] == b"nginx: ":
+            # nginx: configuration file /etc/nginx/nginx.conf test failed
+            stats.skip("Nginx stderr line without a level")
+        elif pfx is None:
+            if journald_marker(raw):
+                stats.skip("journald marker line")
+            else:
+                stats.reject(lineno, "not an Nginx error-log entry", raw, self.options)
+        elif _LOOKS_NGINX(rest):
+            stats.reject(lineno, "not an Nginx error-log entry", raw, self.options)
+        else:
+            stats.skip("line of another program (syslog/journald/Docker log)")
 
 
 #: What a message (the entry without its context tail) says: its kind, its template and the
@@ -793,28 +607,22 @@ def parse(
 _Analysis = tuple[str, str, dict[str, str]]
 
 
-def _event(
-    m: re.Match[bytes],
-    lineno: int,
-    ts: float,
-    parts: list[bytes],
-    mcache: dict[bytes, _Analysis],
-    extra: dict[str, str] | None,
-) -> dict[str, Any]:
-    """Build the event row of one finished entry.
+def _event(entry: _Entry, mcache: dict[bytes, _Analysis]) -> dict[str, Any]:
+    """Build the event row of one finished entry (``mcache``: the analyses of messages).
 
-    ``m`` is the head match (``_HEAD`` or ``_ENTRY``) on ``parts[0]``, ``parts`` the Nginx
-    text of its physical lines and ``extra`` the attrs that came from a transport header.
+    Fields are decoded with ``bytes.decode`` here rather than ``base.decode``: this runs for
+    every entry, with some nine fields each, and the extra call costs half a decode.
     """
+    m, parts, extra = entry.m, entry.parts, entry.extra
     raw = (parts[0] if len(parts) == 1 else b"".join(parts)).rstrip(b"\r\n")
     text = raw[m.end() :]
     level, pid, tid, conn = m.group(2, 3, 4, 5)
     if pid is not None:
-        attrs = {"level": _LEVEL[level], "pid": decode(pid), "tid": decode(tid)}
+        attrs = {"level": _LEVEL[level], "pid": pid.decode(), "tid": tid.decode()}  # digits
     else:  # nginx: [emerg] ... (stderr)
         attrs = {"level": _LEVEL[level]}
     if conn is not None:
-        attrs["conn"] = decode(conn)
+        attrs["conn"] = conn.decode()
     cut = len(raw) >= _CUT_MIN and _is_cut(raw, m)
     msg = text
     if b"client: " in text:
@@ -829,7 +637,7 @@ def _event(
             groups = ()
         for key, value in zip(_TAIL_KEYS, groups, strict=False):
             if value is not None:
-                attrs[key] = decode(value)
+                attrs[key] = value.decode("utf-8", "backslashreplace")
     an = None if cut else mcache.get(msg)
     if an is None:
         an = _analyse(msg, cut)
@@ -845,16 +653,16 @@ def _event(
         attrs.update(extra)
         host = extra.get("syslog_host", "")
     return {
-        "ts": ts,
+        "ts": entry.ts,
         "end": None,
         "kind": an[0],
         "severity": _SEVERITY[level],
         "host": host,
         "message": an[1],
-        "sample": decode(raw[: _SAMPLE_CHARS * 2])[:_SAMPLE_CHARS],
+        "sample": raw[: _SAMPLE_CHARS * 2].decode("utf-8", "backslashreplace")[:_SAMPLE_CHARS],
         "count": 1,
         "attrs": attrs,
-        "line": lineno,
+        "line": entry.line,
     }
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from parsers import nginx_error
+from parsers import nginx_error, transport
 from parsers.base import EVENT_KEYS, BadLineError, ParseOptions, ParseStats
 
 DATA = Path(__file__).parent / "data" / "nginx_error"
@@ -669,7 +669,7 @@ def test_journald_export_of_a_failed_start() -> None:
 def test_journald_year_without_hint(
     monkeypatch: pytest.MonkeyPatch, now: tuple[int, ...], how: str
 ) -> None:
-    monkeypatch.setattr(nginx_error, "_now", lambda: utc(*now))
+    monkeypatch.setattr(transport, "_now", lambda: utc(*now))
     stats = ParseStats()
     events = parse_file(JOURNALD, stats)
     assert events[0]["ts"] == utc(2023, 8, 15, 11, 8, 19)
