@@ -760,6 +760,11 @@ class Outcome:
         """5xx, or no answer at all (refused, reset, timeout, closed), or Nginx's 444."""
         return self.status >= 500 or self.status in (0, 444)
 
+    @property
+    def sent_ts(self) -> float:
+        """When the request was sent, in fake time on the same clock as :attr:`ts`."""
+        return self.ts - SPEED * (self.real_end - self.real_start)
+
 
 def http_get(
     src: str,
@@ -1055,18 +1060,32 @@ def compute_truth(
     end: float,
     failed: Callable[[Outcome], bool] = lambda o: o.failed,
 ) -> dict[str, Any]:
-    """Users active and affected in ``[start, end]`` (fake time), from the clients' side;
-    ``failed`` says which outcomes are failures of this fault."""
-    inwin = [o for o in outcomes if not o.probe and start <= o.ts <= end]
+    """Users active and affected during the fault ``[start, end]`` (fake time), from the
+    clients' side; ``failed`` says which outcomes are failures of this fault.
+
+    A request belongs to the fault when it was in flight during it: sent before the fault
+    ended and answered (or given up on) after it began. A user whose page hung through the
+    repair and then loaded was active, not affected; a request sent during the fault that
+    timed out a minute later is a failure of the fault. (For requests of a few ms this is
+    the same as "answered during the fault"; ``users_pct_answered_in_fault`` keeps that
+    older reading for reference.)"""
+    users = [o for o in outcomes if not o.probe]
+    inwin = [o for o in users if o.sent_ts <= end and o.ts >= start]
     active = sorted({o.client for o in inwin})
     affected = sorted({o.client for o in inwin if failed(o)})
     kinds = Counter(o.error or str(o.status) for o in inwin)
+    done = [o for o in users if start <= o.ts <= end]
+    done_active = {o.client for o in done}
+    done_affected = {o.client for o in done if failed(o)}
     return {
         "fault_start": iso(start),
         "fault_end": iso(end),
         "users_active": active,
         "users_affected": affected,
         "users_pct": round(100.0 * len(affected) / len(active), 3) if active else 0.0,
+        "users_pct_answered_in_fault": round(100.0 * len(done_affected) / len(done_active), 3)
+        if done_active
+        else 0.0,
         "requests_in_fault": len(inwin),
         "requests_failed_in_fault": sum(1 for o in inwin if failed(o)),
         "outcomes_in_fault": dict(sorted(kinds.items())),
