@@ -445,40 +445,38 @@ def parse(
     stamp_ts: float | None = None
     parsed = 0
     lineno = first - 1
+    # A line gives a new entry, None (a plain entry line with a bad time), True (it went on
+    # the entry being read) or False (it was skipped or rejected).
+    new: _Entry | bool | None
     for lineno, raw in enumerate(lines, start=first):
         m = head(raw)
         if m is not None:
-            if cur is not None:
-                rows.append(_event(cur, mcache))
-                if len(rows) >= CHUNK_ROWS:
-                    yield rows
-                    rows = []
-                cur = None
             ts = stamps[m.group(1)]
-            if ts is None:
-                stats.reject(lineno, "invalid timestamp", raw, options)
-                continue
-            stats.see_ts(ts)
-            cur = last = _Entry(m, lineno, ts, raw)
-            stamp_ts = ts
-            parsed += 1
+            new = None if ts is None else _Entry(m, lineno, ts, raw)
         elif not raw.strip():
             stats.skip("blank line")
+            continue
         else:
             new = other.read(raw, lineno, cur, last, stamp_ts)
             if new is True:
                 parsed += 1
-            elif new is not False:
-                if cur is not None:
-                    rows.append(_event(cur, mcache))
-                    if len(rows) >= CHUNK_ROWS:
-                        yield rows
-                        rows = []
-                stats.see_ts(new.ts)
-                cur = last = new
-                if new.m.group(1) is not None:
-                    stamp_ts = new.ts
-                parsed += 1
+            if isinstance(new, bool):
+                continue
+        # A new entry ends the one being read; so does a plain entry line with a bad time.
+        if cur is not None:
+            rows.append(_event(cur, mcache))
+            if len(rows) >= CHUNK_ROWS:
+                yield rows
+                rows = []
+            cur = None
+        if new is None:
+            stats.reject(lineno, "invalid timestamp", raw, options)
+            continue
+        stats.see_ts(new.ts)
+        cur = last = new
+        if m is not None or new.m.group(1) is not None:
+            stamp_ts = new.ts
+        parsed += 1
     if cur is not None:
         rows.append(_event(cur, mcache))
     stats.lines = lineno - first + 1
