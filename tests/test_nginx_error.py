@@ -104,6 +104,23 @@ def test_sample_kinds_in_order(sample: tuple[ParseStats, list[dict[str, Any]]]) 
     ]
 
 
+#: The attrs of the samples' first entry (connect() refused), in every transport.
+CONNECT_ATTRS = {
+    "level": "error",
+    "pid": "4211",
+    "tid": "4211",
+    "conn": "1043",
+    "errno": "111",
+    "strerror": "Connection refused",
+    "action": "connecting to upstream",
+    "client": "203.0.113.7",
+    "server": "shop.example.com",
+    "request": "GET /api/cart HTTP/1.1",
+    "upstream": "http://10.0.2.15:8080/api/cart",
+    "http_host": "shop.example.com",
+}
+
+
 def test_sample_rows(sample: tuple[ParseStats, list[dict[str, Any]]]) -> None:
     _, events = sample
     first = events[0]
@@ -113,21 +130,7 @@ def test_sample_rows(sample: tuple[ParseStats, list[dict[str, Any]]]) -> None:
     assert (first["end"], first["host"], first["count"]) == (None, "", 1)
     assert first["sample"].startswith("2023/03/20 12:30:02 [error] 4211#4211: *1043 connect()")
     assert first["sample"].endswith('referrer: "https://shop.example.com/"')
-    assert first["attrs"] == {
-        "level": "error",
-        "pid": "4211",
-        "tid": "4211",
-        "conn": "1043",
-        "errno": "111",
-        "strerror": "Connection refused",
-        "action": "connecting to upstream",
-        "client": "203.0.113.7",
-        "server": "shop.example.com",
-        "request": "GET /api/cart HTTP/1.1",
-        "upstream": "http://10.0.2.15:8080/api/cart",
-        "http_host": "shop.example.com",
-        "referrer": "https://shop.example.com/",
-    }
+    assert first["attrs"] == CONNECT_ATTRS | {"referrer": "https://shop.example.com/"}
     by_line = {e["line"]: e for e in events}
     assert by_line[3]["attrs"]["upstream"] == "http://app_backend/api/checkout"
     assert by_line[4]["attrs"]["client"] == "2001:db8::7"
@@ -469,21 +472,7 @@ def test_syslog_relay() -> None:
     assert first["message"] == (
         "connect() failed (<n>: Connection refused) while connecting to upstream"
     )
-    assert first["attrs"] == {
-        "level": "error",
-        "pid": "4211",
-        "tid": "4211",
-        "conn": "1043",
-        "errno": "111",
-        "strerror": "Connection refused",
-        "action": "connecting to upstream",
-        "client": "203.0.113.7",
-        "server": "shop.example.com",
-        "request": "GET /api/cart HTTP/1.1",
-        "upstream": "http://10.0.2.15:8080/api/cart",
-        "http_host": "shop.example.com",
-        "syslog_host": "web-3",
-    }
+    assert first["attrs"] == CONNECT_ATTRS | {"syslog_host": "web-3"}
     # No Nginx timestamp: the header's "Mar  9 12:30:31", the year from line 4's timestamp.
     relayed = by_line[5]
     assert relayed["ts"] == utc(2023, 3, 9, 12, 30, 31)
