@@ -32,7 +32,7 @@ from parsers.export import (
     event_row,
     json_object,
     parse_rfc3339,
-    read_json_export,
+    read_export,
 )
 
 NAME = "cloudwatch"
@@ -76,7 +76,7 @@ def parse(
     Arguments and errors as for every export (``parsers/export.py``); ParseError when the file
     is one JSON document that is not valid JSON or not an alarm history.
     """
-    yield from read_json_export(lines, stats, options, _Reader(stats, options))
+    yield from read_export(lines, stats, options, _Reader(stats, options))
 
 
 class _Reader(RecordReader):

@@ -35,7 +35,7 @@ from parsers.export import (
     dump,
     event_row,
     parse_rfc3339,
-    read_json_export,
+    read_export,
 )
 
 NAME = "datadog"
@@ -132,7 +132,7 @@ def parse(
     Arguments and errors as for every export (``parsers/export.py``); ParseError when the file
     is one JSON document that is not valid JSON or holds no Datadog notification.
     """
-    yield from read_json_export(lines, stats, options, _Reader(stats, options))
+    yield from read_export(lines, stats, options, _Reader(stats, options))
 
 
 def _fields(obj: dict[str, Any]) -> dict[str, Any]:
@@ -184,17 +184,8 @@ class _Reader(RecordReader):
         f = _fields(obj)
         default = f["_keys"] >= _DEFAULT_TEMPLATE_KEYS and f["transition"] is None
         self.set_variant(VARIANT_DEFAULT if default else VARIANT_CUSTOM)
-        try:
-            ts = _time(f["date"])
-            if ts is None:
-                ts = _time(f["date_posix"])
-            if ts is None:
-                ts = _time(f["last_updated"])
-        except ValueError as exc:
-            self.reject(index, str(exc), raw)
-            return
+        ts = self.timed(index, raw, "notification has no date", _date, f)
         if ts is None:
-            self.reject(index, "notification has no date", raw)
             return
         transition = as_text(f["transition"]).strip()
         if not transition or transition.lower() == "null":
@@ -350,6 +341,20 @@ def _severity(f: dict[str, Any], transition: str) -> tuple[str, str]:
         return _ALERT_TYPE[alert_type.lower()], alert_type
     base = transition.lower().removeprefix("re-")
     return _TRANSITION_SEVERITY.get(base, "error"), alert_type
+
+
+def _date(f: dict[str, Any]) -> float | None:
+    """The notification's time: ``$DATE``, else ``$DATE_POSIX``, else ``$LAST_UPDATED``.
+
+    Raises:
+        ValueError: when one of them, read in that order until a time is found, is not one.
+    """
+    ts = _time(f["date"])
+    if ts is None:
+        ts = _time(f["date_posix"])
+    if ts is None:
+        ts = _time(f["last_updated"])
+    return ts
 
 
 def _time(value: Any) -> float | None:

@@ -46,7 +46,7 @@ _RFC3339 = re.compile(
 
 
 class ExportReader(Protocol):
-    """What :func:`read_json_document` and :func:`read_json_export` need of a format."""
+    """What :func:`read_json_document` and :func:`read_export` need of a format."""
 
     #: Why a line of JSON lines that :meth:`read` refuses is skipped ("JSON line that is not
     #: an Opsgenie payload or API answer").
@@ -89,6 +89,19 @@ class RecordReader:
     def reject(self, index: int, reason: str, raw: str) -> None:
         """Reject a record already counted, ``raw`` being its text."""
         self.stats.reject(index, reason, raw.encode(), self.options)
+
+    def timed(self, index: int, raw: str, missing: str, read: Callable[[Any], float | None],
+              value: Any) -> float | None:
+        """The record's time, ``read(value)``; None after rejecting the record, with the
+        message of the ``ValueError`` ``read`` raises or with ``missing`` when there is none."""
+        try:
+            ts = read(value)
+        except ValueError as exc:
+            self.reject(index, str(exc), raw)
+            return None
+        if ts is None:
+            self.reject(index, missing, raw)
+        return ts
 
     def count_record(self, obj: Any, index: int, what: str) -> str | None:
         """Count one record and return its compact JSON; reject it (None) when it is not a
@@ -291,15 +304,23 @@ def yield_events(events: list[dict[str, Any]], stats: ParseStats) -> Iterator[li
     yield from chunks(events)
 
 
-def read_json_export(
-    lines: Iterable[bytes], stats: ParseStats, options: ParseOptions, reader: ExportReader
+def read_export(
+    lines: Iterable[bytes],
+    stats: ParseStats,
+    options: ParseOptions,
+    reader: ExportReader,
+    read_csv: Callable[[bytes], None] | None = None,
 ) -> Iterator[list[dict[str, Any]]]:
-    """The whole of a JSON-only export parser: :func:`json_payload`, then
-    :func:`read_json_document`, then :func:`yield_events` of ``reader.events()``."""
+    """The whole of an export parser: :func:`json_payload`; then :func:`read_json_document`,
+    or ``read_csv`` (when given) for a file that does not start like JSON; then
+    :func:`yield_events` of ``reader.events()``."""
     data = json_payload(lines)
     if data is None:
         return
-    read_json_document(data, stats, options, reader)
+    if read_csv is not None and data.lstrip()[:1] not in (b"{", b"["):
+        read_csv(data)
+    else:
+        read_json_document(data, stats, options, reader)
     yield from yield_events(reader.events(), stats)
 
 

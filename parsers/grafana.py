@@ -48,7 +48,7 @@ from parsers.export import (
     dump,
     event_row,
     json_object,
-    read_json_export,
+    read_export,
 )
 
 NAME = "grafana"
@@ -114,7 +114,7 @@ def parse(
     Arguments and errors as for every export (``parsers/export.py``); ParseError when the file
     is one JSON document that is not valid JSON or not a Grafana shape.
     """
-    yield from read_json_export(lines, stats, options, _Reader(stats, options))
+    yield from read_export(lines, stats, options, _Reader(stats, options))
 
 
 class _Reader(RecordReader):

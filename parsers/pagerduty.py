@@ -47,10 +47,8 @@ from parsers.export import (
     dump,
     event_row,
     json_object,
-    json_payload,
     parse_rfc3339,
-    read_json_document,
-    yield_events,
+    read_export,
 )
 
 NAME = "pagerduty"
@@ -124,15 +122,10 @@ def parse(
     Arguments and errors as for every export (``parsers/export.py``); ParseError when a JSON
     file is not valid JSON or not a PagerDuty answer, or a CSV lacks a required column.
     """
-    data = json_payload(lines)
-    if data is None:
-        return
     reader = _Reader(stats, options)
-    if data.lstrip()[:1] in (b"{", b"["):
-        read_json_document(data, stats, options, reader)
-    else:
-        _read_csv(data, reader, stats, options)
-    yield from yield_events(reader.events(), stats)
+    yield from read_export(
+        lines, stats, options, reader, lambda data: _read_csv(data, reader, stats, options)
+    )
 
 
 class _Reader(RecordReader):
@@ -278,13 +271,8 @@ class _Reader(RecordReader):
         if not incident_id:
             self.reject(index, "log entry has no incident.id", raw)
             return
-        try:
-            t = api_time(entry.get("created_at"))
-        except ValueError as exc:
-            self.reject(index, str(exc), raw)
-            return
+        t = self.timed(index, raw, "log entry has no created_at", api_time, entry.get("created_at"))
         if t is None:
-            self.reject(index, "log entry has no created_at", raw)
             return
         self.entries.setdefault(incident_id, []).append((kind, t, index, entry))
 
