@@ -25,7 +25,6 @@ import io
 import itertools
 import re
 from collections.abc import Callable, Iterable, Iterator
-from datetime import UTC
 from typing import Any
 
 from dateutil.parser import isoparse
@@ -40,7 +39,7 @@ from parsers.export import (
     json_lines,
     json_payload,
     load_json,
-    parse_rfc3339,
+    written_time,
     yield_events,
 )
 
@@ -64,7 +63,6 @@ KINDS = (
     "manual_action",
     "other",
 )
-NAIVE_NOTE = "times without a zone read as UTC"
 DOCS = "see docs/changes.md"
 
 # Words of a free-text kind, by kind, in order of precedence: "revert deploy" is a rollback,
@@ -110,8 +108,6 @@ _KIND_WORDS: tuple[tuple[str, frozenset[str]], ...] = (
         ),
     ),
 )
-# An ISO 8601 time that ends in a zone (Z, +02:00, -0500).
-_ZONED = re.compile(r"\d(?:[Zz]|[+-]\d\d:?\d\d)\s*\Z")
 _EPOCH = re.compile(r"\d+(?:\.\d+)?\Z")
 _DELIMITERS = (",", ";", "\t")
 
@@ -352,20 +348,10 @@ class _Builder(RecordReader):
             return None
         if _EPOCH.match(text):
             return _epoch(float(text))
-        if _ZONED.search(text):
-            ts = parse_rfc3339(text)
-            if ts is None:
-                raise ValueError("zero time")
-            return ts
-        try:
-            dt = isoparse(text)
-        except (ValueError, OverflowError):
-            raise ValueError(f"bad time {text!r}") from None
-        if dt.tzinfo is None:
-            dt = dt.replace(tzinfo=UTC)
-            if NAIVE_NOTE not in self.stats.notes:
-                self.stats.notes.append(NAIVE_NOTE)
-        return float(dt.timestamp())
+        ts = written_time(text, self.stats, isoparse, "bad time")
+        if ts is None:
+            raise ValueError("zero time")
+        return ts
 
     def finish(self) -> list[dict[str, Any]]:
         """The events sorted by (ts, kind, description, line); a note on unknown kinds."""

@@ -26,7 +26,7 @@ import json
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from dateutil.parser import isoparse
@@ -38,6 +38,11 @@ SAMPLE_CHARS = 500
 #: The severity of a priority P1..P5 (PagerDuty, Opsgenie, Datadog).
 PRIORITY_SEVERITY = {"p1": "critical", "p2": "error", "p3": "warning", "p4": "info", "p5": "info"}
 
+#: The note of a file some of whose times have no zone (they are read as UTC).
+NAIVE_NOTE = "times without a zone read as UTC"
+
+# An ISO 8601 time that ends in a zone (Z, +02:00, -0500).
+_ZONED = re.compile(r"\d(?:[Zz]|[+-]\d\d:?\d\d)\s*\Z")
 # RFC3339 as Go's time.RFC3339Nano writes it: 2019-09-27T16:27:56.612666101Z,
 # 2018-03-07T06:33:21.873077559-05:00, 2026-03-11T12:48:38.413Z. Go emits 1-9 fraction digits.
 _RFC3339 = re.compile(
@@ -196,6 +201,29 @@ def parse_rfc3339(text: str) -> float | None:
     us = int((frac or "0")[:6].ljust(6, "0"))
     # One division of whole microseconds rounds like datetime.timestamp() does.
     return (epoch * 1_000_000 + us) / 1_000_000
+
+
+def written_time(
+    text: str, stats: ParseStats, parse: Callable[[str], datetime], bad: str
+) -> float | None:
+    """A time as people and spreadsheets write it (CSV exports, change files) in epoch
+    seconds: RFC 3339 when it ends in a zone (None for Go's zero time), else ``parse(text)``,
+    read as UTC when it has no zone (:data:`NAIVE_NOTE` then goes to ``stats.notes``).
+
+    Raises:
+        ValueError: when it is not a time (``f"{bad} {text!r}"`` when ``parse`` fails).
+    """
+    if _ZONED.search(text):
+        return parse_rfc3339(text)
+    try:
+        dt = parse(text)
+    except (ValueError, OverflowError):
+        raise ValueError(f"{bad} {text!r}") from None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+        if NAIVE_NOTE not in stats.notes:
+            stats.notes.append(NAIVE_NOTE)
+    return float(dt.timestamp())
 
 
 def _parse_fallback(text: str) -> float | None:

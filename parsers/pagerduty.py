@@ -33,7 +33,6 @@ import csv
 import io
 import re
 from collections.abc import Callable, Iterable, Iterator
-from datetime import UTC
 from typing import Any
 
 from dateutil.parser import parse as parse_date
@@ -47,8 +46,8 @@ from parsers.export import (
     dump,
     event_row,
     json_object,
-    parse_rfc3339,
     read_export,
+    written_time,
 )
 
 NAME = "pagerduty"
@@ -60,7 +59,6 @@ VARIANT_INCIDENTS = "api incidents"
 VARIANT_LOG_ENTRIES = "api log entries"
 VARIANT_CSV = "incidents csv"
 
-NAIVE_NOTE = "times without a zone read as UTC"
 
 _URGENCY = {"high": "critical", "low": "warning"}
 # "[#1234] The server is on fire." is the incident reference summary in a log entry.
@@ -76,8 +74,6 @@ _CSV_REQUIRED = (
     ("created_on or created_at", _CSV_CREATED),
 )
 _CSV_SNIFF_CREATED = (b"created_on", b"created_at")
-# An ISO 8601 time that ends in a zone (Z, +02:00, -0500).
-_ZONED = re.compile(r"\d(?:[Zz]|[+-]\d\d:?\d\d)\s*\Z")
 
 
 def sniff(head: bytes) -> bool:
@@ -489,18 +485,6 @@ def _api_time_or_none(value: Any) -> float | None:
 
 def _csv_time(text: str, stats: ParseStats) -> float | None:
     """A CSV time: ISO 8601 first, then any spelling dateutil reads (naive read as UTC)."""
-    if not text:
-        return None
-    if _ZONED.search(text):
-        return parse_rfc3339(text)
-    try:
-        dt = parse_date(text)
-    except (ValueError, OverflowError):
-        raise ValueError(f"bad timestamp {text!r}") from None
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=UTC)
-        if NAIVE_NOTE not in stats.notes:
-            stats.notes.append(NAIVE_NOTE)
-    return float(dt.timestamp())
+    return written_time(text, stats, parse_date, "bad timestamp") if text else None
 
 
