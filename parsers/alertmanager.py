@@ -20,6 +20,7 @@ sends ``endsAt`` as Go's zero time ``0001-01-01T00:00:00Z`` while an alert fires
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 from parsers.base import ParseOptions, ParseStats
@@ -28,6 +29,7 @@ from parsers.export import (
     as_text,
     chunks,
     event_row,
+    in_time_order,
     json_payload,
     parse_rfc3339,
     read_json_document,
@@ -106,12 +108,11 @@ def parse(
 # --- reading the JSON ---------------------------------------------------------------------
 
 
+@dataclass
 class _Reader(RecordReader):
     """Webhook payloads, alert lists and alert groups; alerts merged as they come."""
 
-    def __init__(self, stats: ParseStats, options: ParseOptions) -> None:
-        super().__init__(stats, options)
-        self.merger = Merger()
+    merger: Merger = field(default_factory=lambda: Merger())
 
     def read(self, doc: Any, index: Callable[[], int]) -> bool:
         """Read one JSON document of any supported shape; False when it is none of them."""
@@ -378,10 +379,7 @@ class Merger:
     def events(self, stats: ParseStats) -> list[dict[str, Any]]:
         """All events, sorted by (ts, alertname, fingerprint) and then input order; a note
         in ``stats`` says how many records were merged."""
-        events = sorted(
-            self._by_key.values(),
-            key=lambda e: (e["ts"], e["attrs"]["alertname"], e["attrs"]["fingerprint"]),
-        )
+        events = in_time_order(self._by_key.values(), "fingerprint")
         if self.merged:
             stats.notes.append(
                 f"{self.merged} alert records repeated an alert already seen (same fingerprint "

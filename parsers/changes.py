@@ -25,6 +25,7 @@ import io
 import itertools
 import re
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 from dateutil.parser import isoparse
@@ -268,13 +269,12 @@ def _record(obj: dict[str, Any]) -> dict[str, Any]:
 # --- building events -----------------------------------------------------------------------
 
 
+@dataclass
 class _Builder(RecordReader):
     """Validate records and turn them into events."""
 
-    def __init__(self, stats: ParseStats, options: ParseOptions) -> None:
-        super().__init__(stats, options)
-        self.events: list[dict[str, Any]] = []
-        self.unknown_kinds: dict[str, int] = {}
+    events: list[dict[str, Any]] = field(default_factory=list)
+    unknown_kinds: dict[str, int] = field(default_factory=dict)
 
     def not_an_object(self, index: int, sample: str) -> None:
         """Count and reject a record that is not a JSON object."""

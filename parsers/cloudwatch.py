@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 from parsers.base import ParseOptions, ParseStats
@@ -30,6 +31,7 @@ from parsers.export import (
     as_text,
     dump,
     event_row,
+    in_time_order,
     json_object,
     parse_rfc3339,
     read_export,
@@ -79,13 +81,16 @@ def parse(
     yield from read_export(lines, stats, options, _Reader(stats, options))
 
 
+#: A state change: (ts, index, old state, new state, history data, item).
+_Update = tuple[float, int, str, str, dict[str, Any], Any]
+
+
+@dataclass
 class _Reader(RecordReader):
     """Collect StateUpdate items per alarm, then pair them."""
 
-    def __init__(self, stats: ParseStats, options: ParseOptions) -> None:
-        super().__init__(stats, options)
-        # alarm name -> [(ts, index, old state, new state, history data, item)]
-        self.updates: dict[str, list[tuple[float, int, str, str, dict[str, Any], Any]]] = {}
+    #: alarm name -> its state changes
+    updates: dict[str, list[_Update]] = field(default_factory=dict)
 
     def read(self, doc: Any, index: Callable[[], int]) -> bool:
         """Read one JSON document; False when it is not an alarm history."""
@@ -177,7 +182,7 @@ class _Reader(RecordReader):
                     open_event = None
                 else:
                     self.stats.parsed += 1
-        return sorted(events, key=lambda e: (e["ts"], e["attrs"]["alertname"], e["line"]))
+        return in_time_order(events)
 
     # What read_json_document says of a JSON line, or the one document, refused by read().
     skip_reason = "JSON line that is not an alarm history answer"

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 from parsers.base import ParseOptions, ParseStats
@@ -34,6 +35,7 @@ from parsers.export import (
     as_text,
     dump,
     event_row,
+    in_time_order,
     parse_rfc3339,
     read_export,
 )
@@ -155,13 +157,15 @@ def _looks_like_notification(obj: Any) -> bool:
     )
 
 
+#: A notification kept: (ts, index, transition, fields, raw object).
+_Record = tuple[float, int, str, dict[str, Any], dict[str, Any]]
+
+
+@dataclass
 class _Reader(RecordReader):
     """Collect notifications, then pair them into spans."""
 
-    def __init__(self, stats: ParseStats, options: ParseOptions) -> None:
-        super().__init__(stats, options)
-        # (ts, index, transition, fields, raw object)
-        self.records: list[tuple[float, int, str, dict[str, Any], dict[str, Any]]] = []
+    records: list[_Record] = field(default_factory=list)
 
     def read(self, doc: Any, index: Callable[[], int]) -> bool:
         """Read one JSON document: a notification or an array of them; False otherwise."""
@@ -235,7 +239,7 @@ class _Reader(RecordReader):
                 f"{merged} notifications continued or recovered an alert already seen and were "
                 f"merged: {len(events)} events"
             )
-        return sorted(events, key=lambda e: (e["ts"], e["attrs"]["alertname"], e["line"]))
+        return in_time_order(events)
 
     # What read_json_document says of a JSON line, or the one document, refused by read().
     skip_reason = "JSON line that is not a Datadog notification"

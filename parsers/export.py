@@ -78,13 +78,13 @@ class ExportReader(Protocol):
         ...
 
 
+@dataclass
 class RecordReader:
     """The state most readers share: the file's stats and options, and the counting of one
-    record that must be a JSON object."""
+    record that must be a JSON object. A reader adds its own state as dataclass fields."""
 
-    def __init__(self, stats: ParseStats, options: ParseOptions) -> None:
-        self.stats = stats
-        self.options = options
+    stats: ParseStats
+    options: ParseOptions
 
     def set_variant(self, variant: str) -> None:
         """Keep the first variant seen (a JSON-lines file may mix shapes)."""
@@ -315,6 +315,14 @@ def read_json_document(
                 stats.skip(reader.skip_reason)
     elif not reader.read(loaded.value, itertools.count(1).__next__):
         raise ParseError(f"{options.display_path}: {reader.not_this}")
+
+
+def in_time_order(events: Iterable[dict[str, Any]], tie: str = "") -> list[dict[str, Any]]:
+    """``events`` sorted by time, then alert name, then ``attrs[tie]`` (the line when no
+    ``tie`` is given), then as they came."""
+    if tie:
+        return sorted(events, key=lambda e: (e["ts"], e["attrs"]["alertname"], e["attrs"][tie]))
+    return sorted(events, key=lambda e: (e["ts"], e["attrs"]["alertname"], e["line"]))
 
 
 def chunks(events: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:

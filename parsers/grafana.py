@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 from parsers.alertmanager import (
@@ -47,6 +48,7 @@ from parsers.export import (
     as_text,
     dump,
     event_row,
+    in_time_order,
     json_object,
     read_export,
 )
@@ -117,14 +119,17 @@ def parse(
     yield from read_export(lines, stats, options, _Reader(stats, options))
 
 
+#: A state transition: (time_s, annotation id, record index, annotation).
+_Transition = tuple[float, int, int, dict[str, Any]]
+
+
+@dataclass
 class _Reader(RecordReader):
     """Collect webhook alerts (merged as they come) and state transitions (paired at the end)."""
 
-    def __init__(self, stats: ParseStats, options: ParseOptions) -> None:
-        super().__init__(stats, options)
-        self.merger = Merger()
-        # instance key -> [(time_s, annotation id, record index, annotation)]
-        self.transitions: dict[tuple[Any, ...], list[tuple[float, int, int, dict[str, Any]]]] = {}
+    merger: Merger = field(default_factory=Merger)
+    #: instance key -> its state transitions
+    transitions: dict[tuple[Any, ...], list[_Transition]] = field(default_factory=dict)
 
     def read(self, doc: Any, index: Callable[[], int]) -> bool:
         """Read one JSON document of a supported shape; False when it is none of them."""
@@ -306,7 +311,7 @@ class _Reader(RecordReader):
     def events(self) -> list[dict[str, Any]]:
         """All events, sorted by (ts, alertname, line)."""
         events = self.merger.events(self.stats) + self._spans()
-        return sorted(events, key=lambda e: (e["ts"], e["attrs"]["alertname"], e["line"]))
+        return in_time_order(events)
 
     # What read_json_document says of a JSON line, or the one document, refused by read().
     skip_reason = "JSON line that is not a Grafana payload or annotation"

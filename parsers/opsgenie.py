@@ -23,6 +23,7 @@ alert's ``entity``.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
 from typing import Any, TypeGuard
 
 from parsers.base import ParseOptions, ParseStats
@@ -33,6 +34,7 @@ from parsers.export import (
     as_text,
     dump,
     event_row,
+    in_time_order,
     json_object,
     read_export,
 )
@@ -88,13 +90,12 @@ def _is_payload(doc: Any) -> bool:
     return isinstance(doc, dict) and "action" in doc and isinstance(doc.get("alert"), dict)
 
 
+@dataclass
 class _Reader(RecordReader):
     """Fold webhook payloads by alertId; keep one REST alert per id."""
 
-    def __init__(self, stats: ParseStats, options: ParseOptions) -> None:
-        super().__init__(stats, options)
-        self.by_id: dict[str, dict[str, Any]] = {}
-        self.merged = 0
+    by_id: dict[str, dict[str, Any]] = field(default_factory=dict)
+    merged: int = 0
 
     def read(self, doc: Any, index: Callable[[], int]) -> bool:
         """Read one JSON document of a supported shape; False when it is none of them."""
@@ -277,9 +278,7 @@ class _Reader(RecordReader):
                 f"merged: {len(self.by_id)} events"
             )
         events = [{k: v for k, v in e.items() if k != "_updated"} for e in self.by_id.values()]
-        return sorted(
-            events, key=lambda e: (e["ts"], e["attrs"]["alertname"], e["attrs"]["alert_id"])
-        )
+        return in_time_order(events, "alert_id")
 
     # What read_json_document says of a JSON line, or the one document, refused by read().
     skip_reason = "JSON line that is not an Opsgenie payload or API answer"

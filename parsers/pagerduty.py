@@ -33,6 +33,7 @@ import csv
 import io
 import re
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 from dateutil.parser import parse as parse_date
@@ -45,6 +46,7 @@ from parsers.export import (
     as_text,
     dump,
     event_row,
+    in_time_order,
     json_object,
     read_export,
     written_time,
@@ -124,15 +126,14 @@ def parse(
     )
 
 
+@dataclass
 class _Reader(RecordReader):
     """Collect incidents (by id) and log entries (grouped by incident id)."""
 
-    def __init__(self, stats: ParseStats, options: ParseOptions) -> None:
-        super().__init__(stats, options)
-        self.incidents: dict[str, dict[str, Any]] = {}
-        self.repeated = 0
-        # incident id -> list of (kind, time, index, entry)
-        self.entries: dict[str, list[tuple[str, float, int, dict[str, Any]]]] = {}
+    incidents: dict[str, dict[str, Any]] = field(default_factory=dict)
+    repeated: int = 0
+    #: incident id -> list of (kind, time, index, entry)
+    entries: dict[str, list[tuple[str, float, int, dict[str, Any]]]] = field(default_factory=dict)
 
     def read(self, doc: Any, index: Callable[[], int]) -> bool:
         """Read one JSON document of a supported shape; False when it is none of them."""
@@ -349,10 +350,7 @@ class _Reader(RecordReader):
                     old["attrs"].setdefault(k, event["attrs"][k])
             if old["end"] is None and event["end"] is not None:
                 old["end"] = event["end"]
-        return sorted(
-            by_id.values(),
-            key=lambda e: (e["ts"], e["attrs"]["alertname"], e["attrs"]["incident_id"]),
-        )
+        return in_time_order(by_id.values(), "incident_id")
 
 
 # --- CSV ---------------------------------------------------------------------------------
