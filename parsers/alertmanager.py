@@ -23,17 +23,9 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from parsers import export
 from parsers.base import ParseOptions, ParseStats
-from parsers.export import (
-    RecordReader,
-    as_text,
-    chunks,
-    event_row,
-    in_time_order,
-    json_payload,
-    parse_rfc3339,
-    read_json_document,
-)
+from parsers.export import RecordReader, as_text, parse_rfc3339
 
 NAME = "alertmanager"
 DESCRIPTION = "Prometheus Alertmanager webhook payloads (JSON or JSON lines) and API v2 alert lists"
@@ -97,12 +89,12 @@ def parse(
     Arguments and errors as for every export (``parsers/export.py``); ParseError when the file
     is one JSON document that is not valid JSON or not an Alertmanager shape.
     """
-    data = json_payload(lines)
+    data = export.json_payload(lines)
     if data is None:
         return
     reader = _Reader(stats, options)
-    read_json_document(data, stats, options, reader)
-    yield from chunks(reader.events())
+    export.read_json_document(data, stats, options, reader)
+    yield from export.chunks(reader.events())
 
 
 # --- reading the JSON ---------------------------------------------------------------------
@@ -211,10 +203,8 @@ class _Reader(RecordReader):
 
     # What read_json_document says of a JSON line, or the one document, refused by read().
     skip_reason = "JSON line that is not an Alertmanager payload"
-    not_this = (
-        "JSON is not an Alertmanager webhook payload or /api/v2/alerts list (expected an object "
-        'with "alerts" or an array of alerts, alert groups or payloads)'
-    )
+    not_this = ("JSON is not an Alertmanager webhook payload or /api/v2/alerts list (expected an "
+                'object with "alerts" or an array of alerts, alert groups or payloads)')
 
 
 def _api_context(alert: Any, group_receiver: str) -> dict[str, Any]:
@@ -320,8 +310,10 @@ def alert_event(ts: float, end: float | None, labels: dict[str, str],
     alertname = labels.get("alertname", "")
     text = next((annotations[k] for k in _TEXT_ANNOTATIONS if annotations.get(k)), "")
     message = f"{alertname or '(no alertname)'}: {text}" if text else alertname
-    return event_row(ts=ts, end=end, severity=label_severity(labels), host=label_host(labels),
-                     message=message, sample=raw, attrs=attrs, line=index)
+    return export.event_row(
+        ts=ts, end=end, severity=label_severity(labels), host=label_host(labels), message=message,
+        sample=raw, attrs=attrs, line=index,
+    )
 
 
 # --- merging notifications ---------------------------------------------------------------
@@ -379,7 +371,7 @@ class Merger:
     def events(self, stats: ParseStats) -> list[dict[str, Any]]:
         """All events, sorted by (ts, alertname, fingerprint) and then input order; a note
         in ``stats`` says how many records were merged."""
-        events = in_time_order(self._by_key.values(), "fingerprint")
+        events = export.in_time_order(self._by_key.values(), "fingerprint")
         if self.merged:
             stats.notes.append(
                 f"{self.merged} alert records repeated an alert already seen (same fingerprint "

@@ -30,19 +30,9 @@ from typing import Any
 
 from dateutil.parser import isoparse
 
+from parsers import export
 from parsers.base import ParseError, ParseOptions, ParseStats, decode
-from parsers.export import (
-    JsonLines,
-    RecordReader,
-    as_text,
-    dump,
-    event_row,
-    json_lines,
-    json_payload,
-    load_json,
-    written_time,
-    yield_events,
-)
+from parsers.export import RecordReader, as_text, dump, written_time
 
 NAME = "changes"
 DESCRIPTION = "Change events (deploys, config changes, rollbacks...) as CSV or JSON"
@@ -146,7 +136,7 @@ def parse(
     lacks a required column, or a JSON file is not valid JSON or holds no object with the
     required keys.
     """
-    data = json_payload(lines)
+    data = export.json_payload(lines)
     if data is None:
         return
     builder = _Builder(stats, options)
@@ -154,7 +144,7 @@ def parse(
         _read_json(data, builder, stats, options)
     else:
         _read_csv(data, builder, stats, options)
-    yield from yield_events(builder.finish(), stats)
+    yield from export.yield_events(builder.finish(), stats)
 
 
 def normalize_kind(raw: str) -> str:
@@ -224,10 +214,10 @@ def _read_csv(data: bytes, builder: _Builder, stats: ParseStats, options: ParseO
 
 
 def _read_json(data: bytes, builder: _Builder, stats: ParseStats, options: ParseOptions) -> None:
-    loaded = load_json(data, options)
-    if isinstance(loaded, JsonLines):
+    loaded = export.load_json(data, options)
+    if isinstance(loaded, export.JsonLines):
         stats.variant = VARIANT_JSON_LINES
-        for lineno, obj in json_lines(loaded, stats, options):
+        for lineno, obj in export.json_lines(loaded, stats, options):
             keys = {_norm(str(k)) for k in obj} if isinstance(obj, dict) else set()
             if not keys & set(REQUIRED):
                 stats.lines += 1
@@ -325,9 +315,11 @@ class _Builder(RecordReader):
             "severity_raw": "",
         }
         self.events.append(
-            event_row(ts=ts, end=end, kind=kind, severity="info",
-                      host=as_text(record.get("host")).strip(),
-                      message=description.splitlines()[0], sample=sample, attrs=attrs, line=index)
+            export.event_row(
+                ts=ts, end=end, kind=kind, severity="info",
+                host=as_text(record.get("host")).strip(), message=description.splitlines()[0],
+                sample=sample, attrs=attrs, line=index,
+            )
         )
         self.stats.parsed += 1
 

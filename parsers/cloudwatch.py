@@ -25,17 +25,9 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from parsers import export
 from parsers.base import ParseOptions, ParseStats
-from parsers.export import (
-    RecordReader,
-    as_text,
-    dump,
-    event_row,
-    in_time_order,
-    json_object,
-    parse_rfc3339,
-    read_export,
-)
+from parsers.export import RecordReader, as_text, dump, json_object, parse_rfc3339
 
 NAME = "cloudwatch"
 DESCRIPTION = "AWS CloudWatch alarm history (aws cloudwatch describe-alarm-history JSON)"
@@ -78,7 +70,7 @@ def parse(
     Arguments and errors as for every export (``parsers/export.py``); ParseError when the file
     is one JSON document that is not valid JSON or not an alarm history.
     """
-    yield from read_export(lines, stats, options, _Reader(stats, options))
+    yield from export.read_export(lines, stats, options, _Reader(stats, options))
 
 
 #: A state change: (ts, index, old state, new state, history data, item).
@@ -182,14 +174,12 @@ class _Reader(RecordReader):
                     open_event = None
                 else:
                     self.stats.parsed += 1
-        return in_time_order(events)
+        return export.in_time_order(events)
 
     # What read_json_document says of a JSON line, or the one document, refused by read().
     skip_reason = "JSON line that is not an alarm history answer"
-    not_this = (
-        "JSON is not CloudWatch alarm history (expected "
-        '{"AlarmHistoryItems": [...]} as aws cloudwatch describe-alarm-history prints it)'
-    )
+    not_this = ('JSON is not CloudWatch alarm history (expected {"AlarmHistoryItems": [...]} as '
+                "aws cloudwatch describe-alarm-history prints it)")
 
 
 def _state(value: Any) -> str:
@@ -220,7 +210,8 @@ def _event(
         # The export has no severity field.
         "severity_raw": "",
     }
-    return event_row(ts=ts, end=None, severity="error", host=m.group(0) if m else "",
-                     message=f"{name}: {reason}" if reason else name, sample=dump(item),
-                     attrs=attrs, line=index)
+    return export.event_row(
+        ts=ts, end=None, severity="error", host=m.group(0) if m else "",
+        message=f"{name}: {reason}" if reason else name, sample=dump(item), attrs=attrs, line=index,
+    )
 

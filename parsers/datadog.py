@@ -28,17 +28,9 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from parsers import export
 from parsers.base import ParseOptions, ParseStats
-from parsers.export import (
-    PRIORITY_SEVERITY,
-    RecordReader,
-    as_text,
-    dump,
-    event_row,
-    in_time_order,
-    parse_rfc3339,
-    read_export,
-)
+from parsers.export import RecordReader, as_text, dump, parse_rfc3339
 
 NAME = "datadog"
 DESCRIPTION = "Datadog monitor notifications from the Webhooks integration (JSON or JSON lines)"
@@ -134,7 +126,7 @@ def parse(
     Arguments and errors as for every export (``parsers/export.py``); ParseError when the file
     is one JSON document that is not valid JSON or holds no Datadog notification.
     """
-    yield from read_export(lines, stats, options, _Reader(stats, options))
+    yield from export.read_export(lines, stats, options, _Reader(stats, options))
 
 
 def _fields(obj: dict[str, Any]) -> dict[str, Any]:
@@ -239,15 +231,13 @@ class _Reader(RecordReader):
                 f"{merged} notifications continued or recovered an alert already seen and were "
                 f"merged: {len(events)} events"
             )
-        return in_time_order(events)
+        return export.in_time_order(events)
 
     # What read_json_document says of a JSON line, or the one document, refused by read().
     skip_reason = "JSON line that is not a Datadog notification"
-    not_this = (
-        "JSON is not a Datadog webhook notification (expected an object or array of objects "
-        "with a title and a date, such as the default template's \"title\", \"date\" and "
-        "\"last_updated\")"
-    )
+    not_this = ("JSON is not a Datadog webhook notification (expected an object or array of "
+                "objects with a title and a date, such as the default template's \"title\", "
+                '"date" and "last_updated")')
 
 
 def _event(
@@ -285,9 +275,10 @@ def _event(
         "title": as_text(f["title"]),
         "severity_raw": raw_sev,
     }
-    return event_row(ts=ts, end=None, severity=severity, host=host,
-                     message=f"{name}: {text}" if text else name, sample=dump(obj),
-                     attrs=attrs, line=index)
+    return export.event_row(
+        ts=ts, end=None, severity=severity, host=host, message=f"{name}: {text}" if text else name,
+        sample=dump(obj), attrs=attrs, line=index,
+    )
 
 
 def _title_parts(title: str) -> tuple[str, str, str]:
@@ -338,8 +329,8 @@ def _tags(value: Any) -> dict[str, str]:
 def _severity(f: dict[str, Any], transition: str) -> tuple[str, str]:
     """(severity, raw value used): priority, else alert type, else the transition."""
     priority = as_text(f["priority"]).strip()
-    if priority.lower() in PRIORITY_SEVERITY:
-        return PRIORITY_SEVERITY[priority.lower()], priority
+    if priority.lower() in export.PRIORITY_SEVERITY:
+        return export.PRIORITY_SEVERITY[priority.lower()], priority
     alert_type = as_text(f["alert_type"]).strip()
     if alert_type.lower() in _ALERT_TYPE and alert_type.lower() != "success":
         return _ALERT_TYPE[alert_type.lower()], alert_type

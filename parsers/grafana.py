@@ -33,6 +33,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from parsers import export
 from parsers.alertmanager import (
     Merger,
     alert_event,
@@ -43,15 +44,7 @@ from parsers.alertmanager import (
     payload_context,
 )
 from parsers.base import ParseOptions, ParseStats
-from parsers.export import (
-    RecordReader,
-    as_text,
-    dump,
-    event_row,
-    in_time_order,
-    json_object,
-    read_export,
-)
+from parsers.export import RecordReader, as_text, dump, json_object
 
 NAME = "grafana"
 DESCRIPTION = (
@@ -116,7 +109,7 @@ def parse(
     Arguments and errors as for every export (``parsers/export.py``); ParseError when the file
     is one JSON document that is not valid JSON or not a Grafana shape.
     """
-    yield from read_export(lines, stats, options, _Reader(stats, options))
+    yield from export.read_export(lines, stats, options, _Reader(stats, options))
 
 
 #: A state transition: (time_s, annotation id, record index, annotation).
@@ -303,22 +296,22 @@ class _Reader(RecordReader):
             "error": as_text(data.get("error")),
             "severity_raw": raw_sev,
         }
-        return event_row(ts=t, end=None, severity=label_severity(labels),
-                         host=label_host(labels),
-                         message=f"{alertname}: {value}" if value else alertname,
-                         sample=dump(ann), attrs=attrs, line=index)
+        return export.event_row(
+            ts=t, end=None, severity=label_severity(labels), host=label_host(labels),
+            message=f"{alertname}: {value}" if value else alertname, sample=dump(ann), attrs=attrs,
+            line=index,
+        )
 
     def events(self) -> list[dict[str, Any]]:
         """All events, sorted by (ts, alertname, line)."""
         events = self.merger.events(self.stats) + self._spans()
-        return in_time_order(events)
+        return export.in_time_order(events)
 
     # What read_json_document says of a JSON line, or the one document, refused by read().
     skip_reason = "JSON line that is not a Grafana payload or annotation"
-    not_this = (
-        "JSON is not a Grafana webhook payload or alert state history (expected an object with "
-        '"alerts", or the array of annotations GET /api/annotations?type=alert returns)'
-    )
+    not_this = ("JSON is not a Grafana webhook payload or alert state history (expected an object "
+                'with "alerts", or the array of annotations GET /api/annotations?type=alert '
+                "returns)")
 
 
 def _base_state(state: str) -> str:

@@ -26,18 +26,9 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeGuard
 
+from parsers import export
 from parsers.base import ParseOptions, ParseStats
-from parsers.export import (
-    PRIORITY_SEVERITY,
-    RecordReader,
-    api_time,
-    as_text,
-    dump,
-    event_row,
-    in_time_order,
-    json_object,
-    read_export,
-)
+from parsers.export import RecordReader, api_time, as_text, dump, json_object
 
 NAME = "opsgenie"
 DESCRIPTION = "Opsgenie webhook alert-action payloads (JSON or JSON lines) and REST v2 alerts"
@@ -83,7 +74,7 @@ def parse(
     Arguments and errors as for every export (``parsers/export.py``); ParseError when the file
     is one JSON document that is not valid JSON or not an Opsgenie shape.
     """
-    yield from read_export(lines, stats, options, _Reader(stats, options))
+    yield from export.read_export(lines, stats, options, _Reader(stats, options))
 
 
 def _is_payload(doc: Any) -> bool:
@@ -266,9 +257,11 @@ class _Reader(RecordReader):
             "source": as_text(alert.get("source")),
             "severity_raw": priority,
         }
-        return event_row(ts=created, end=None, severity=_severity(priority), host=entity,
-                         message=f"{message}: {first_line}" if first_line else message,
-                         sample=raw, attrs=attrs, line=index)
+        return export.event_row(
+            ts=created, end=None, severity=_severity(priority), host=entity,
+            message=f"{message}: {first_line}" if first_line else message, sample=raw, attrs=attrs,
+            line=index,
+        )
 
     def events(self) -> list[dict[str, Any]]:
         """All events, sorted by (ts, alertname, alert id)."""
@@ -278,18 +271,16 @@ class _Reader(RecordReader):
                 f"merged: {len(self.by_id)} events"
             )
         events = [{k: v for k, v in e.items() if k != "_updated"} for e in self.by_id.values()]
-        return in_time_order(events, "alert_id")
+        return export.in_time_order(events, "alert_id")
 
     # What read_json_document says of a JSON line, or the one document, refused by read().
     skip_reason = "JSON line that is not an Opsgenie payload or API answer"
-    not_this = (
-        'JSON is not an Opsgenie webhook payload or REST answer (expected {"action": ..., "alert": '
-        '{...}} or {"data": ...} of GET /v2/alerts)'
-    )
+    not_this = ('JSON is not an Opsgenie webhook payload or REST answer (expected {"action": ..., '
+                '"alert": {...}} or {"data": ...} of GET /v2/alerts)')
 
 
 def _severity(priority: str) -> str:
-    return PRIORITY_SEVERITY.get((priority or _DEFAULT_PRIORITY).strip().lower(), "warning")
+    return export.PRIORITY_SEVERITY.get((priority or _DEFAULT_PRIORITY).strip().lower(), "warning")
 
 
 def _is_number(value: Any) -> TypeGuard[float]:

@@ -38,19 +38,9 @@ from typing import Any
 
 from dateutil.parser import parse as parse_date
 
+from parsers import export
 from parsers.base import ParseError, ParseOptions, ParseStats, decode
-from parsers.export import (
-    PRIORITY_SEVERITY,
-    RecordReader,
-    api_time,
-    as_text,
-    dump,
-    event_row,
-    in_time_order,
-    json_object,
-    read_export,
-    written_time,
-)
+from parsers.export import RecordReader, api_time, as_text, dump, json_object, written_time
 
 NAME = "pagerduty"
 DESCRIPTION = "PagerDuty REST API v2 incidents and log entries (JSON) and the incidents CSV export"
@@ -121,7 +111,7 @@ def parse(
     file is not valid JSON or not a PagerDuty answer, or a CSV lacks a required column.
     """
     reader = _Reader(stats, options)
-    yield from read_export(
+    yield from export.read_export(
         lines, stats, options, reader, lambda data: _read_csv(data, reader, stats, options)
     )
 
@@ -237,8 +227,10 @@ class _Reader(RecordReader):
         if f["resolved"] is not None:
             attrs["resolved_at"] = f["resolved"]
         message = f"{title}: {description}" if description and description != title else title
-        event = event_row(ts=f["created"], end=f["resolved"], severity=severity, host="",
-                          message=message, sample=f["sample"], attrs=attrs, line=f["index"])
+        event = export.event_row(
+            ts=f["created"], end=f["resolved"], severity=severity, host="", message=message,
+            sample=f["sample"], attrs=attrs, line=f["index"],
+        )
         key = f["incident_id"] or (str(f["number"]) if f["number"] is not None else "")
         old = self.incidents.get(key) if key else None
         if old is None:
@@ -323,8 +315,10 @@ class _Reader(RecordReader):
             if end is not None:
                 attrs["resolved_at"] = end
             events.append(
-                event_row(ts=start, end=end, severity=severity, host="", message=title,
-                          sample=dump(first), attrs=attrs, line=index)
+                export.event_row(
+                    ts=start, end=end, severity=severity, host="", message=title,
+                    sample=dump(first), attrs=attrs, line=index,
+                )
             )
         return events
 
@@ -350,17 +344,15 @@ class _Reader(RecordReader):
                     old["attrs"].setdefault(k, event["attrs"][k])
             if old["end"] is None and event["end"] is not None:
                 old["end"] = event["end"]
-        return in_time_order(by_id.values(), "incident_id")
+        return export.in_time_order(by_id.values(), "incident_id")
 
 
 # --- CSV ---------------------------------------------------------------------------------
 
     # What read_json_document says of a JSON line, or the one document, refused by read().
     skip_reason = "JSON line that is not a PagerDuty API answer"
-    not_this = (
-        "JSON is not a PagerDuty API answer (expected "
-        '{"incidents": [...]}, {"incident": {...}} or {"log_entries": [...]})'
-    )
+    not_this = ('JSON is not a PagerDuty API answer (expected {"incidents": [...]}, {"incident": '
+                '{...}} or {"log_entries": [...]})')
 
 
 def _norm(name: str) -> str:
@@ -460,8 +452,8 @@ def _read_csv(data: bytes, reader: _Reader, stats: ParseStats, options: ParseOpt
 
 def _severity(priority: str, urgency: str) -> tuple[str, str]:
     """(severity, raw value used): priority P1..P5 first, then urgency, else error."""
-    if priority.strip().lower() in PRIORITY_SEVERITY:
-        return PRIORITY_SEVERITY[priority.strip().lower()], priority
+    if priority.strip().lower() in export.PRIORITY_SEVERITY:
+        return export.PRIORITY_SEVERITY[priority.strip().lower()], priority
     if urgency.strip().lower() in _URGENCY:
         return _URGENCY[urgency.strip().lower()], urgency
     return "error", priority or urgency
