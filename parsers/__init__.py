@@ -8,6 +8,7 @@ missing from :data:`REGISTRY`). Order matters for sniffing: the first module who
 from __future__ import annotations
 
 from types import ModuleType
+from typing import cast
 
 from parsers import (
     alertmanager,
@@ -23,18 +24,28 @@ from parsers import (
 from parsers.base import (
     REQUEST_COLUMNS,
     BadLineError,
+    BlockParser,
     ParseError,
     ParseOptions,
+    Parser,
     ParseStats,
     Rejected,
+    TimelineError,
 )
+
+
+def _checked(*modules: Parser) -> tuple[ModuleType, ...]:
+    """The parser modules, each of which mypy checks against :class:`Parser` here (the
+    callers keep handling them as modules)."""
+    return cast("tuple[ModuleType, ...]", modules)
+
 
 # Alert exports, then change events, then the Nginx logs. The JSON sniffers key on container
 # names no other format has (Grafana's per-alert silenceURL/dashboardURL, PagerDuty's
 # incidents/log_entries, Opsgenie's action+alertId or data+tinyId, AlarmHistoryItems,
 # Datadog's alert_transition or last_updated+event_type); changes needs time, kind and
 # description together.
-REGISTRY: tuple[ModuleType, ...] = (
+REGISTRY: tuple[ModuleType, ...] = _checked(
     alertmanager,
     grafana,
     pagerduty,
@@ -54,10 +65,13 @@ __all__ = [
     "REQUEST_COLUMNS",
     "SNIFF_BYTES",
     "BadLineError",
+    "BlockParser",
     "ParseError",
     "ParseOptions",
     "ParseStats",
+    "Parser",
     "Rejected",
+    "TimelineError",
     "by_name",
     "sniff",
 ]

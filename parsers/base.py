@@ -1,13 +1,13 @@
 """What every parser shares: the parse statistics, bad-line policy and the output shapes.
 
-A parser module (see ``parsers/__init__.py``) exposes ``NAME``, ``DESCRIPTION``, ``TABLE``
-(``"requests"`` or ``"events"``), ``LOCAL_TIME`` (True when the format's timestamps carry no
-offset, as in Nginx error logs), ``sniff(head: bytes) -> bool`` and
-``parse(lines, stats, options) -> Iterator[Chunk]``.
+A parser module (listed in ``parsers/__init__.py``) is a :class:`Parser`: ``NAME``,
+``DESCRIPTION``, ``TABLE``, ``LOCAL_TIME``, ``sniff`` and ``parse``; one that can also read
+blocks of whole lines is a :class:`BlockParser`. mypy checks every registered module
+against them.
 
 The line loop lives in each module rather than in a base class on purpose: a function call
-per line costs more than the regex match itself (see DESIGN.md, "Performance"), so each
-module inlines its match and hands the bookkeeping to :class:`ParseStats`.
+per line costs more than the regex match itself, so each module inlines its match and hands
+the bookkeeping to :class:`ParseStats`.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from __future__ import annotations
 import calendar
 import io
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -54,7 +54,17 @@ REQUEST_COLUMNS: tuple[str, ...] = (
 )
 
 
-class ParseError(Exception):
+class TimelineError(Exception):
+    """The root of the errors the library raises (``timeline.TimelineError``): the message
+    is one line, names the input and the option that fixes it.
+
+    It is defined here, in the bottom layer, so that the parsers' errors belong to the
+    hierarchy while ``parsers`` imports nothing from ``timeline`` (``timeline.errors``
+    re-exports it and derives the others from it).
+    """
+
+
+class ParseError(TimelineError):
     """A file could not be parsed at all (the message names the file and the fix)."""
 
 
@@ -146,6 +156,43 @@ class ParseStats:
             raise AssertionError(
                 f"parser bookkeeping: lines={self.lines} != parsed+rejected+skipped={total}"
             )
+
+
+class Parser(Protocol):
+    """A parser module: the contract between the engine and the formats."""
+
+    #: The format's name (``--format``) and a line saying what it reads.
+    NAME: str
+    DESCRIPTION: str
+    #: ``"requests"`` (columnar chunks, ``REQUEST_COLUMNS``) or ``"events"`` (lists of rows,
+    #: ``EVENT_KEYS``).
+    TABLE: str
+    #: True when the format's times carry no offset (Nginx error logs): the caller shifts
+    #: them once the zone is known.
+    LOCAL_TIME: bool
+
+    def sniff(self, head: bytes) -> bool:
+        """Whether a file whose first bytes (``SNIFF_BYTES``) are ``head`` is this format."""
+        ...
+
+    def parse(
+        self, lines: Iterable[bytes], stats: ParseStats, options: ParseOptions
+    ) -> Iterator[Any]:
+        """The chunks of rows of a file's lines; ``stats`` gets the counts (every line is
+        parsed, rejected or skipped)."""
+        ...
+
+
+@runtime_checkable
+class BlockParser(Parser, Protocol):
+    """A parser that also reads blocks of whole lines: the engine then hands it blocks."""
+
+    def parse_blocks(
+        self, blocks: Iterable[bytes], stats: ParseStats, options: ParseOptions
+    ) -> Iterator[Any]:
+        """As :meth:`parse`, from blocks of whole lines (each ends at a newline, or at the
+        end of the input)."""
+        ...
 
 
 def excerpt_of(raw: bytes) -> str:

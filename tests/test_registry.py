@@ -44,3 +44,17 @@ EXPECTED = {"access.log": "nginx_access", "error.log": "nginx_error",
 def test_sniff_sample_logs(path: Path) -> None:
     module = parsers.sniff(path.read_bytes()[: parsers.SNIFF_BYTES])
     assert module is not None and module.NAME == EXPECTED[path.name]
+
+
+def test_parse_errors_are_timeline_errors() -> None:
+    # The root is defined in parsers.base (parsers import nothing from timeline).
+    assert timeline.TimelineError is parsers.TimelineError
+    assert issubclass(parsers.BadLineError, parsers.ParseError)
+    assert issubclass(parsers.ParseError, timeline.TimelineError)
+
+
+def test_block_parsers() -> None:
+    # The engine hands blocks of lines to the parsers that read them (parse_blocks).
+    assert [m.NAME for m in parsers.REGISTRY if isinstance(m, parsers.BlockParser)] == [
+        "nginx_access"
+    ]

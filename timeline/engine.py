@@ -193,7 +193,7 @@ def run_task(task: Task) -> TaskResult:
 
 
 def _run_task(task: Task) -> TaskResult:
-    module = parsers.by_name(task.parser)
+    module: parsers.Parser = parsers.by_name(task.parser)
     stats = ParseStats()
     rules = parse_exclusions(task.exclude)
     nets = tuple(r.network for r in rules if r.kind == "net")
@@ -203,7 +203,7 @@ def _run_task(task: Task) -> TaskResult:
                          log_format=task.log_format, year_hint=task.year_hint,
                          want_client=bool(nets))
     result = TaskResult(task, stats)
-    blocks = getattr(module, "parse_blocks", None)
+    blocks = module.parse_blocks if isinstance(module, parsers.BlockParser) else None
     with _no_gc(), (_blocks_of(task) if blocks else _lines(task)) as lines:
         chunks = (blocks or module.parse)(lines, stats, popts)
         if module.TABLE == "requests" and task.host_from_line:

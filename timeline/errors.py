@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-
-class TimelineError(Exception):
-    """Base class: the message is one line, names the input and the option that fixes it."""
+# The root is defined with the parsers (the bottom layer), so that parsers.ParseError is a
+# TimelineError too while parsers imports nothing from timeline.
+from parsers.base import TimelineError as TimelineError
 
 
 class InputError(TimelineError):
