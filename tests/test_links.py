@@ -91,12 +91,12 @@ def test_linked_by_host_name_with_the_backends_reload(traffic: Traffic) -> None:
     entry = linked_entry(inc)
     assert entry.kind == "upstream_refused" and entry.host == "lb-1"
     (link,) = entry.links
-    assert link["address"] == "Web-3.prod.example:8080"
-    assert (link["host"], link["how"], link["proxy"]) == ("web-3", "host_name", "lb-1")
-    assert link["source"] == "web-3/error.log:42"
-    assert link["summary"].startswith("Nginx reloaded its configuration at 11:59:59 UTC, "
+    assert link.address == "Web-3.prod.example:8080"
+    assert (link.host, link.how, link.proxy) == ("web-3", "host_name", "lb-1")
+    assert link.source == "web-3/error.log:42"
+    assert link.summary.startswith("Nginx reloaded its configuration at 11:59:59 UTC, "
                                       "then logged no requests until 12:30:")
-    assert "inferred" not in link["text"]
+    assert "inferred" not in link.text
     # The leading cause is web-3's reload, and its evidence names lb-1's errors toward it
     # and web-3's own line.
     cause = inc.causes[0]
@@ -129,9 +129,9 @@ def test_linked_by_nginx_conf_upstream_block(traffic: Traffic, tmp_path: Path) -
                   message="no live upstreams while connecting to upstream")
     ds.nginx_conf = tree
     (link,) = linked_entry(only_incident(ds)).links
-    assert (link["address"], link["host"], link["how"]) == ("shop", "web-3", "nginx_conf")
-    assert link["mapping_source"] == "nginx.conf:4"
-    assert "every server of upstream shop is on web-3 (nginx.conf:4)" in link["text"]
+    assert (link.address, link.host, link.how) == ("shop", "web-3", "nginx_conf")
+    assert link.mapping_source == "nginx.conf:4"
+    assert "every server of upstream shop is on web-3 (nginx.conf:4)" in link.text
 
 
 def test_a_group_on_several_hosts_is_not_tied(traffic: Traffic, tmp_path: Path) -> None:
@@ -141,8 +141,8 @@ def test_a_group_on_several_hosts_is_not_tied(traffic: Traffic, tmp_path: Path) 
                   message="no live upstreams while connecting to upstream")
     ds.nginx_conf = read_nginx_conf(conf)
     (link,) = linked_entry(only_incident(ds)).links
-    assert link["host"] is None and link["how"] is None
-    assert link["text"] == ("both could not be tied to a host: upstream both (nginx.conf:3) "
+    assert link.host is None and link.how is None
+    assert link.text == ("both could not be tied to a host: upstream both (nginx.conf:3) "
                             "has servers on web-1, web-3, and the line does not say which "
                             "one failed")
 
@@ -151,15 +151,15 @@ def test_linked_by_timing_and_marked_inferred(traffic: Traffic) -> None:
     ds = scenario(traffic, "http://10.0.1.13:80/")
     inc = only_incident(ds)
     (link,) = linked_entry(inc).links
-    assert (link["host"], link["how"]) == ("web-3", "timing")
-    assert "is web-3 (inferred from timing: web-3's access log went silent" in link["text"]
-    assert "no other host's did" in link["why"]
+    assert (link.host, link.how) == ("web-3", "timing")
+    assert "is web-3 (inferred from timing: web-3's access log went silent" in link.text
+    assert "no other host's did" in link.why
     # No reload or error on web-3: its own logs show silence, and the line is its last
     # request before it.
     rows = ds.load_rows(GAP[0] - 600, GAP[0])
     last = rows[rows["host"].astype(str) == "web-3"].iloc[-1]
-    assert link["summary"].startswith("no lines at all: silent from ")
-    assert link["source"] == f"access.log:{int(last['line'])}"
+    assert link.summary.startswith("no lines at all: silent from ")
+    assert link.source == f"access.log:{int(last['line'])}"
     assert any("(web-3, inferred from timing)" in ev for c in inc.causes for ev in c.evidence)
 
 
@@ -169,22 +169,22 @@ def test_linked_by_timing_to_a_failing_backend(traffic: Traffic) -> None:
                   message="upstream prematurely closed connection while reading response "
                           "header from upstream")
     (link,) = linked_entry(only_incident(ds)).links
-    assert (link["host"], link["how"]) == ("web-3", "timing")
-    assert "web-3 started failing requests at" in link["why"]
-    assert link["summary"].startswith("no reload, restart or error; its access log goes on")
-    assert "failed (the first at the line given)" in link["summary"]
+    assert (link.host, link.how) == ("web-3", "timing")
+    assert "web-3 started failing requests at" in link.why
+    assert link.summary.startswith("no reload, restart or error; its access log goes on")
+    assert "failed (the first at the line given)" in link.summary
     # The evidence is web-3's first failed request within a bin of lb-1's first error.
     rows = ds.load_rows(GAP[0] - 60, GAP[0] + 62)
     bad = rows[(rows["host"].astype(str) == "web-3") & (rows["status"] == 502)].iloc[0]
-    assert link["source"] == f"access.log:{int(bad['line'])}"
+    assert link.source == f"access.log:{int(bad['line'])}"
 
 
 def test_two_hosts_fit_the_timing_so_no_link(traffic: Traffic) -> None:
     ds = scenario(traffic, "http://10.0.1.13:80/", silent=("web-2", "web-3"))
     inc = only_incident(ds)
     (link,) = linked_entry(inc).links
-    assert link["host"] is None and link["how"] is None and link["source"] is None
-    assert link["text"] == ("10.0.1.13:80 could not be tied to a host: 2 hosts' logs changed "
+    assert link.host is None and link.how is None and link.source is None
+    assert link.text == ("10.0.1.13:80 could not be tied to a host: 2 hosts' logs changed "
                             "within a bin of the errors to it (web-2, web-3)")
     # Nothing tied: no cause evidence claims a backend's own lines.
     assert not any("own logs" in ev for c in inc.causes for ev in c.evidence)
@@ -193,8 +193,8 @@ def test_two_hosts_fit_the_timing_so_no_link(traffic: Traffic) -> None:
 def test_nothing_fits_so_no_link(traffic: Traffic) -> None:
     ds = scenario(traffic, "http://10.0.1.13:80/", silent=())
     (link,) = linked_entry(only_incident(ds)).links
-    assert link["host"] is None
-    assert "no input host's access log went silent or started failing" in link["why"]
+    assert link.host is None
+    assert "no input host's access log went silent or started failing" in link.why
 
 
 def test_access_rows_upstream_addr_without_an_error_log(traffic: Traffic) -> None:
@@ -216,8 +216,8 @@ def test_access_rows_upstream_addr_without_an_error_log(traffic: Traffic) -> Non
     assert entry.ts == first["ts"] and entry.source == f"access.log:{first['line']}"
     assert entry.text.startswith("lb-1: first failed request through upstream web-3:80 (502)")
     (link,) = entry.links
-    assert (link["host"], link["how"]) == ("web-3", "host_name")
-    assert [lk["address"] for lk in inc.upstream_links] == ["web-3:80"]
+    assert (link.host, link.how) == ("web-3", "host_name")
+    assert [lk.address for lk in inc.upstream_links] == ["web-3:80"]
 
 
 def test_link_is_escaped_in_markdown_and_carried_in_json(traffic: Traffic) -> None:
@@ -241,12 +241,12 @@ def test_seed_outage_links_lb1_errors_to_web3() -> None:
     ds = timeline.read([str(root / "sample_logs" / "seed-outage")])
     inc = build(ds).incidents[0]
     (link,) = inc.upstream_links
-    assert link["address"].startswith("127.0.0.1:")
-    assert (link["proxy"], link["host"], link["how"]) == ("lb-1", "web-3", "timing")
-    assert link["summary"] == ("Nginx reloaded its configuration at 12:30:00 UTC, then "
+    assert link.address.startswith("127.0.0.1:")
+    assert (link.proxy, link.host, link.how) == ("lb-1", "web-3", "timing")
+    assert link.summary == ("Nginx reloaded its configuration at 12:30:00 UTC, then "
                                "logged no requests until 14:15:11 UTC")
-    assert link["source"].endswith("seed-outage/web-3/error.log:9")
-    assert "inferred from timing" in link["text"]
+    assert link.source.endswith("seed-outage/web-3/error.log:9")
+    assert "inferred from timing" in link.text
     entry = linked_entry(inc)
     assert entry.host == "lb-1" and entry.kind == "upstream_refused"
     lead = inc.causes[0]

@@ -38,6 +38,7 @@ import pandas as pd
 
 from timeline.aggregate import is_failed
 from timeline.ingest import Dataset
+from timeline.model import ErrorGroup, Link
 from timeline.nginxconf import NginxConf
 
 #: Error-log kinds that say a request to an upstream failed.
@@ -467,13 +468,12 @@ def backend_view(host: str, at: float, tol: float, dataset: Dataset,
                  or _row_source(dataset, host, lo, hi))
 
 
-def collect_uses(groups: Sequence[dict[str, Any]], rows: pd.DataFrame, lo: float, hi: float,
+def collect_uses(groups: Sequence[ErrorGroup], rows: pd.DataFrame, lo: float, hi: float,
                  failing_statuses: Sequence[int], source_path: Any) -> dict[str, AddressUse]:
     """The upstream addresses the proxies failed to use between ``lo`` and ``hi``.
 
     Args:
-        groups: the error-log groups of the timeline (``timeline.narrate``), each with its
-            events in ``group`` and their peers in ``peers``.
+        groups: the error-log groups of the timeline (``timeline.narrate``).
         rows: the access rows around the window.
         lo: start of the stretch looked at (epoch seconds).
         hi: its end.
@@ -482,9 +482,9 @@ def collect_uses(groups: Sequence[dict[str, Any]], rows: pd.DataFrame, lo: float
     """
     uses: dict[str, AddressUse] = {}
     for g in groups:
-        if not g["peers"]:
+        if not g.peer_counts:
             continue
-        for e in g["group"].to_dict("records"):
+        for e in g.rows.to_dict("records"):
             attrs = e["attrs"]
             up = attrs.get("upstream") if isinstance(attrs, dict) else None
             if not up:
@@ -556,14 +556,11 @@ def link_text(address: str, mapping: Mapping, view: _View | None, at: float, ts:
 
 
 def resolve_links(uses: dict[str, AddressUse], dataset: Dataset, actions: Sequence[Action],
-                  errors: pd.DataFrame, bin_s: int, ts: Any) -> dict[str, dict[str, Any]]:
+                  errors: pd.DataFrame, bin_s: int, ts: Any) -> dict[str, Link]:
     """Tie every address to a host and read that host's own logs at the first error.
 
     Returns:
-        address -> the link as a dict: ``address``, ``proxy``, ``host`` (None when not
-        tied), ``how`` (``nginx_conf``/``host_name``/``timing``/None), ``why``,
-        ``mapping_source`` (the config line, or None), ``summary`` (what the host's own
-        logs show), ``source`` (``file:line`` of the host's line, or None), ``text``.
+        address -> its :class:`Link`.
     """
     agg = dataset.agg
     traces: dict[str, HostTrace] = {}
@@ -577,7 +574,7 @@ def resolve_links(uses: dict[str, AddressUse], dataset: Dataset, actions: Sequen
     servers = upstream_servers(dataset.nginx_conf)
     span = agg.span()
     end = span[1] if span else max((u.last_ts for u in uses.values()), default=0.0)
-    out: dict[str, dict[str, Any]] = {}
+    out: dict[str, Link] = {}
     for addr in sorted(uses):
         use = uses[addr]
         mapping = map_address(use, hosts, servers, traces, float(bin_s), end, ts)
@@ -585,15 +582,15 @@ def resolve_links(uses: dict[str, AddressUse], dataset: Dataset, actions: Sequen
         if mapping.host is not None:
             view = backend_view(mapping.host, use.first_ts, float(bin_s), dataset, actions,
                                 errors, traces.get(mapping.host), ts)
-        out[addr] = {
-            "address": addr,
-            "proxy": use.first_proxy,
-            "host": mapping.host,
-            "how": mapping.how,
-            "why": mapping.why,
-            "mapping_source": mapping.where or None,
-            "summary": view.summary if view else None,
-            "source": (view.source or None) if view else None,
-            "text": link_text(addr, mapping, view, use.first_ts, ts),
-        }
+        out[addr] = Link(
+            address=addr,
+            proxy=use.first_proxy,
+            host=mapping.host,
+            how=mapping.how,
+            why=mapping.why,
+            mapping_source=mapping.where or None,
+            summary=view.summary if view else None,
+            source=(view.source or None) if view else None,
+            text=link_text(addr, mapping, view, use.first_ts, ts),
+        )
     return out

@@ -34,6 +34,26 @@ ACTION_KINDS = ("reload", "nginx_restart", "nginx_stop", "nginx_start", "worker_
 FAILED_STATUSES_NOTE = "5xx, 000 and 444"
 
 
+@dataclass(frozen=True)
+class Link:
+    """A proxy's upstream address tied (or not) to a backend host (``timeline.links``),
+    and what that host's own logs show when the proxy's errors toward it begin."""
+
+    address: str
+    proxy: str
+    #: The backend host, or None when no rule ties the address to exactly one host.
+    host: str | None
+    #: ``nginx_conf``, ``host_name``, ``timing``, or None when not tied.
+    how: str | None
+    why: str
+    #: The config line an address was tied by, or None.
+    mapping_source: str | None
+    #: What the host's own logs show then, and the line that shows it (None when untied).
+    summary: str | None
+    source: str | None
+    text: str
+
+
 @dataclass
 class Entry:
     """One line of the incident timeline, backed by ``source`` (``file:line``)."""
@@ -44,10 +64,9 @@ class Entry:
     source: str
     host: str = ""
     flag: str = ""
-    #: Cross-host links (``timeline.links``): for a proxy's first error toward an upstream
-    #: address, the backend host it is and what that host's own logs show then. Each has
-    #: address, proxy, host (None: not tied), how, why, mapping_source, summary, source, text.
-    links: list[dict[str, Any]] = field(default_factory=list)
+    #: Cross-host links: for a proxy's first error toward an upstream address, the backend
+    #: host it is and what that host's own logs show then.
+    links: list[Link] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -67,6 +86,40 @@ class Edge:
     basis: str
     source: str = ""
     note: str = ""
+
+
+@dataclass(frozen=True)
+class ErrorGroup:
+    """Error-log lines of one host, kind and template that are unusual in a window: their
+    rate inside it is well above their rate outside."""
+
+    host: str
+    kind: str
+    #: The template (numbers, addresses, ids masked).
+    message: str
+    #: Lines (counted with their repeat counts) inside the window, and the first and last.
+    count: int
+    first_ts: float
+    last_ts: float
+    #: ``file:line`` of the first line, and its raw text.
+    source: str
+    sample: str
+    #: Upstream peers (host:port of ``upstream:``) the lines name, with their line counts.
+    peer_counts: dict[str, int]
+    #: The group's rows of the events table (ts, host, count, attrs...), for the links.
+    rows: pd.DataFrame = field(repr=False, compare=False)
+
+    @property
+    def peers(self) -> list[str]:
+        """The peers, sorted."""
+        return sorted(self.peer_counts)
+
+    @property
+    def text(self) -> str:
+        """The timeline's sentence for the group."""
+        out = (f"{self.host}: first “{self.message}” ({self.kind}), {self.count}× in the "
+               "window")
+        return out + ("; upstream " + ", ".join(self.peers[:5]) if self.peer_counts else "")
 
 
 @dataclass
@@ -253,9 +306,9 @@ class Incident:
     time_to_resolve_s: float | None = None
     #: Only with an availability target (``--slo``).
     slo: SloReport | None = None
-    #: Every upstream address the proxies failed to use, tied to a backend host or not
-    #: (the same dicts as :attr:`Entry.links`), sorted by address.
-    upstream_links: list[dict[str, Any]] = field(default_factory=list)
+    #: Every upstream address the proxies failed to use, tied to a backend host or not,
+    #: sorted by address.
+    upstream_links: list[Link] = field(default_factory=list)
 
     @property
     def duration_s(self) -> float:

@@ -13,7 +13,7 @@ import pandas as pd
 from timeline.impact import routes_of
 from timeline.ingest import Dataset
 from timeline.links import ACCESS_TOP, LINKS_PER_ENTRY, collect_uses, resolve_links, worth_linking
-from timeline.model import Cause, Entry, Incident, end_of, records
+from timeline.model import Cause, Entry, ErrorGroup, Incident, Link, end_of, records
 
 #: Look this far before the start for triggers (deploys, changes) and early alerts.
 LOOKBACK_S = 30 * 60
@@ -226,13 +226,13 @@ def narrate(
 
     # Error-log messages that are unusual in the window (not the background).
     groups = _error_groups(events, inc) if not events.empty else []
-    for g in groups:
-        g["entry"] = Entry(g["first_ts"], g["kind"], g["text"], g["source"], g["host"])
-        entries.append(g["entry"])
+    group_entries = [Entry(g.first_ts, g.kind, g.text, g.source, g.host) for g in groups]
+    entries += group_entries
 
     # Cross-host links: the backend host behind each upstream address the proxies failed
     # to reach, and what that host's own logs show when the errors begin.
-    links = _link_upstreams(inc, dataset, rows, groups, actions, events, bin_s, entries)
+    links = _link_upstreams(inc, dataset, rows, groups, group_entries, actions, events, bin_s,
+                            entries)
 
     if inc.peak_ts is not None:
         pct = 100.0 * inc.peak_failed / inc.peak_total if inc.peak_total else 0.0
@@ -269,9 +269,10 @@ def narrate(
 
 
 def _link_upstreams(
-    inc: Incident, dataset: Dataset, rows: pd.DataFrame, groups: list[dict[str, Any]],
-    actions: list[_Action], events: pd.DataFrame, bin_s: int, entries: list[Entry],
-) -> dict[str, dict[str, Any]]:
+    inc: Incident, dataset: Dataset, rows: pd.DataFrame, groups: list[ErrorGroup],
+    group_entries: list[Entry], actions: list[_Action], events: pd.DataFrame, bin_s: int,
+    entries: list[Entry],
+) -> dict[str, Link]:
     """Tie upstream addresses to hosts (``timeline.links``) and put each link under the
     first timeline entry about its address: the first error-log group naming it, or, for
     an address seen only in ``$upstream_addr``, a new entry at its first failed request."""
@@ -289,11 +290,14 @@ def _link_upstreams(
     links = resolve_links(keep, dataset, actions, errors, bin_s, fmt_hms)
     inc.upstream_links = [links[a] for a in sorted(links)]
     placed: set[str] = set()
-    for g in sorted((g for g in groups if g["peers"]), key=lambda g: (g["first_ts"], g["host"])):
-        mine = sorted((a for a in g["peer_counts"] if a in links and a not in placed),
-                      key=lambda a: (-g["peer_counts"][a], a))[:LINKS_PER_ENTRY]
+    with_peers = sorted((i for i, g in enumerate(groups) if g.peer_counts),
+                        key=lambda i: (groups[i].first_ts, groups[i].host))
+    for i in with_peers:
+        counts = groups[i].peer_counts
+        mine = sorted((a for a in counts if a in links and a not in placed),
+                      key=lambda a: (-counts[a], a))[:LINKS_PER_ENTRY]
         for a in mine:
-            g["entry"].links.append(links[a])
+            group_entries[i].links.append(links[a])
             placed.add(a)
     for use in access_only:
         status = f" ({use.first_status})" if use.first_status else ""
@@ -323,7 +327,7 @@ def _start_text(inc: Incident) -> str:
     return "; ".join(parts) or ", ".join(inc.signals)
 
 
-def _error_groups(events: pd.DataFrame, inc: Incident) -> list[dict[str, Any]]:
+def _error_groups(events: pd.DataFrame, inc: Incident) -> list[ErrorGroup]:
     """Error-log templates whose rate inside the window is well above their rate outside."""
     ev = events[(events["kind"] != "alert") & ~events["kind"].isin(LIFECYCLE)
                 & (events["parser"] == "nginx_error")]
@@ -346,39 +350,30 @@ def _error_groups(events: pd.DataFrame, inc: Incident) -> list[dict[str, Any]]:
         if n_in <= 3 * expected:
             continue
         first = group.iloc[0]
-        attrs = first["attrs"]
         peer_counts: dict[str, int] = {}
         for a, n in zip(group["attrs"], group["count"], strict=True):
             if a.get("upstream"):
                 p = _peer(str(a["upstream"]))
                 peer_counts[p] = peer_counts.get(p, 0) + int(n)
-        peers = sorted(peer_counts)
-        text = f"{host}: first “{message}” ({kind}), {n_in}× in the window"
-        if peers:
-            text += "; upstream " + ", ".join(peers[:5])
-        out.append({
-            "text": text, "first_ts": float(first["ts"]), "last_ts": float(group["ts"].max()),
-            "kind": kind,
-            "host": host, "message": message, "count": n_in, "peers": peers,
-            "peer_counts": peer_counts,
-            "source": f"{first['source_file']}:{first['line']}", "sample": first["sample"],
-            "attrs": attrs, "group": group,
-        })
-    out.sort(key=lambda g: (-g["count"], g["first_ts"]))
+        out.append(ErrorGroup(
+            host=host, kind=kind, message=message, count=n_in, first_ts=float(first["ts"]),
+            last_ts=float(group["ts"].max()), source=f"{first['source_file']}:{first['line']}",
+            sample=str(first["sample"]), peer_counts=peer_counts, rows=group))
+    out.sort(key=lambda g: (-g.count, g.first_ts))
     return out[:12]
 
 
 def _causes(
     inc: Incident,
     actions: list[Any],
-    groups: list[dict[str, Any]],
+    groups: list[ErrorGroup],
     events: pd.DataFrame,
     per_host: pd.DataFrame,
     bins: pd.DataFrame,
     t0: float,
     bin_s: int,
     served_share: float,
-    links: dict[str, dict[str, Any]],
+    links: dict[str, Link],
 ) -> None:
     causes: list[Cause] = []
     used: set[int] = set()
@@ -386,14 +381,14 @@ def _causes(
         before = [a for a in actions if a.host == host and _may_trigger(a, inc, bin_s)]
         # A proxy's errors explain this host's silence when they span it, unless every
         # address they name is tied to another host.
-        linked = [(i, g) for i, g in enumerate(groups) if g["host"] != host and
+        linked = [(i, g) for i, g in enumerate(groups) if g.host != host and
                   _overlaps(g, inc) and not _tied_elsewhere(g, host, links)]
         evidence = []
         for i, g in linked:
             used.add(i)
-            evidence.append(f"{g['host']}: “{g['message']}” ×{g['count']} "
-                            f"(upstream {', '.join(g['peers'][:3]) or '?'}), first at "
-                            f"{g['source']}")
+            evidence.append(f"{g.host}: “{g.message}” ×{g.count} "
+                            f"(upstream {', '.join(g.peers[:3]) or '?'}), first at "
+                            f"{g.source}")
             evidence += _link_evidence(g, links, host)
         others = [h for h in per_host.columns if h != host]
         if before:
@@ -412,11 +407,11 @@ def _causes(
                                 0.5, evidence, host))
     causes += _reload_then_failing(inc, actions, groups, used, bin_s,
                                    {c.host for c in causes if c.kind == "config_change"})
-    by_kind: dict[str, list[dict[str, Any]]] = {}
+    by_kind: dict[str, list[ErrorGroup]] = {}
     for i, g in enumerate(groups):
         if i in used:
             continue
-        cause = CAUSE_OF_KIND.get(g["kind"])
+        cause = CAUSE_OF_KIND.get(g.kind)
         if cause:
             by_kind.setdefault(cause, []).append(g)
     # A deploy or config change just before the start, from a change-events file.
@@ -432,15 +427,14 @@ def _causes(
                 "started" + (f" (host {act.host})" if act.host else ""),
                 0.5, [f"{act.what} at {act.source}"], act.host))
     for kind, gs in by_kind.items():
-        total = sum(g["count"] for g in gs)
-        hosts = sorted({g["host"] for g in gs})
-        summary = (f"{total} “{gs[0]['message']}” errors on {', '.join(hosts)} during the window"
-                   + (f" (upstream {', '.join(sorted({p for g in gs for p in g['peers']})[:5])})"
-                      if any(g["peers"] for g in gs) else ""))
+        total = sum(g.count for g in gs)
+        hosts = sorted({g.host for g in gs})
+        summary = (f"{total} “{gs[0].message}” errors on {', '.join(hosts)} during the window"
+                   + (f" (upstream {', '.join(sorted({p for g in gs for p in g.peers})[:5])})"
+                      if any(g.peer_counts for g in gs) else ""))
         evidence = []
         for g in gs[:5]:
-            evidence.append(f"{g['host']}: “{g['message']}” ×{g['count']}, first at "
-                            f"{g['source']}")
+            evidence.append(f"{g.host}: “{g.message}” ×{g.count}, first at {g.source}")
             evidence += _link_evidence(g, links)
         conf = min(0.7, 0.3 + 0.1 * np.log10(max(total, 1)))
         if kind == "upstream_unreachable" and served_share >= PARTIAL_SERVED:
@@ -464,7 +458,7 @@ def _causes(
                       and (not inc.affected_hosts or a.host in inc.affected_hosts)]
 
 
-def _reload_then_failing(inc: Incident, actions: list[_Action], groups: list[dict[str, Any]],
+def _reload_then_failing(inc: Incident, actions: list[_Action], groups: list[ErrorGroup],
                          used: set[int], bin_s: int, named: set[str]) -> list[Cause]:
     """A reload or restart on a host whose own answers started failing right after it.
 
@@ -494,10 +488,10 @@ def _reload_then_failing(inc: Incident, actions: list[_Action], groups: list[dic
                             "the window failed, whatever they serve: the whole site changed "
                             "at once, not one backend")
         for i, g in enumerate(groups):
-            if g["host"] == act.host and i not in used:
+            if g.host == act.host and i not in used:
                 used.add(i)
-                evidence.append(f"{g['host']}: “{g['message']}” ×{g['count']} ({g['kind']}, "
-                                f"a symptom), first at {g['source']}")
+                evidence.append(f"{g.host}: “{g.message}” ×{g.count} ({g.kind}, "
+                                f"a symptom), first at {g.source}")
         out.append(Cause(
             "config_change",
             f"{act.host}: {act.detail.lower()} at {fmt_hms(act.ts)}, and {lag:.0f} s later its "
@@ -537,49 +531,48 @@ _ERRORS_NOUN = {"upstream_refused": "refused connections", "upstream_timeout": "
                 "no_live_upstreams": "“no live upstreams” errors"}
 
 
-def _tied_elsewhere(group: dict[str, Any], host: str, links: dict[str, dict[str, Any]]
-                    ) -> bool:
+def _tied_elsewhere(group: ErrorGroup, host: str, links: dict[str, Link]) -> bool:
     """Every peer of the group is tied to a host, and none of them to ``host``."""
-    tied = [links[p]["host"] for p in group["peers"] if p in links]
-    return bool(tied) and len(tied) == len(group["peers"]) and all(
+    tied = [links[p].host for p in group.peers if p in links]
+    return bool(tied) and len(tied) == len(group.peers) and all(
         t is not None and t != host for t in tied)
 
 
-def _link_evidence(group: dict[str, Any], links: dict[str, dict[str, Any]],
+def _link_evidence(group: ErrorGroup, links: dict[str, Link],
                    host: str | None = None) -> list[str]:
     """For each peer of the group tied to a host (to ``host`` when given): the backend
     and what its own logs show, with the line."""
     out = []
-    for p in group["peers"][:3]:
+    for p in group.peers[:3]:
         link = links.get(p)
-        if link is None or link["host"] is None or (host is not None and link["host"] != host):
+        if link is None or link.host is None or (host is not None and link.host != host):
             continue
         how = {"nginx_conf": "from the nginx config", "host_name": "by its name",
-               "timing": "inferred from timing"}[link["how"]]
-        noun = _ERRORS_NOUN.get(group["kind"], "errors")
-        line = (f"{group['host']}'s {noun} to {p} ({link['host']}, {how}) → "
-                f"{link['host']}'s own logs: {link['summary']}")
-        out.append(line + (f" ({link['source']})" if link["source"] else ""))
+               "timing": "inferred from timing"}[str(link.how)]
+        noun = _ERRORS_NOUN.get(group.kind, "errors")
+        line = (f"{group.host}'s {noun} to {p} ({link.host}, {how}) → "
+                f"{link.host}'s own logs: {link.summary}")
+        out.append(line + (f" ({link.source})" if link.source else ""))
     return out
 
 
-def _overlaps(group: dict[str, Any], inc: Incident) -> bool:
+def _overlaps(group: ErrorGroup, inc: Incident) -> bool:
     """An error group explains a host's silence when it spans most of the window."""
-    first, last = group["first_ts"], group["last_ts"]
+    first, last = group.first_ts, group.last_ts
     dur = max(inc.end - inc.start, 1.0)
     return bool(first <= inc.start + 120 and (last - first) >= 0.8 * dur - 120)
 
 
 def _ruled_out(
     inc: Incident,
-    groups: Iterable[dict[str, Any]],
+    groups: Iterable[ErrorGroup],
     per_host: pd.DataFrame,
     bins: pd.DataFrame,
     t0: float,
     bin_s: int,
 ) -> list[str]:
     out: list[str] = []
-    kinds = {g["kind"] for g in groups}
+    kinds = {g.kind for g in groups}
     b0 = int((inc.start - t0) // bin_s)
     b1 = int((inc.end - t0) // bin_s)
     total = bins["total"].to_numpy(dtype=float)

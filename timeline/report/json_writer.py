@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from typing import Any
@@ -15,6 +16,7 @@ from timeline.model import (
     Edge,
     Impact,
     Incident,
+    Link,
     Quantiles,
     SloReport,
     end_of,
@@ -83,11 +85,6 @@ def _slo(slo: SloReport | None) -> dict[str, Any] | None:
     }
 
 
-#: Keys of a cross-host link, in the order written (see ``timeline.links``).
-LINK_KEYS = ("address", "proxy", "host", "how", "why", "mapping_source", "summary", "source",
-             "text")
-
-
 def _edge(edge: Edge | None) -> dict[str, Any] | None:
     """How an edge was found: its basis, the line that shows it and the reasoning."""
     if edge is None:
@@ -96,8 +93,9 @@ def _edge(edge: Edge | None) -> dict[str, Any] | None:
             "note": edge.note or None}
 
 
-def _link(link: dict[str, Any]) -> dict[str, Any]:
-    return {k: link.get(k) for k in LINK_KEYS}
+def _link(link: Link) -> dict[str, Any]:
+    """A cross-host link, its keys in the order of :class:`Link`'s fields."""
+    return dataclasses.asdict(link)
 
 
 def incident_dict(inc: Incident) -> dict[str, Any]:
