@@ -41,6 +41,7 @@ from timeline.edges import (
     first_failure_at,
     incomplete_requests,
     proxy_timeout,
+    request_starts,
 )
 from timeline.impact import (
     bound_users,
@@ -256,8 +257,9 @@ def build(dataset: Dataset, window: tuple[float, float] | None = None,
         if found is not None:
             _settle(found, rows, not_users, edge_hosts, fail_by_status, per_host, bin_s,
                     timeout, where)
+        began = request_starts(rows, timeout)[0] if len(rows) else None
         measure_impact(inc, rows, not_users, edge_hosts, per_host, fail_by_status, t0, bin_s,
-                       _silent_users(dataset, inc, edge_hosts, bin_s, options), users)
+                       _silent_users(dataset, inc, edge_hosts, bin_s, options), users, began)
         count_incomplete(inc, rows, incomplete, edge_hosts)
         if inc.peak_ts is not None:
             inc.peak_source = first_failure_at(
@@ -288,7 +290,7 @@ def build(dataset: Dataset, window: tuple[float, float] | None = None,
         if dropped:
             inc.impact.requests_lost_estimate += dropped
             bound_users(inc.impact, dropped, rows, not_users, users, edge_hosts, inc,
-                        _nearby_users(dataset, inc, edge_hosts, options))
+                        _nearby_users(dataset, inc, edge_hosts, options), began)
         narrate(inc, dataset, rows, bins, per_host, t0, bin_s)
         kept.append(inc)
     incidents = kept

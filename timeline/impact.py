@@ -34,6 +34,7 @@ def measure_impact(
     bin_s: int,
     silent_users: set[str] | None = None,
     users: np.ndarray | None = None,
+    began: np.ndarray | None = None,
 ) -> None:
     """Fill ``inc.impact`` and the peak bin from the rows around the window.
 
@@ -62,7 +63,7 @@ def measure_impact(
     # server answering 404), never as background.
     hard = is_failed(status)
     candidate = hard | is_client_error(status)
-    inwin = (ts >= inc.start) & (ts <= inc.end)
+    inwin = (ts >= inc.start) & ((ts if began is None else began) <= inc.end)
     is_edge = np.isin(hosts, edge_hosts) & ~probe
     sel = inwin & is_edge
     surged = surging_statuses(status[sel & candidate], fail_by_status, inc, per_host, bin_s)
@@ -445,6 +446,7 @@ def bound_users(
     edge_hosts: list[str],
     inc: Incident,
     nearby: tuple[set[str], set[str]],
+    began: np.ndarray | None = None,
 ) -> None:
     """Users affected when Nginx dropped ``dropped`` connections without logging them.
 
@@ -466,7 +468,7 @@ def bound_users(
     status = rows["status"].to_numpy(dtype=np.int64)
     keys = rows["client"].astype(str).to_numpy() if users is None else users
     sel = (np.isin(rows["host"].astype(str).to_numpy(), edge_hosts) & ~not_users
-           & (ts >= inc.start) & (ts <= inc.end))
+           & (ts >= inc.start) & ((ts if began is None else began) <= inc.end))
     failing = (is_failed(status) | is_client_error(status))
     if imp.failing_statuses:
         failing &= np.isin(status, imp.failing_statuses)
