@@ -1210,6 +1210,48 @@ def guess_format(head: bytes) -> str | None:
     return best_name
 
 
+#: Timing fields people append to combined/main, in the shapes their guides publish: bare
+#: ``$request_time [$upstream_addr $upstream_status] $upstream_response_time`` (most
+#: "timed" formats on blogs and Q&A sites), NGINX's ``rt= uct= uht= urt=`` upstream-timing
+#: format, and NGINX's ``main_ext``. Tried after combined and after main; the one that fits
+#: the most of a file's first lines wins (ties: the longer format).
+TIMING_TAILS: tuple[str, ...] = (
+    " $request_time",
+    " $request_time $upstream_response_time",
+    " $request_time $upstream_addr $upstream_status $upstream_response_time",
+    " $request_time $upstream_addr $upstream_response_time $upstream_status",
+    ' "$request_time" "$upstream_response_time"',
+    ' rt=$request_time uct="$upstream_connect_time" uht="$upstream_header_time"'
+    ' urt="$upstream_response_time"',
+    ' "$host" sn="$server_name" rt=$request_time ua="$upstream_addr" us="$upstream_status"'
+    ' ut="$upstream_response_time" ul="$upstream_response_length"'
+    " cs=$upstream_cache_status",
+)
+
+
+def guess_timed(head: bytes) -> str | None:
+    """combined or main followed by one of :data:`TIMING_TAILS`, when one fits at least half
+    of the first lines of ``head`` (and more of them than any other); else None.
+
+    A trailing ``0.257 10.0.0.3:8080 200 0.257`` is the request's and the upstream's times:
+    Nginx prints ``$request_time`` and ``$upstream_response_time`` with milliseconds
+    (``%T.%03M``), so the shape is telling, but it is a guess, and the report says so.
+    """
+    lines = _head_lines(head)
+    if not lines:
+        return None
+    best: tuple[int, int] = (0, 0)
+    best_fmt = None
+    for base in (PREDEFINED["main"], PREDEFINED["combined"]):
+        for tail in TIMING_TAILS:
+            fmt = base + tail
+            match = compile_format(fmt).regex.match
+            hits = sum(1 for ln in lines if match(ln))
+            if hits and (hits, len(fmt)) > best:
+                best, best_fmt = (hits, len(fmt)), fmt
+    return best_fmt if best[0] * 2 >= len(lines) else None
+
+
 def split_escape(spec: str) -> tuple[str, Escape]:
     """``"escape=json {...}"`` (Nginx's own syntax) into the format and its escaping."""
     head, _, rest = spec.partition(" ")

@@ -155,6 +155,11 @@ def _choose_format(src: Source, head: bytes, given: str | None,
         return
     guess = lf.guess_format(head)
     if guess is None or guess in ("combined", "main"):
+        timed = lf.guess_timed(head)
+        if timed is not None:
+            src.parser, src.log_format = nginx_access, timed
+            src.notes.append(f"log_format guessed from the fields after {guess or 'combined'}: "
+                             f"'{timed}' (--log-format or --nginx-conf overrides)")
         return
     # The hand-written combined/main parser also reads $host prefixes and forwarded-for
     # chains; switch when the predefined format fits at least as many of the first lines
