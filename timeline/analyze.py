@@ -41,6 +41,7 @@ from timeline.edges import (
     first_failure_at,
     incomplete_requests,
     proxy_timeout,
+    released_at_repair,
     request_starts,
 )
 from timeline.impact import (
@@ -257,7 +258,13 @@ def build(dataset: Dataset, window: tuple[float, float] | None = None,
         if found is not None:
             _settle(found, rows, not_users, edge_hosts, fail_by_status, per_host, bin_s,
                     timeout, where)
-        began = request_starts(rows, timeout)[0] if len(rows) else None
+        began = None
+        if len(rows):
+            began = request_starts(rows, timeout)[0]
+            held = released_at_repair(
+                rows, np.isin(rows["host"].astype(str).to_numpy(), edge_hosts) & ~not_users,
+                inc.end, inc.start, timeout)
+            began[held] = np.minimum(began[held], inc.end)
         measure_impact(inc, rows, not_users, edge_hosts, per_host, fail_by_status, t0, bin_s,
                        _silent_users(dataset, inc, edge_hosts, bin_s, options), users, began)
         count_incomplete(inc, rows, incomplete, edge_hosts)

@@ -204,6 +204,43 @@ def _answers_stopped(rows: pd.DataFrame, users: np.ndarray, fail: np.ndarray, fi
     return None
 
 
+def released_at_repair(rows: pd.DataFrame, users: np.ndarray, end: float, start: float,
+                       timeout: Timeout) -> np.ndarray:
+    """Requests that hung through a stall and were answered when it ended, in a log
+    without ``$request_time``: they were in flight in the window though logged after it.
+
+    A stalled backend holds every request sent in its last ``timeout`` seconds; when it
+    recovers it answers them at once, so the routes that timed out log a burst of answers
+    right after the last 504 (within a second or two), far above their usual rate. The
+    answers of those routes in the 3 s from the first one after ``end`` are taken as such
+    when there are at least 3 of them and 3 times what the routes' usual rate (in the
+    stretch before ``start``) predicts. Returns a mask of those rows (all False otherwise).
+    """
+    out = np.zeros(len(rows), dtype=bool)
+    if rows.empty or "route" not in rows:
+        return out
+    ts = rows["ts"].to_numpy(dtype=float)
+    status = rows["status"].to_numpy(dtype=np.int64)
+    rt = rows["request_time"].to_numpy(dtype=float)
+    routes = rows["route"].to_numpy()
+    timed_out = users & (status == 504) & ~np.isfinite(rt) & (ts >= end - timeout.seconds) & (
+        ts <= end)
+    if not timed_out.any():
+        return out
+    mine = users & np.isin(routes, list(set(routes[timed_out].tolist())))
+    after = np.flatnonzero(mine & (ts > end) & (ts <= end + 5.0) & (status < 500))
+    if after.size < 3:
+        return out
+    t_first = float(ts[after].min())
+    burst = mine & (ts >= t_first) & (ts <= t_first + 2.0) & (status < 500)
+    lo = start - 10 * timeout.seconds
+    usual = float((mine & (ts >= lo) & (ts < start)).sum()) / max(start - max(lo, float(
+        ts.min())), 1.0)
+    if burst.sum() >= max(3.0, 3.0 * usual * 3.0):
+        out = burst
+    return out
+
+
 def first_failure_at(rows: pd.DataFrame, users: np.ndarray, failing: np.ndarray, ts0: float,
                      ts1: float, where: Callable[[int, int], str]) -> str:
     """``file:line`` of the first failing users' request logged in ``[ts0, ts1)``, or ""."""
