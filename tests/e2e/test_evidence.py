@@ -32,9 +32,8 @@ def seed_report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     return report
 
 
-@pytest.mark.xfail(strict=False, reason="fixed by the correlator work on evidence lines")
 def test_seed_report_cites_lines_that_show_its_claims(seed_report: dict[str, Any]) -> None:
-    """The seed report's start must cite a failing request (it cited lb-1/access.log:1622,
+    """The seed report's start cites a failing request (it once cited lb-1/access.log:1622,
     a 200), its reload a reload line, its errors lines with the error."""
     assert check_evidence(seed_report, ROOT) == []
 
