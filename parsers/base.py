@@ -81,9 +81,10 @@ class Rejected:
     excerpt: str
 
 
-@dataclass
+@dataclass(frozen=True)
 class ParseOptions:
-    """Options that change how a file is read."""
+    """Options that change how a file is read: made once per file by the caller and
+    handed unchanged to every part of it (frozen, so that no part can change another's)."""
 
     on_bad_lines: OnBadLines = "warn"
     #: An Nginx ``log_format`` string overriding the predefined ones (access logs).

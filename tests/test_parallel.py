@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 import timeline
+from parsers.base import ParseOptions
 from timeline import engine
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,12 +33,14 @@ def small_ranges(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_byte_ranges_cover_every_line_once(tmp_path: Path, read_bytes: int,
                                            monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(engine, "READ_BYTES", read_bytes)
+    monkeypatch.setattr(engine, "SPLIT_BYTES", 16 << 10)  # several ranges
     f = tmp_path / "a.log"
     lines = [f"line {i} " + "x" * (i % 37) + "\n" for i in range(5000)]
     f.write_text("".join(lines))
     size = f.stat().st_size
-    tasks = engine.plan(0, str(f), "a.log", "nginx_access", size=size, splittable=True,
-                        jobs=3, on_bad_lines="warn", log_format=None)
+    whole = engine.Task(0, str(f), "nginx_access", ParseOptions(display_path="a.log"))
+    tasks = engine.plan(whole, size=size, jobs=3)
+    assert len(tasks) > 1 and all(t.options is whole.options for t in tasks)
     got: list[bytes] = []
     for t in tasks:
         blocks = list(engine._range_blocks(t.path, t.start, t.end or size))

@@ -28,7 +28,7 @@ from parsers.base import ParseOptions, ParseStats
 from timeline.aggregate import Partial
 from timeline.clients import parse_exclusions
 from timeline.errors import InputError
-from timeline.sources import READ_ERRORS, open_binary
+from timeline.sources import READ_ERRORS, is_compressed, open_binary
 
 #: Uncompressed request logs larger than this are split into byte ranges.
 SPLIT_BYTES = 32 << 20
@@ -46,26 +46,35 @@ READ_BYTES = 1 << 20
 
 @dataclass(frozen=True)
 class Task:
-    """Parse ``path`` (bytes ``start`` to ``end``, or all of it) with parser ``parser``."""
+    """Parse ``path`` (bytes ``start`` to ``end``, or all of it) with parser ``parser``.
+
+    ``options`` are the parser's options for the whole source, made once by the caller and
+    carried unchanged by every task cut from it (they name the file in messages).
+    """
 
     index: int
     path: str
-    display: str
     parser: str
+    options: ParseOptions
     start: int = 0
     end: int | None = None
-    on_bad_lines: str = "warn"
-    log_format: str | None = None
     #: stdin, or a block of a compressed file: the bytes travel with the task.
     data: bytes | None = None
     #: A compressed file that :func:`run` cuts into blocks of lines for the workers.
     expand: bool = False
-    #: Take each request's host from ``$host`` (or a vhost prefix) in the line.
-    host_from_line: bool = False
-    #: The year the access logs are in, for error-log headers without one.
-    year_hint: int | None = None
     #: ``--exclude-client`` patterns: their requests are counted as probes (not users).
     exclude: tuple[str, ...] = ()
+
+    @property
+    def display(self) -> str:
+        """The file as the report names it."""
+        return self.options.display_path
+
+    @property
+    def split_by_host(self) -> bool:
+        """``--host-from-line``: the first pass asks for full rows (``compact`` off) only to
+        split them by the host each line names."""
+        return not self.options.compact
 
     @property
     def size(self) -> int:
@@ -198,15 +207,11 @@ def _run_task(task: Task) -> TaskResult:
     rules = parse_exclusions(task.exclude)
     nets = tuple(r.network for r in rules if r.kind == "net")
     uas = [r.regex.pattern for r in rules if r.kind == "ua" and r.regex is not None]
-    popts = ParseOptions(on_bad_lines=task.on_bad_lines,  # type: ignore[arg-type]
-                         display_path=task.display, compact=not task.host_from_line,
-                         log_format=task.log_format, year_hint=task.year_hint,
-                         want_client=bool(nets))
     result = TaskResult(task, stats)
     blocks = module.parse_blocks if isinstance(module, parsers.BlockParser) else None
     with _no_gc(), (_blocks_of(task) if blocks else _lines(task)) as lines:
-        chunks = (blocks or module.parse)(lines, stats, popts)
-        if module.TABLE == "requests" and task.host_from_line:
+        chunks = (blocks or module.parse)(lines, stats, task.options)
+        if module.TABLE == "requests" and task.split_by_host:
             result.by_host = _by_host(chunks, uas, nets)
         elif module.TABLE == "requests":
             # path: rules need every request of a client: they apply in the second pass.
@@ -270,21 +275,25 @@ def _by_host(chunks: Iterable[dict[str, Any]], uas: Sequence[str] = (),
     return out
 
 
-def plan(index: int, path: str, display: str, parser: str, *, size: int, splittable: bool,
-         jobs: int, on_bad_lines: str, log_format: str | None,
-         compressed: bool = False, host_from_line: bool = False) -> list[Task]:
-    """One task per file; byte ranges for a large uncompressed request log; for a large
-    compressed one (with several jobs) a task that :func:`run` expands into blocks."""
+def plan(task: Task, *, size: int, jobs: int) -> list[Task]:
+    """Cut a task over a whole source (``size`` bytes) into the tasks of the first pass.
+
+    One task per file; byte ranges for a large uncompressed request log; for a large
+    compressed one (with several jobs) a task that :func:`run` expands into blocks. Every
+    task keeps ``task``'s options. A task whose bytes travel with it (stdin) stays whole.
+    """
+    if task.data is not None:
+        return [task]
+    splittable = parsers.by_name(task.parser).TABLE == "requests"
+    compressed = is_compressed(Path(task.path))
     if compressed and splittable and jobs > 1 and size > SPLIT_BYTES // 8:
-        return [Task(index, path, display, parser, on_bad_lines=on_bad_lines,
-                     log_format=log_format, expand=True, host_from_line=host_from_line)]
+        return [replace(task, expand=True)]
     if not splittable or compressed or size <= SPLIT_BYTES:
-        return [Task(index, path, display, parser, on_bad_lines=on_bad_lines,
-                     log_format=log_format, host_from_line=host_from_line)]
+        return [task]
     n = max(2, min(64, max(jobs * 4, size // (16 << 20)), size // (8 << 20)))
     step = -(-size // n)
-    return [Task(index, path, display, parser, start, min(start + step, size), on_bad_lines,
-                 log_format, host_from_line=host_from_line) for start in range(0, size, step)]
+    return [replace(task, start=start, end=min(start + step, size))
+            for start in range(0, size, step)]
 
 
 def _blocks(task: Task) -> Iterator[tuple[Task, int]]:
@@ -356,27 +365,27 @@ def run(tasks: Sequence[Task], executor: Executor | None,
     return results
 
 
-def read_rows(path: str | None, data: bytes | None, parser: str, display: str,
-              first: int, last: int, log_format: str | None,
+def read_rows(source: Task, first: int, last: int,
               seeks: Sequence[tuple[int, int]] = ((0, 1),)) -> dict[str, list[Any]]:
-    """The second pass: full rows of lines ``first``..``last`` (1-based) of one file.
+    """The second pass: full rows of lines ``first``..``last`` (1-based) of one source.
 
-    ``seeks`` are ``(byte offset, line number)`` pairs known from the first pass (where its
-    byte ranges started): reading starts at the last one before ``first`` instead of at the
-    top of the file. Compressed files cannot seek and start at (0, 1).
+    ``source`` is the source's whole-file task (its bytes, for stdin). ``seeks`` are
+    ``(byte offset, line number)`` pairs known from the first pass (where its byte ranges
+    started): reading starts at the last one before ``first`` instead of at the top of the
+    file. Compressed files cannot seek and start at (0, 1).
     """
-    module = parsers.by_name(parser)
+    module = parsers.by_name(source.parser)
     stats = ParseStats()
-    popts = ParseOptions(on_bad_lines="skip", display_path=display, first_line=first,
-                         log_format=log_format)
-    if data is not None:
-        lines: Iterator[bytes] = iter(io.BytesIO(data))
+    # Bad lines were counted by the first pass; only the format and the name carry over.
+    popts = ParseOptions(on_bad_lines="skip", display_path=source.display, first_line=first,
+                         log_format=source.options.log_format)
+    if source.data is not None:
+        lines: Iterator[bytes] = iter(io.BytesIO(source.data))
         with _no_gc():
             return _concat(module.parse(islice(lines, first - 1, last), stats, popts))
-    assert path is not None
     offset, line = max((s for s in seeks if s[1] <= first), key=lambda s: s[1],
                        default=(0, 1))
-    with _no_gc(), open_binary(Path(path)) as fh:
+    with _no_gc(), open_binary(Path(source.path)) as fh:
         if offset > 0:
             fh.seek(offset - 1)
             if fh.read(1) != b"\n":

@@ -8,20 +8,20 @@ import os
 import re
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pandas as pd
 
 import parsers
-from parsers.base import EVENT_KEYS, MAX_REJECT_SAMPLES, ParseStats, Rejected
+from parsers.base import EVENT_KEYS, MAX_REJECT_SAMPLES, ParseOptions, ParseStats, Rejected
 from timeline.aggregate import Aggregate, Partial
 from timeline.clients import parse_exclusions
 from timeline.engine import Task, TaskResult, plan, read_rows, run
 from timeline.errors import InputError, NothingRecognisedError, UsageError
 from timeline.nginxconf import NginxConf, describe, read_nginx_conf
-from timeline.sources import READ_ERRORS, discover, read_head, sniff_stdin
+from timeline.sources import READ_ERRORS, Source, discover, read_head, sniff_stdin
 
 #: Called with the number of bytes just read, for progress display.
 ProgressFn = Callable[[int], None]
@@ -147,11 +147,51 @@ def _executor(jobs: int, scheduler: str | None) -> tuple[Executor | None, Callab
     return pool, lambda: pool.shutdown(cancel_futures=True)
 
 
+@dataclass
+class ReadPlan:
+    """What :func:`plan_read` decided before any parsing; :meth:`read` runs the parse.
+
+    ``size`` is known here, before the first byte is parsed: the total a progress display
+    counts towards.
+    """
+
+    options: ReadOptions
+    sources: list[Source]
+    #: Each source in a known format as one task over the whole of it, with the options it
+    #: is parsed with; the second pass reads rows back through it (stdin's bytes with it).
+    whole: dict[int, Task]
+    #: The first pass: ``whole`` cut into byte ranges or blocks (:func:`engine.plan`).
+    tasks: list[Task]
+    jobs: int
+    zone: ZoneInfo | None = None
+    conf: NginxConf | None = None
+
+    @property
+    def size(self) -> int:
+        """Bytes of the sources to parse (compressed size for compressed files), the sum
+        of what ``progress`` is called with."""
+        return sum(self.sources[i].size for i in self.whole)
+
+    def read(self, progress: ProgressFn | None = None) -> Dataset:
+        """Parse the planned tasks and merge them into a :class:`Dataset`.
+
+        Args:
+            progress: called with the bytes of each task as it is done.
+
+        Raises:
+            InputError: a file cannot be read.
+            UsageError: the scheduler cannot be reached.
+            parsers.ParseError: a file cannot be parsed (e.g. malformed JSON).
+        """
+        return _read(self, progress)
+
+
 def read(paths: Sequence[str], options: ReadOptions | None = None) -> Dataset:
     """Discover, sniff and parse every input into a :class:`Dataset`.
 
     Request logs are reduced to mergeable aggregates in one pass (in parallel over files and
-    byte ranges); their rows are read again later, only around the incident windows.
+    byte ranges); their rows are read again later, only around the incident windows. The
+    same as ``plan_read(paths, options).read(options.progress)``.
 
     Args:
         paths: files, folders or ``-``.
@@ -165,172 +205,241 @@ def read(paths: Sequence[str], options: ReadOptions | None = None) -> Dataset:
         parsers.ParseError: a file cannot be parsed (e.g. malformed JSON).
     """
     options = options or ReadOptions()
+    return plan_read(paths, options).read(options.progress)
+
+
+def plan_read(paths: Sequence[str], options: ReadOptions | None = None) -> ReadPlan:
+    """Discover and sniff the inputs, check the options and plan the first pass's tasks.
+
+    Nothing is parsed yet (stdin is read in full, to sniff it).
+
+    Raises:
+        InputError: a path is missing or unreadable.
+        NothingRecognisedError: no file is in a supported format.
+        UsageError: an option value is invalid.
+    """
+    options = options or ReadOptions()
     zone = _zone(options.tz) if options.tz else None
     conf = read_nginx_conf(options.nginx_conf) if options.nginx_conf else None
     sources = discover(paths, host=options.host, log_format=options.log_format, conf=conf)
-    reports: list[SourceReport] = []
-    tasks: list[Task] = []
-    stdin_data: dict[int, bytes] = {}
-    jobs = options.jobs if options.jobs > 0 else (os.cpu_count() or 1)
-    for i, src in enumerate(sources):
-        if src.path is None:
-            stdin_data[i] = sniff_stdin(src).read()
-        rep = SourceReport(src.display, src.format, src.host, size=src.size)
-        rep.notes.extend(src.notes)
-        reports.append(rep)
-        if src.parser is None:
-            rep.notes.append(src.skip_reason)
-            continue
-        # Large uncompressed request logs are cut into byte ranges even for one job: the
-        # progress bar moves per range, and the second pass can seek to a range.
-        splittable = src.parser.TABLE == "requests" and src.path is not None
-        compressed = src.path is not None and src.path.suffix in (".gz", ".bz2", ".xz")
-        if i in stdin_data:
-            tasks.append(Task(i, "-", src.display, src.parser.NAME, data=stdin_data[i],
-                              on_bad_lines=options.on_bad_lines, log_format=src.log_format,
-                              host_from_line=options.host_from_line))
-            continue
-        tasks.extend(plan(i, str(src.path), src.display, src.parser.NAME, size=src.size,
-                          splittable=splittable, jobs=jobs, on_bad_lines=options.on_bad_lines,
-                          log_format=src.log_format, compressed=compressed,
-                          host_from_line=options.host_from_line))
-    if not any(s.parser is not None for s in sources):
-        if len(sources) == 1:
-            raise NothingRecognisedError(f"{sources[0].display}: {sources[0].skip_reason}")
-        shown = "; ".join(f"{s.display}: {s.skip_reason}" for s in sources[:2]) or "no files"
-        raise NothingRecognisedError(
-            f"{', '.join(paths)}: none of its {len(sources)} files is in a supported format "
-            f"({shown})")
-
-    if options.exclude_client:
-        parse_exclusions(options.exclude_client)  # a bad pattern fails before any parsing
-        tasks = [replace(t, exclude=options.exclude_client) for t in tasks]
-    parallel = len(tasks) > 1 or any(t.expand for t in tasks)
+    stdin = {i: sniff_stdin(src).read() for i, src in enumerate(sources) if src.path is None}
+    _check_recognised(paths, sources)
+    # A bad pattern fails here, before any parsing.
+    rules = parse_exclusions(options.exclude_client) if options.exclude_client else []
+    want_client = any(r.kind == "net" for r in rules)
     hint = _year_hint(sources)
-    if hint is not None:
-        tasks = [replace(t, year_hint=hint) if t.parser == "nginx_error" else t for t in tasks]
-    executor, shutdown = _executor(jobs if parallel else 1, options.scheduler)
+    whole: dict[int, Task] = {}
+    for i, src in enumerate(sources):
+        if src.parser is None:
+            continue
+        popts = ParseOptions(
+            on_bad_lines=options.on_bad_lines, log_format=src.log_format,
+            display_path=src.display, compact=not options.host_from_line,
+            # Only the error log has headers without a year (syslog, journald).
+            year_hint=hint if src.parser.NAME == "nginx_error" else None,
+            want_client=want_client)
+        whole[i] = Task(i, "-" if src.path is None else str(src.path), src.parser.NAME, popts,
+                        data=stdin.get(i), exclude=options.exclude_client)
+    jobs = options.jobs if options.jobs > 0 else (os.cpu_count() or 1)
+    # Large uncompressed request logs are cut into byte ranges even for one job: the
+    # progress bar moves per range, and the second pass can seek to a range.
+    tasks = [t for i, w in whole.items() for t in plan(w, size=sources[i].size, jobs=jobs)]
+    return ReadPlan(options, sources, whole, tasks, jobs, zone, conf)
+
+
+def _check_recognised(paths: Sequence[str], sources: list[Source]) -> None:
+    """Raise :class:`NothingRecognisedError` unless some source is in a known format."""
+    if any(s.parser is not None for s in sources):
+        return
+    if len(sources) == 1:
+        raise NothingRecognisedError(f"{sources[0].display}: {sources[0].skip_reason}")
+    shown = "; ".join(f"{s.display}: {s.skip_reason}" for s in sources[:2]) or "no files"
+    raise NothingRecognisedError(
+        f"{', '.join(paths)}: none of its {len(sources)} files is in a supported format "
+        f"({shown})")
+
+
+def _run(plan: ReadPlan, progress: ProgressFn | None) -> list[TaskResult]:
+    """The first pass: every task, inline or in the executor the options ask for."""
+    parallel = len(plan.tasks) > 1 or any(t.expand for t in plan.tasks)
+    executor, shutdown = _executor(plan.jobs if parallel else 1, plan.options.scheduler)
     try:
-        results = run(tasks, executor, options.progress)
+        return run(plan.tasks, executor, progress)
     except READ_ERRORS as exc:
         name = getattr(exc, "filename", None) or ""
         raise InputError(f"{name or 'input'}: cannot read: {exc}") from None
     finally:
         shutdown()
 
+
+@dataclass
+class _Merged:
+    """One source's task results put together (line numbers counted from its top)."""
+
+    stats: ParseStats
+    #: (host, aggregate) of a request log: one, or one per host its lines name.
+    partials: list[tuple[str, Partial]]
+    events: list[dict[str, Any]]
+    #: (byte offset, line number) where its byte ranges start, for the second pass.
+    seeks: list[tuple[int, int]]
+
+
+def _read(plan: ReadPlan, progress: ProgressFn | None) -> Dataset:
+    by_source: dict[int, list[TaskResult]] = {}
+    for res in _run(plan, progress):
+        by_source.setdefault(res.task.index, []).append(res)
+    reports = [_report_of(src) for src in plan.sources]
     partials: list[tuple[int, str, Partial]] = []
     events: list[dict[str, Any]] = []
     local_events: list[tuple[SourceReport, list[dict[str, Any]]]] = []
     host_offsets: dict[str, int] = {}
-    by_source: dict[int, list[TaskResult]] = {}
-    for res in results:
-        by_source.setdefault(res.task.index, []).append(res)
     seeks: dict[int, list[tuple[int, int]]] = {}
     for i, group in sorted(by_source.items()):
-        src, rep = sources[i], reports[i]
+        src, rep = plan.sources[i], reports[i]
         assert src.parser is not None
-        stats = ParseStats()
-        merged = Partial() if src.parser.TABLE == "requests" else None
-        hosts: dict[str, Partial] = {}
-        evs: list[dict[str, Any]] = []
-        for res in group:  # in byte order: shift each range's line numbers
-            offset = stats.lines
-            if res.task.data is None:  # a block of a compressed file cannot be seeked to
-                seeks.setdefault(i, []).append((res.task.start, offset + 1))
-            _merge_stats(stats, res.stats, offset)
-            if merged is not None and res.partial is not None:
-                merged.merge(res.partial, offset)
-            for vhost, part in (res.by_host or {}).items():
-                hosts.setdefault(vhost or src.host, Partial()).merge(part, offset)
-            for ev in res.events:
-                ev["line"] = int(ev["line"]) + offset
-                ev["host"] = ev["host"] or src.host
-                ev["source_file"] = src.display
-                ev["parser"] = src.parser.NAME
-                evs.append(ev)
-        stats.check()
-        if hosts:
-            partials.extend((i, h, p) for h, p in sorted(hosts.items()))
-        elif merged is not None:
-            partials.append((i, src.host, merged))
-        rep.lines, rep.parsed, rep.rejected, rep.skipped = (
-            stats.lines, stats.parsed, stats.rejected, stats.skipped)
-        rep.first, rep.last = stats.first_ts, stats.last_ts
-        rep.variant, rep.rejects = stats.variant, stats.rejects
-        rep.skip_reasons = stats.skip_reasons
-        rep.notes.extend(stats.notes)
-        if rep.parsed == 0 and rep.lines > 0:
-            rep.notes.append("no line could be parsed")
+        merged = _merge_source(src, group)
+        partials.extend((i, h, p) for h, p in merged.partials)
+        if merged.seeks:
+            seeks[i] = merged.seeks
+        _fill_report(rep, merged.stats)
         if src.parser.LOCAL_TIME:
-            local_events.append((rep, evs))
-            continue
-        if stats.utc_offset_s is not None:
-            # Error-log lines mixed into an access log: local time, this file's own offset.
-            for ev in evs:
-                if ev["attrs"].pop("local_time", None):
-                    ev["ts"] -= stats.utc_offset_s
-                    ev["parser"] = "nginx_error"
-        events.extend(evs)
-        if stats.utc_offset_s is not None:
-            host_offsets.setdefault(src.host, stats.utc_offset_s)
-            rep.tz = _fmt_offset(stats.utc_offset_s)
-            rep.tz_note = "offset written in each line"
+            local_events.append((rep, merged.events))  # their zone may need other sources
         else:
-            rep.tz = "UTC"
-            rep.tz_note = "times in the export carry their zone"
-
+            _own_zone(src, rep, merged, host_offsets)
+            events.extend(merged.events)
     for rep, evs in local_events:
-        zone_used: ZoneInfo | None = None
-        offset = 0
-        if zone is not None:
-            zone_used = zone
-            rep.tz, rep.tz_note = str(zone), "from --tz"
-        elif rep.host in host_offsets:
-            offset = host_offsets[rep.host]
-            rep.tz = _fmt_offset(offset)
-            rep.tz_note = f"inferred from the access log of host {rep.host}"
-        else:
-            rep.tz = "UTC"
-            rep.tz_note = "assumed: no offset in the file and no access log of this host (use --tz)"
-        shifted = _shift_local([e["ts"] for e in evs], zone_used, offset)
-        for e, t in zip(evs, shifted, strict=True):
-            e["ts"] = t
-        if rep.first is not None and rep.last is not None:
-            rep.first, rep.last = _shift_local([rep.first, rep.last], zone_used, offset)
+        _localise(rep, evs, plan.zone, host_offsets)
         events.extend(evs)
 
     agg = Aggregate.from_partials(partials)
-    if options.since is not None or options.until is not None:
-        agg = agg.restrict(options.since, options.until)
-        lo = -float("inf") if options.since is None else options.since
-        hi = float("inf") if options.until is None else options.until
+    since, until = plan.options.since, plan.options.until
+    if since is not None or until is not None:
+        agg = agg.restrict(since, until)
+        lo = -float("inf") if since is None else since
+        hi = float("inf") if until is None else until
         events = [e for e in events if lo <= e["ts"] <= hi]
-    specs = {i: (None if i in stdin_data else str(sources[i].path), stdin_data.get(i),
-                 sources[i].format, sources[i].display, sources[i].host, sources[i].log_format)
-             for i, _, _ in partials}
+    return Dataset(agg, _events_frame(events), reports, _loader(plan, agg, seeks),
+                   describe(plan.conf) if plan.conf is not None else [], plan.conf)
+
+
+def _report_of(src: Source) -> SourceReport:
+    """A source's report before parsing: how it was found, or why it is skipped."""
+    rep = SourceReport(src.display, src.format, src.host, size=src.size)
+    rep.notes.extend(src.notes)
+    if src.parser is None:
+        rep.notes.append(src.skip_reason)
+    return rep
+
+
+def _merge_source(src: Source, group: list[TaskResult]) -> _Merged:
+    """Put one source's task results (in byte order) together: counts, aggregates, events."""
+    assert src.parser is not None
+    stats = ParseStats()
+    merged = Partial() if src.parser.TABLE == "requests" else None
+    hosts: dict[str, Partial] = {}
+    out = _Merged(stats, [], [], [])
+    for res in group:  # in byte order: shift each range's line numbers
+        offset = stats.lines
+        if res.task.data is None:  # a block of a compressed file cannot be seeked to
+            out.seeks.append((res.task.start, offset + 1))
+        _merge_stats(stats, res.stats, offset)
+        if merged is not None and res.partial is not None:
+            merged.merge(res.partial, offset)
+        for vhost, part in (res.by_host or {}).items():
+            hosts.setdefault(vhost or src.host, Partial()).merge(part, offset)
+        for ev in res.events:
+            ev["line"] = int(ev["line"]) + offset
+            ev["host"] = ev["host"] or src.host
+            ev["source_file"] = src.display
+            ev["parser"] = src.parser.NAME
+            out.events.append(ev)
+    stats.check()
+    if hosts:
+        out.partials = sorted(hosts.items())
+    elif merged is not None:
+        out.partials = [(src.host, merged)]
+    return out
+
+
+def _fill_report(rep: SourceReport, stats: ParseStats) -> None:
+    """Copy a source's parse counts into its report."""
+    rep.lines, rep.parsed, rep.rejected, rep.skipped = (
+        stats.lines, stats.parsed, stats.rejected, stats.skipped)
+    rep.first, rep.last = stats.first_ts, stats.last_ts
+    rep.variant, rep.rejects = stats.variant, stats.rejects
+    rep.skip_reasons = stats.skip_reasons
+    rep.notes.extend(stats.notes)
+    if rep.parsed == 0 and rep.lines > 0:
+        rep.notes.append("no line could be parsed")
+
+
+def _own_zone(src: Source, rep: SourceReport, merged: _Merged,
+              host_offsets: dict[str, int]) -> None:
+    """A source whose times carry their zone: note it, and keep an access log's offset for
+    the local-time sources of the same host."""
+    offset = merged.stats.utc_offset_s
+    if offset is None:
+        rep.tz = "UTC"
+        rep.tz_note = "times in the export carry their zone"
+        return
+    # Error-log lines mixed into an access log: local time, this file's own offset.
+    for ev in merged.events:
+        if ev["attrs"].pop("local_time", None):
+            ev["ts"] -= offset
+            ev["parser"] = "nginx_error"
+    host_offsets.setdefault(src.host, offset)
+    rep.tz = _fmt_offset(offset)
+    rep.tz_note = "offset written in each line"
+
+
+def _localise(rep: SourceReport, evs: list[dict[str, Any]], zone: ZoneInfo | None,
+              host_offsets: dict[str, int]) -> None:
+    """Turn a local-time source's times into UTC: ``--tz``, else the offset of the same
+    host's access log, else UTC (said in the report)."""
+    zone_used: ZoneInfo | None = None
+    offset = 0
+    if zone is not None:
+        zone_used = zone
+        rep.tz, rep.tz_note = str(zone), "from --tz"
+    elif rep.host in host_offsets:
+        offset = host_offsets[rep.host]
+        rep.tz = _fmt_offset(offset)
+        rep.tz_note = f"inferred from the access log of host {rep.host}"
+    else:
+        rep.tz = "UTC"
+        rep.tz_note = "assumed: no offset in the file and no access log of this host (use --tz)"
+    shifted = _shift_local([e["ts"] for e in evs], zone_used, offset)
+    for e, t in zip(evs, shifted, strict=True):
+        e["ts"] = t
+    if rep.first is not None and rep.last is not None:
+        rep.first, rep.last = _shift_local([rep.first, rep.last], zone_used, offset)
+
+
+def _loader(plan: ReadPlan, agg: Aggregate, seeks: dict[int, list[tuple[int, int]]]
+            ) -> Callable[[float, float], pd.DataFrame]:
+    """``Dataset.load_rows``: the second pass over the lines ``agg`` places in a span."""
+    host_from_line = plan.options.host_from_line
 
     def load(lo: float, hi: float) -> pd.DataFrame:
         frames = []
         for i, (first, last) in agg.line_ranges(lo, hi).items():
-            path, data, parser, display, host, fmt = specs[i]
-            cols = read_rows(path, data, parser, display, first, last, fmt,
-                             seeks.get(i, [(0, 1)]))
+            cols = read_rows(plan.whole[i], first, last, seeks.get(i, [(0, 1)]))
             frame = pd.DataFrame(cols)
+            host = plan.sources[i].host
             frame["host"] = host
-            if options.host_from_line:
+            if host_from_line:
                 frame["host"] = frame["vhost"].where(frame["vhost"] != "", host)
             frame["source"] = i
             frames.append(frame[(frame["ts"] >= lo) & (frame["ts"] <= hi)])
         return _requests_frame(frames)
 
-    return Dataset(agg, _events_frame(events), reports, load,
-                   describe(conf) if conf is not None else [], conf)
+    return load
 
 
 _YEAR = re.compile(rb"\[\d\d/[A-Z][a-z]{2}/(\d{4}):")
 
 
-def _year_hint(sources: list[Any]) -> int | None:
+def _year_hint(sources: list[Source]) -> int | None:
     """The year most access logs' first lines are in (syslog headers carry no year)."""
     years: dict[int, int] = {}
     for src in sources:

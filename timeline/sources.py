@@ -65,6 +65,11 @@ class Source:
         return self.parser.NAME if self.parser is not None else "unknown"
 
 
+def is_compressed(path: Path) -> bool:
+    """Whether :func:`open_binary` decompresses this file (its bytes cannot be cut)."""
+    return path.suffix in _OPENERS
+
+
 def open_binary(path: Path) -> BinaryIO:
     """Open a log file for binary reading, decompressing ``.gz``, ``.bz2`` and ``.xz``."""
     opener = _OPENERS.get(path.suffix)
