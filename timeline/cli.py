@@ -1,15 +1,16 @@
 """The command line: parse arguments, call the library, map errors to exit codes.
 
-No business logic here (STYLE.md): everything below calls :mod:`timeline`.
+No business logic here: everything below calls the public API of :mod:`timeline`, so that
+what the command line can do, a caller of the library can do too.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-from enum import IntEnum
+from enum import IntEnum, StrEnum
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated
 
 import typer
 
@@ -41,7 +42,23 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-OnBadLines = Literal["warn", "skip", "error"]
+
+
+class BadLines(StrEnum):
+    """``--on-bad-lines``: what to do with a line its format's parser rejects."""
+
+    WARN = "warn"
+    SKIP = "skip"
+    ERROR = "error"
+
+    @property
+    def policy(self) -> parsers.base.OnBadLines:
+        """The same choice as the library spells it."""
+        return _POLICY[self]
+
+
+_POLICY: dict[BadLines, parsers.base.OnBadLines] = {
+    BadLines.WARN: "warn", BadLines.SKIP: "skip", BadLines.ERROR: "error"}
 PathsArg = Annotated[list[str], typer.Argument(
     help="Log files or folders (searched recursively; one folder per host), or - for stdin.",
     show_default=False)]
@@ -88,7 +105,7 @@ SloOpt = Annotated[float | None, typer.Option(
     "--slo", help="Availability target in percent, e.g. 99.9: adds the error budget the "
     "incident consumed (over the analysed span) and its peak burn rates.",
     show_default=False)]
-BadLinesOpt = Annotated[str, typer.Option(
+BadLinesOpt = Annotated[BadLines, typer.Option(
     "--on-bad-lines", help="warn: count and report bad lines; skip: count quietly; "
     "error: stop at the first bad line.")]
 
@@ -98,34 +115,20 @@ def _fail(code: ExitCode, message: str) -> typer.Exit:
     return typer.Exit(code=int(code))
 
 
-def _read(paths: list[str], tz: str | None, host: str | None, on_bad_lines: str,
-          quiet: bool, jobs: int = 1, scheduler: str | None = None,
-          log_format: str | None = None, since: str | None = None,
-          until: str | None = None, nginx_conf: str | None = None,
-          host_from_line: bool = False, exclude_client: tuple[str, ...] = ()
-          ) -> timeline.Dataset:
-    if on_bad_lines not in ("warn", "skip", "error"):
-        raise _fail(ExitCode.USAGE, f"--on-bad-lines {on_bad_lines}: use warn, skip or error")
-    total = 0
-    for p in paths:
-        if p != "-" and os.path.isdir(p):
-            for dirpath, _, files in os.walk(p):
-                total += sum(os.path.getsize(os.path.join(dirpath, f)) for f in files)
-        elif p != "-" and os.path.isfile(p):
-            total += os.path.getsize(p)
-    show = not quiet and sys.stderr.isatty() and total > 4 << 20
-    opts = timeline.ReadOptions(host=host, tz=tz, on_bad_lines=on_bad_lines,  # type: ignore[arg-type]
-                                jobs=jobs, scheduler=scheduler, log_format=log_format,
-                                nginx_conf=nginx_conf, host_from_line=host_from_line,
-                                exclude_client=exclude_client)
+def _epoch(text: str | None) -> float | None:
+    """``--since``/``--until`` as epoch seconds."""
     try:
-        opts.since = timeline.ingest.epoch_of(since) if since else None
-        opts.until = timeline.ingest.epoch_of(until) if until else None
+        return timeline.ingest.epoch_of(text) if text else None
     except timeline.UsageError as exc:
         raise _fail(ExitCode.USAGE, f"--since/--until: {exc}") from None
+
+
+def _read(paths: list[str], options: timeline.ReadOptions, quiet: bool) -> timeline.Dataset:
+    """Read the inputs, with a progress bar on a terminal when there is much to parse."""
     try:
-        if not show:
-            return timeline.read(paths, opts)
+        planned = timeline.plan_read(paths, options)
+        if quiet or not sys.stderr.isatty() or planned.size <= 4 << 20:
+            return planned.read()
         from rich.console import Console
         from rich.progress import (
             BarColumn,
@@ -138,9 +141,8 @@ def _read(paths: list[str], tz: str | None, host: str | None, on_bad_lines: str,
         with Progress("reading", BarColumn(), DownloadColumn(), TransferSpeedColumn(),
                       TimeRemainingColumn(), transient=True, console=Console(stderr=True)
                       ) as progress:
-            task = progress.add_task("read", total=total)
-            opts.progress = lambda n: progress.advance(task, n)
-            return timeline.read(paths, opts)
+            task = progress.add_task("read", total=planned.size)
+            return planned.read(lambda n: progress.advance(task, n))
     except timeline.InputError as exc:
         raise _fail(ExitCode.INPUT, str(exc)) from None
     except timeline.NothingRecognisedError as exc:
@@ -177,7 +179,7 @@ def build(
         "an offset is given).")] = None,
     tz: TzOpt = None,
     host: HostOpt = None,
-    on_bad_lines: BadLinesOpt = "warn",
+    on_bad_lines: BadLinesOpt = BadLines.WARN,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")]
     = False,
     jobs: JobsOpt = 0,
@@ -204,8 +206,11 @@ def build(
                                            exclude_client=tuple(exclude_client or ()), slo=slo)
     except timeline.UsageError as exc:
         raise _fail(ExitCode.USAGE, str(exc)) from None
-    data = _read(paths, tz, host, on_bad_lines, quiet, jobs, scheduler, log_format, since,
-                 until, nginx_conf, host_from_line, options.exclude_client)
+    read_options = timeline.ReadOptions(
+        host=host, tz=tz, on_bad_lines=on_bad_lines.policy, jobs=jobs, log_format=log_format,
+        host_from_line=host_from_line, since=_epoch(since), until=_epoch(until),
+        nginx_conf=nginx_conf, scheduler=scheduler, exclude_client=options.exclude_client)
+    data = _read(paths, read_options, quiet)
     analysis = timeline.build(data, window=win, options=options)
     try:
         written = timeline.write_report(analysis, out)
@@ -241,7 +246,7 @@ def inspect(
     paths: PathsArg,
     tz: TzOpt = None,
     host: HostOpt = None,
-    on_bad_lines: BadLinesOpt = "warn",
+    on_bad_lines: BadLinesOpt = BadLines.WARN,
     log_format: LogFormatOpt = None,
     nginx_conf: NginxConfOpt = None,
 ) -> None:
@@ -253,8 +258,9 @@ def inspect(
     """
     from timeline.narrate import fmt_ts
 
-    data = _read(paths, tz, host, on_bad_lines, quiet=True, log_format=log_format,
-                 nginx_conf=nginx_conf)
+    read_options = timeline.ReadOptions(host=host, tz=tz, on_bad_lines=on_bad_lines.policy,
+                                        log_format=log_format, nginx_conf=nginx_conf)
+    data = _read(paths, read_options, quiet=True)
     for note in data.config_notes:
         typer.echo(f"nginx.conf: {terminal(note)}")
     for s in data.sources:
