@@ -23,7 +23,8 @@ import pandas as pd
 
 from timeline.clients import client_address
 
-#: User agents of monitoring probes: they are not users (DESIGN.md, Impact).
+#: User agents of monitoring probes: they are not users (docs/method.md: requests from
+#: health-check user agents are left out of the impact).
 PROBE_UA = re.compile(
     r"(?i)blackbox.exporter|kube-probe|elb-healthchecker|googlehc|google-health|pingdom|"
     r"uptimerobot|statuscake|site24x7|nagios|check_http|zabbix|consul health|"
