@@ -60,15 +60,28 @@ def proxy_timeout(conf: NginxConf | None) -> Timeout:
 
 
 def incomplete_requests(rows: pd.DataFrame) -> np.ndarray:
-    """Rows whose request line Nginx logged as ``"-"``: the client never sent a complete
-    request (it was cut, or timed out: 400, 408). No page was asked for, so no user was
-    served or failed; a surge of them is a cause's evidence (slow clients holding
-    connections), not users."""
+    """Rows of connections that never became a request.
+
+    Nginx logs ``$request`` as what it had read: ``"-"`` when the client sent nothing
+    usable, and a request line without its ``HTTP/x.y`` (``"GET /"``) when the line was
+    never finished; ``client_header_timeout`` then ends it with 408, or a cut connection
+    with 400. Every HTTP/1 client sends the version (HTTP/0.9's bare ``GET /`` is answered
+    200, never 400/408), so such a line is a connection held
+    open without a request (a slow client), not a page a user asked for: no user was
+    served or failed. A surge of them is a cause's evidence, not users.
+    """
     if rows.empty:
         return np.zeros(0, dtype=bool)
     method = rows["method"].astype(str).to_numpy()
     path = rows["path"].astype(str).to_numpy()
-    out: np.ndarray = (method == "") & (path == "-")
+    protocol = rows["protocol"].astype(str).to_numpy()
+    status = rows["status"].to_numpy(dtype=np.int64)
+    # Only in files that log the version at all (a format without $request or
+    # $server_protocol has none on any line, and its 400s are plain bad requests).
+    src = rows["source"].to_numpy(dtype=np.int64)
+    versioned = np.isin(src, np.unique(src[protocol != ""]))
+    out: np.ndarray = ((method == "") & (path == "-")) | (
+        versioned & (protocol == "") & np.isin(status, (400, 408)))
     return out
 
 

@@ -183,7 +183,7 @@ def narrate(
     start_edge, end_edge = inc.start_edge, inc.end_edge
     entries.append(Entry(inc.start, "start", "Incident starts: " + _start_text(inc) + (
         f" ({start_edge.note})" if start_edge is not None and start_edge.basis in (
-            "request_start", "timeout_assumed") else ""),
+            "request_start", "timeout_assumed", "silence", "error_burst") else ""),
         start_edge.source if start_edge is not None else ""))
 
     # Alerts.
@@ -436,6 +436,15 @@ def _causes(
         for g in gs[:5]:
             evidence.append(f"{g.host}: “{g.message}” ×{g.count}, first at {g.source}")
             evidence += _link_evidence(g, links)
+        imp = inc.impact
+        if kind == "capacity_exhausted" and imp.incomplete_requests:
+            # The connections that held the descriptors or worker connections: clients
+            # that never completed a request (not users; listed apart in the impact).
+            nets = ", ".join(f"{n} ({c} clients, {r})" for n, c, r in imp.incomplete_networks[:3])
+            evidence.append(f"{imp.incomplete_requests} connections from "
+                            f"{imp.incomplete_clients} clients never sent a complete request "
+                            f"(400/408 without a full request line), from {nets}: the burst "
+                            "that held the connections")
         conf = min(0.7, 0.3 + 0.1 * np.log10(max(total, 1)))
         if kind == "upstream_unreachable" and served_share >= PARTIAL_SERVED:
             # The same routes failed for some requests and were served for the others: one

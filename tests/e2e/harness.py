@@ -1883,11 +1883,22 @@ def _failing(status: int, failing: Sequence[int]) -> bool:
     return status >= 500 or status in (0, 444) or status in failing
 
 
-def _entry_problem(kind: str, line: str, text: str, impact: dict[str, Any]) -> str | None:
-    """What is wrong with ``line`` as the evidence of a timeline entry of ``kind``."""
+def _entry_problem(
+    kind: str, line: str, text: str, impact: dict[str, Any], basis: str | None = None
+) -> str | None:
+    """What is wrong with ``line`` as the evidence of a timeline entry of ``kind``.
+
+    ``basis`` is how the tool says it found a start or end (``edges.<kind>.basis``): a
+    ``silence`` edge cites the silent host's last (or first) request, which shows that its
+    log stops (or resumes) there; an ``error_burst`` edge cites an error-log line.
+    """
     acc = access_record(line)
     err = error_record(line)
     failing = impact.get("failing_statuses") or []
+    if basis == "silence" and kind in ("start", "end"):
+        return None if acc is not None else "not an access-log line (silence edge)"
+    if basis == "error_burst" and kind in ("start", "end"):
+        return None if err is not None else "not an error-log line (burst edge)"
     if kind in FAILURE_KINDS:
         if impact.get("requests_failed") == 0 and kind in ("start", "end", "peak"):
             return None if acc is not None or err is not None else "not a log line of a request"
@@ -1947,7 +1958,9 @@ def check_evidence(report: dict[str, Any], base: Path = ROOT) -> list[str]:
 
     Timeline entries: ``start``/``end``/``peak``/``upstream_failing`` cite a failing access
     line (5xx, 000, 444 or one of ``impact.failing_statuses``), except ``start``/``end``/
-    ``peak`` of an incident with no failed request (any request or error line); ``recovery``
+    ``peak`` of an incident with no failed request (any request or error line), and a
+    ``start``/``end`` the tool says came from a host's silence (an access line) or an
+    error-log burst (an error line); ``recovery``
     an access line; alerts a line of their alert; reloads, stops, starts and crashes the
     Nginx message; error kinds a line with their literal (:data:`ERROR_LITERALS`); other
     kinds a line that exists. Every ``file:line`` in ``causes[].evidence[]`` must exist;
@@ -1970,7 +1983,9 @@ def check_evidence(report: dict[str, Any], base: Path = ROOT) -> list[str]:
             if line is None:
                 problems.append(f"incident {k} {kind}: {why}")
                 continue
-            what = _entry_problem(kind, line, str(entry.get("text", "")), impact)
+            edge = (inc.get("edges") or {}).get(kind) if kind in ("start", "end") else None
+            basis = edge.get("basis") if isinstance(edge, dict) else None
+            what = _entry_problem(kind, line, str(entry.get("text", "")), impact, basis)
             if what:
                 problems.append(f"incident {k} {kind} cites {src}: {what}: {line[:160]!r}")
         for c, cause in enumerate(inc.get("causes", []), 1):
