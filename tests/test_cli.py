@@ -190,6 +190,21 @@ def test_bad_window_and_zone(tmp_path: Path) -> None:
     assert r.exit_code == ExitCode.USAGE and "--tz Mars/Base" in r.output
 
 
+def test_on_bad_lines_choices(tmp_path: Path) -> None:
+    log = tmp_path / "web-1" / "access.log"
+    log.parent.mkdir()
+    good = (SEED / "lb-1" / "access.log").read_text().splitlines(keepends=True)[:50]
+    log.write_text("".join(good[:20]) + "this is not a log line\n" + "".join(good[20:]))
+    r = runner.invoke(app, ["inspect", str(log), "--on-bad-lines", "sometimes"])
+    assert r.exit_code == ExitCode.USAGE and "--on-bad-lines" in r.output
+    r = runner.invoke(app, ["inspect", str(log), "--on-bad-lines", "error"])
+    assert r.exit_code == ExitCode.BAD_DATA and "access.log:21" in r.output
+    for policy in ("warn", "skip"):
+        r = runner.invoke(app, ["inspect", str(log), "--on-bad-lines", policy])
+        assert r.exit_code == 0 and "rejected 1" in r.output, r.output
+    assert "rejected line 21" in runner.invoke(app, ["inspect", str(log)]).output
+
+
 def test_window_option(tmp_path: Path) -> None:
     out = _build(tmp_path, SEED, args=("--window", "2023-03-20T13:00Z..2023-03-20T13:30Z"))
     inc = json.loads((out / "timeline.json").read_text())["incidents"][0]

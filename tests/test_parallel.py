@@ -64,6 +64,20 @@ def test_jobs_2_identical_to_jobs_1(small_ranges: None) -> None:
     assert '"lines": 8911' in parallel[0]
 
 
+def test_progress_adds_up_to_the_planned_size(small_ranges: None, tmp_path: Path) -> None:
+    import gzip
+
+    lb = tmp_path / "lb-1" / "access.log.gz"
+    lb.parent.mkdir()
+    with gzip.open(lb, "wb") as fh:
+        fh.write((SEED / "lb-1" / "access.log").read_bytes())
+    for jobs in (1, 2):
+        planned = timeline.plan_read([str(SEED), str(tmp_path)], timeline.ReadOptions(jobs=jobs))
+        seen: list[int] = []
+        planned.read(seen.append)
+        assert len(seen) > 2 and sum(seen) == planned.size
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(importlib.util.find_spec("distributed") is None,
                     reason="dask.distributed not installed (pip install -e '.[dask]')")
