@@ -72,11 +72,12 @@ class Dataset:
 
 @dataclass
 class ReadOptions:
-    """Options for :func:`read`."""
+    """Options for :func:`read` and :func:`plan_read`."""
 
     host: str | None = None
     tz: str | None = None
     on_bad_lines: parsers.base.OnBadLines = "warn"
+    #: Called by :func:`read` as the parse goes (``ReadPlan.read`` takes it as an argument).
     progress: ProgressFn | None = None
     #: Worker processes for the parse (0: one per core).
     jobs: int = 1
