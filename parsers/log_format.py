@@ -951,25 +951,11 @@ class LogFormat:
     def __repr__(self) -> str:
         return f"LogFormat({self.fmt!r}, escape={self.escape!r})"
 
-    def rows_to_chunk(
-        self,
-        rows: Rows,
-        tcache: TimeCache,
-        stats: ParseStats,
-        options: ParseOptions,
-    ) -> dict[str, list[Any]]:
-        """Convert matched rows ``(line number, groups)`` into a columnar request chunk.
-
-        Conversions run column by column over the whole chunk (comprehensions with local
-        aliases), not per line. Rows whose timestamp is invalid are rejected with
-        ``bad timestamp``. ``tcache`` maps raw ``$time_local``/``$time_iso8601`` bytes to
-        ``(epoch, offset)``; timestamps repeat within a second, so each is parsed once.
-
-        Returns:
-            A dict with exactly the keys of :data:`REQUEST_COLUMNS`.
-        """
-        # Every group takes part in every match, so no value is None.
-        brows = cast("list[tuple[int, tuple[bytes, ...]]]", rows)
+    def _timestamps(self, brows: list[tuple[int, tuple[bytes, ...]]], tcache: TimeCache,
+                    stats: ParseStats, options: ParseOptions
+                    ) -> tuple[list[tuple[int, tuple[bytes, ...]]], list[float]]:
+        """The rows whose time parses, and their epoch times; the others are rejected
+        with ``bad timestamp``."""
         keys: list[bytes]
         if self._msec is not None:
             # $msec is unique per line, so caching it would only grow the cache.
@@ -1004,6 +990,45 @@ class LogFormat:
                 if self._msec is not None
                 else [tcache[g[cast(int, self._offset_i)]][0] for _, g in brows]
             )
+        return brows, ts_col
+
+    def _note_offset(self, groups: tuple[bytes, ...], tcache: TimeCache,
+                     stats: ParseStats) -> None:
+        """Record the file's UTC offset from the first row's time, when it carries one."""
+        if self._offset_i is None:
+            return
+        raw = groups[self._offset_i]
+        hit = tcache.get(raw)
+        if hit is None:
+            try:
+                hit = _TIME_PARSERS[self._offset_var](raw)
+            except ValueError:
+                hit = None
+            else:
+                tcache[raw] = hit
+        if hit is not None:
+            stats.utc_offset_s = hit[1]
+
+    def rows_to_chunk(
+        self,
+        rows: Rows,
+        tcache: TimeCache,
+        stats: ParseStats,
+        options: ParseOptions,
+    ) -> dict[str, list[Any]]:
+        """Convert matched rows ``(line number, groups)`` into a columnar request chunk.
+
+        Conversions run column by column over the whole chunk (comprehensions with local
+        aliases), not per line. Rows whose timestamp is invalid are rejected with
+        ``bad timestamp``. ``tcache`` maps raw ``$time_local``/``$time_iso8601`` bytes to
+        ``(epoch, offset)``; timestamps repeat within a second, so each is parsed once.
+
+        Returns:
+            A dict with exactly the keys of :data:`REQUEST_COLUMNS`.
+        """
+        # Every group takes part in every match, so no value is None.
+        brows, ts_col = self._timestamps(
+            cast("list[tuple[int, tuple[bytes, ...]]]", rows), tcache, stats, options)
         n = len(brows)
         if n == 0:
             return empty_request_chunk()
@@ -1064,18 +1089,8 @@ class LogFormat:
         stats.parsed += n
         stats.see_ts(min(ts_col))
         stats.see_ts(max(ts_col))
-        if stats.utc_offset_s is None and self._offset_i is not None:
-            raw = brows[0][1][self._offset_i]
-            hit = tcache.get(raw)
-            if hit is None:
-                try:
-                    hit = _TIME_PARSERS[self._offset_var](raw)
-                except ValueError:
-                    hit = None
-                else:
-                    tcache[raw] = hit
-            if hit is not None:
-                stats.utc_offset_s = hit[1]
+        if stats.utc_offset_s is None:
+            self._note_offset(brows[0][1], tcache, stats)
         stats.variant = self.label + ("" if self.escape == "default" else f" escape={self.escape}")
         chunk = {c: out[c] for c in REQUEST_COLUMNS}
         # Variables no column stands for ($cookie_session, $http_x_user_id...) are kept as

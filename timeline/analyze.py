@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,24 +16,9 @@ from timeline.aggregate import (
     is_client_error,
     is_failed,
 )
+from timeline.bins import Bins, bin_traffic
 from timeline.clients import ClientRule, match_exclusions, user_keys
-from timeline.detect import (
-    LATENCY_FACTOR,
-    LATENCY_MIN_EXCESS_S,
-    LATENCY_MIN_N,
-    MAD_K,
-    MERGE_GAP_BINS,
-    MIN_BINS,
-    MIN_FAILURES,
-    MIN_RATIO_EXCESS,
-    MIN_Z,
-    ROLL_BINS,
-    VANISH_P,
-    VANISH_SHARE,
-    Window,
-    choose_bin,
-    detect,
-)
+from timeline.detect import Window, detect
 from timeline.edges import (
     Timeout,
     failure_edges,
@@ -55,14 +39,13 @@ from timeline.impact import (
     surging_statuses,
 )
 from timeline.ingest import Dataset
+from timeline.method import BASELINE_S, describe_method
 from timeline.model import Analysis, AnalysisOptions, Edge, Incident
 from timeline.narrate import narrate
 
 #: Rows after the end read back too, to find where silent hosts serve again.
 ROWS_AFTER_S = 300
 
-#: Latency is compared with the edge's requests in this many seconds before the start.
-BASELINE_S = 3600
 
 #: Paths that only health checks ask for; a client that asks for nothing else is a probe.
 HEALTH_PATH = re.compile(r"^/(?:-/)?(?:healthz?|health-?check|ping|status|readyz|livez|ready|alive)"
@@ -104,7 +87,9 @@ def find_probes(rows: pd.DataFrame) -> np.ndarray:
 
 def build(dataset: Dataset, window: tuple[float, float] | None = None,
           options: AnalysisOptions | None = None) -> Analysis:
-    """Detect incidents in the dataset and describe each one.
+    """Detect incidents in the dataset and describe each one: bin the traffic, detect the
+    windows (or take ``window``), settle each one's edges and measure it from the rows
+    around it (the second pass), and tell its story.
 
     Args:
         dataset: what :func:`timeline.read` returned.
@@ -112,196 +97,127 @@ def build(dataset: Dataset, window: tuple[float, float] | None = None,
         options: the user key, clients that are not users, the availability target.
     """
     options = options or AnalysisOptions()
-    user_key, rules = options.key, options.rules
     agg = dataset.agg
     edge_hosts = find_edge_hosts(agg)
-    method: list[str] = []
-    span = agg.span()
-    if span is None:
-        span_start = span_end = 0.0
-        if not dataset.events.empty:
-            span_start = float(dataset.events["ts"].min())
-            span_end = float(dataset.events["ts"].max())
-    else:
-        span_start, span_end = span
-    bin_s = choose_bin(span_end - span_start)
-    t0 = math.floor(span_start / bin_s) * bin_s
-    nbins = int((span_end - t0) // bin_s) + 1
-    c = agg.counts
-    cb = ((c["minute"].to_numpy(dtype=np.int64) * 60 - t0) // bin_s).astype(np.int64)
-    n = c["n"].to_numpy(dtype=np.int64)
-    status = c["status"].to_numpy(dtype=np.int64)
-    probe = c["probe"].to_numpy(dtype=bool)
-    host_arr = c["host"].astype(str).to_numpy()
-    failed = is_failed(status)
-    is_edge = np.isin(host_arr, edge_hosts) & ~probe
-    edge_total = np.bincount(cb[is_edge], weights=n[is_edge], minlength=nbins).astype(np.int64)
-    edge_failed = np.bincount(cb[is_edge & failed], weights=n[is_edge & failed],
-                              minlength=nbins).astype(np.int64)
-    cerr = is_edge & is_client_error(status)
-    edge_4xx = np.bincount(cb[cerr], weights=n[cerr], minlength=nbins).astype(np.int64)
-    per_host = pd.crosstab(cb[~probe], host_arr[~probe], values=n[~probe], aggfunc="sum"
-                           ).reindex(range(nbins)).fillna(0).astype(np.int64)
-    per_host.columns = [str(h) for h in per_host.columns]
-    classes = {}
-    for name, sel in (("2xx", (status >= 100) & (status < 400)),
-                      ("4xx", (status >= 400) & (status < 500) & (status != 444)),
-                      ("5xx", status >= 500),
-                      ("no response", (status == 0) | (status == 444))):
-        m = is_edge & sel
-        classes[name] = np.bincount(cb[m], weights=n[m], minlength=nbins).astype(np.int64)
-    # 1xx-3xx are all "answered" for the chart.
-    bins = pd.DataFrame(classes, index=t0 + np.arange(nbins) * bin_s)
-    bins["failed"] = edge_failed
-    bins["total"] = edge_total
-    # Failures per status at the edge over the whole input, for the background test.
-    # ...and client errors: a 4xx that surged in a window is a failure there.
-    fsel = is_edge & (failed | is_client_error(status))
-    codes, inverse = np.unique(status[fsel], return_inverse=True)
-    sums = np.bincount(inverse, weights=n[fsel], minlength=len(codes))
-    fail_by_status = {int(k): int(v) for k, v in zip(codes.tolist(), sums.tolist(), strict=True)}
-    n_probes = 0
-
-    incidents: list[Incident] = []
-    candidates: dict[int, _Candidate] = {}
+    bins = bin_traffic(agg, edge_hosts, _span(dataset))
     if window is not None:
-        inc = Incident(start=window[0], end=window[1], signals=["given by --window"],
-                       window_given=True)
-        inc.start_edge = Edge(window[0], "given")
-        inc.end_edge = Edge(window[1], "given")
-        incidents.append(inc)
-        method.append("The window was given with --window; detection was not used.")
-    elif nbins > 1 and not agg.empty:
-        bursts, burst_ts = _error_bursts(dataset.events, t0, bin_s, nbins)
-        for w in detect(edge_total, edge_failed, per_host, edge_hosts, edge_4xx, bursts,
-                        _latency_hist(agg, edge_hosts, t0, bin_s, nbins)):
-            cand = _refine(w, dataset, edge_hosts, t0, bin_s, burst_ts)
-            candidates[id(cand.inc)] = cand
-            incidents.append(cand.inc)
-    incidents.sort(key=lambda i: (i.start, i.end))
-    if not agg.latency.empty:
-        method.append(
-            "The access logs carry a latency ($request_time, else $upstream_response_time): "
-            f"a bin is also anomalous when its p95 at the edge is over {LATENCY_FACTOR:g} "
-            f"times the quiet bins' median p95 and {LATENCY_MIN_EXCESS_S:g} s above it, with "
-            f"at least {LATENCY_MIN_N} timed requests (quantiles from 25%-wide buckets).")
-    method += [
-        f"Requests were counted in {bin_s // 60 or 1}-minute bins at the edge tier "
-        f"({', '.join(edge_hosts) or 'no access logs'}): the hosts whose requests do not carry "
-        "X-Forwarded-For, i.e. the ones users talk to.",
-        "A request failed when the user got an error or nothing: status 5xx, 000 or 444; "
-        "a 4xx or 499 (the user gave up waiting) only where its status surged.",
-        "A bin is anomalous when its failure ratio (alone, or summed over the "
-        f"{ROLL_BINS} bins around it) exceeds the median of the quiet bins by {MAD_K:g} "
-        f"scaled MADs and by {MIN_RATIO_EXCESS:.0%}, with at least {MIN_FAILURES} failures "
-        f"and a binomial z-score of {MIN_Z:g}; or when a host serves under "
-        f"{VANISH_SHARE:.0%} of its usual count for a stretch so long that its usual rate "
-        f"makes it improbable (Poisson, widened by the observed burstiness, p < {VANISH_P:g}) "
-        "while the other hosts keep serving. A backend's silence counts only when the edge "
-        f"also failed. Anomalous bins merge across gaps of {MERGE_GAP_BINS} bins; windows "
-        f"with fewer than {MIN_BINS} anomalous bins are ignored. See docs/method.md.",
-        "The start and end are the first and last failing request at the edge; when nothing "
-        "failed there, the last request before and the first after a host's silence.",
-        f"At the edge tier, users are {user_key.description} (`--user-key {user_key.spec}`); "
-        "a user is affected when at least one of their requests in the window failed. "
-        "Monitoring probes (known health-check user agents, or clients that only request "
-        "health paths) are not users"
-        + (", nor are the clients matched by `--exclude-client` (listed in the Impact "
-           "section); their requests are left out of the request counts too" if rules
-           else "")
-        + ". Failures of a status that did not surge in the window (the usual trickle of "
-        "500s) are counted apart as background.",
-        "Requests a silent edge host did not serve are estimated from its mean rate outside "
-        "the window (an estimate, reported apart from the counted failures).",
-        "Time to detect is the first related alert (firing inside the window or up to 15 "
-        "minutes before it; always-on alerts such as Watchdog excluded) minus the start.",
-        "Routes are request paths without the query string, with ids (numbers, UUIDs, hex "
-        "ids of 8+ characters and long base64-like tokens, each with a digit in it) "
-        "collapsed to :id; the top 10 routes by failed requests at the edge are listed. "
-        "Upstreams are the addresses in $upstream_addr at every host; a request counts for "
-        "each address it tried, and as failed when the user's response failed.",
-        f"Latency p50/p95 is over the users' requests at the edge, failed ones included, in "
-        f"the window and in the {BASELINE_S // 60} minutes before its start (the baseline), "
-        "from $request_time and $upstream_response_time where the log format has them.",
-    ]
-    if options.slo is not None:
-        method.append(
-            f"Error budget: the target {options.slo:g}% allows (1 - target) of the requests at "
-            "the edge to fail over the SLO period, taken here as the analysed span (the logs "
-            "hold nothing longer); the incident consumed its failed requests' share of that "
-            "budget. Burn rate = error ratio over a window / (1 - target), from the "
-            "per-bin failures at the edge (5xx, 000, 444, probes excluded). The page "
-            "condition is the Google SRE workbook's multiwindow rule: the 1 h and the 5 min "
-            "burn rates both above 14.4 (and, slower, 6 h and 30 min above 6); see "
-            "docs/method.md.")
-    timeout = proxy_timeout(dataset.nginx_conf)
+        given = Incident(start=window[0], end=window[1], signals=["given by --window"],
+                         window_given=True)
+        given.start_edge, given.end_edge = Edge(window[0], "given"), Edge(window[1], "given")
+        candidates = [_Candidate(given, [], None, (given.start_edge, given.end_edge), False)]
+    elif bins.count > 1 and not agg.empty:
+        bursts, burst_lines = _error_bursts(dataset.events, bins)
+        candidates = [_refine(w, dataset, edge_hosts, bins, burst_lines)
+                      for w in detect(bins, edge_hosts, bursts,
+                                      _latency_hist(agg, edge_hosts, bins))]
+    else:
+        candidates = []
+    candidates.sort(key=lambda c: (c.inc.start, c.inc.end))
+    second = _SecondPass(dataset, bins, edge_hosts, options, proxy_timeout(dataset.nginx_conf))
+    incidents = [inc for inc in map(second.describe, candidates) if inc is not None]
+    method = describe_method(bins.width, edge_hosts, options, timed=not agg.latency.empty,
+                             given=window is not None)
+    return Analysis(dataset, bins.width, bins.table, incidents, edge_hosts, second.probes,
+                    method, options)
 
-    def where(src: int, line: int) -> str:
-        return f"{dataset.sources[src].path}:{line}"
 
-    kept: list[Incident] = []
-    for inc in incidents:
-        found = candidates.get(id(inc))
-        # The second pass: the rows around this window only, read back from the files; from
-        # a proxy timeout earlier, since a request is logged when it ends.
-        margin = bin_s + (timeout.seconds if found is not None else 0.0)
-        rows = dataset.load_rows(inc.start - margin, inc.end + max(bin_s, ROWS_AFTER_S))
+def _span(dataset: Dataset) -> tuple[float, float]:
+    """First and last request (or, with no request, event) time."""
+    span = dataset.agg.span()
+    if span is not None:
+        return span
+    ev = dataset.events
+    if ev.empty:
+        return 0.0, 0.0
+    return float(ev["ts"].min()), float(ev["ts"].max())
+
+
+@dataclass
+class _SecondPass:
+    """Reads the rows around each candidate window back and describes the incident."""
+
+    dataset: Dataset
+    bins: Bins
+    edge_hosts: list[str]
+    options: AnalysisOptions
+    timeout: Timeout
+    #: The most distinct probe clients seen around any window.
+    probes: int = 0
+
+    def where(self, src: int, line: int) -> str:
+        """``file:line`` of a row, from its source index and line number."""
+        return f"{self.dataset.sources[src].path}:{line}"
+
+    def describe(self, cand: _Candidate) -> Incident | None:
+        """Settle, measure and narrate one incident; None for a scanner's burst of 4xx."""
+        inc, bins, edge_hosts = cand.inc, self.bins, self.edge_hosts
+        dataset, options, rules = self.dataset, self.options, self.options.rules
+        # The rows around this window only, read back from the files; from a proxy timeout
+        # earlier, since a request is logged when it ends.
+        margin = bins.width + (self.timeout.seconds if cand.detected else 0.0)
+        rows = dataset.load_rows(inc.start - margin, inc.end + max(bins.width, ROWS_AFTER_S))
         # Routes once per distinct path, for the breakdowns and the partial-failure test.
         rows["route"] = routes_of(rows["path"]) if len(rows) else []
         probe_rows = find_probes(rows)
-        n_probes = max(n_probes, int(rows.loc[probe_rows, "client"].nunique())
-                       if len(rows) else 0)
+        self.probes = max(self.probes, int(rows.loc[probe_rows, "client"].nunique())
+                          if len(rows) else 0)
         rule_of = match_exclusions(rows, rules)
         incomplete = incomplete_requests(rows)
         not_users = probe_rows | (rule_of >= 0) | incomplete
-        users = user_keys(rows, user_key) if len(rows) else None
-        if found is not None:
-            _settle(found, rows, not_users, edge_hosts, fail_by_status, per_host, bin_s,
-                    timeout, where)
+        at_edge = (np.isin(rows["host"].astype(str).to_numpy(), edge_hosts) & ~not_users
+                   if len(rows) else np.zeros(0, dtype=bool))
+        users = user_keys(rows, options.key) if len(rows) else None
+        if cand.detected:
+            _settle(cand, rows, at_edge, bins, self.timeout, self.where)
         began = None
         if len(rows):
-            began = request_starts(rows, timeout)[0]
-            held = released_at_repair(
-                rows, np.isin(rows["host"].astype(str).to_numpy(), edge_hosts) & ~not_users,
-                inc.end, inc.start, timeout)
+            began = request_starts(rows, self.timeout)[0]
+            held = released_at_repair(rows, at_edge, inc.end, inc.start, self.timeout)
             began[held] = np.minimum(began[held], inc.end)
-        measure_impact(inc, rows, not_users, edge_hosts, per_host, fail_by_status, t0, bin_s,
-                       _silent_users(dataset, inc, edge_hosts, bin_s, options), users, began)
+        measure_impact(inc, rows, not_users, edge_hosts, bins,
+                       _silent_users(dataset, inc, edge_hosts, bins.width, options), users,
+                       began)
         count_incomplete(inc, rows, incomplete, edge_hosts)
         if inc.peak_ts is not None:
             inc.peak_source = first_failure_at(
-                rows, np.isin(rows["host"].astype(str).to_numpy(), edge_hosts) & ~not_users,
-                _failing(rows, inc.impact.failing_statuses), inc.peak_ts, inc.peak_ts + bin_s,
-                where)
+                rows, at_edge, _failing(rows, inc.impact.failing_statuses), inc.peak_ts,
+                inc.peak_ts + bins.width, self.where)
         count_exclusions(inc, rows, rule_of, rules)
-        # The hour before is read back only when the window's rows carry a latency: for
-        # combined/main logs it would be a second pass for nothing.
-        timed = not rows.empty and bool(rows[["request_time", "upstream_time"]].notna().any()
-                                        .any())
-        base_rows = (dataset.load_rows(max(inc.start - BASELINE_S, span_start), inc.start)
-                     if timed else rows.iloc[:0])
-        measure_latency(inc, rows, not_users, base_rows, _not_users(base_rows, rules),
-                        edge_hosts)
+        self._latency(inc, rows, not_users)
         if options.slo is not None:
-            measure_slo(inc, bins, options.slo, bin_s)
-        if incidents and _is_scan(inc):
-            continue
-        ev = dataset.events
-        dropped = 0
-        if not ev.empty:
-            # Dropped before a response: the access log has no line for these requests, the
-            # error log has one per dropped connection (and never the client's address).
-            sel = (ev["kind"].isin(list(DROPPED_KINDS)) & (ev["ts"] >= inc.start - bin_s)
-                   & (ev["ts"] <= inc.end + bin_s))
-            dropped = int(ev.loc[sel, "count"].sum())
+            measure_slo(inc, bins.table, options.slo, bins.width)
+        if _is_scan(inc):
+            return None
+        dropped = self._dropped(inc)
         if dropped:
             inc.impact.requests_lost_estimate += dropped
             bound_users(inc.impact, dropped, rows, not_users, users, edge_hosts, inc,
                         _nearby_users(dataset, inc, edge_hosts, options), began)
-        narrate(inc, dataset, rows, bins, per_host, t0, bin_s)
-        kept.append(inc)
-    incidents = kept
-    return Analysis(dataset, bin_s, bins, incidents, edge_hosts, n_probes, method, options)
+        narrate(inc, dataset, rows, bins)
+        return inc
+
+    def _latency(self, inc: Incident, rows: pd.DataFrame, not_users: np.ndarray) -> None:
+        """p50/p95 in the window against the hour before. The hour is read back only when
+        the window's rows carry a latency: for combined/main logs it would be a second pass
+        for nothing."""
+        timed = not rows.empty and bool(rows[["request_time", "upstream_time"]].notna().any()
+                                        .any())
+        first = self.dataset.agg.span()
+        lo = max(inc.start - BASELINE_S, first[0] if first else inc.start)
+        base_rows = self.dataset.load_rows(lo, inc.start) if timed else rows.iloc[:0]
+        measure_latency(inc, rows, not_users, base_rows,
+                        _not_users(base_rows, self.options.rules), self.edge_hosts)
+
+    def _dropped(self, inc: Incident) -> int:
+        """Connections Nginx dropped in the window before logging a request: the access log
+        has no line for them, the error log one per connection (never the client)."""
+        ev = self.dataset.events
+        if ev.empty:
+            return 0
+        w = self.bins.width
+        sel = (ev["kind"].isin(list(DROPPED_KINDS)) & (ev["ts"] >= inc.start - w)
+               & (ev["ts"] <= inc.end + w))
+        return int(ev.loc[sel, "count"].sum())
 
 
 def _failing(rows: pd.DataFrame, surged: list[int]) -> np.ndarray:
@@ -323,16 +239,15 @@ def _not_users(rows: pd.DataFrame, rules: tuple[ClientRule, ...]) -> np.ndarray:
     return out
 
 
-def _latency_hist(agg: Aggregate, edge_hosts: list[str], t0: float, bin_s: int,
-                  nbins: int) -> np.ndarray | None:
+def _latency_hist(agg: Aggregate, edge_hosts: list[str], bins: Bins) -> np.ndarray | None:
     """Bins x latency buckets of the edge hosts' timed requests; None when none logs one."""
     lat = agg.latency
     lat = lat[lat["host"].astype(str).isin(edge_hosts)]
     if lat.empty:
         return None
-    b = ((lat["minute"].to_numpy(dtype=np.int64) * 60 - t0) // bin_s).astype(np.int64)
-    hist = np.zeros((nbins, len(LATENCY_EDGES)), dtype=np.int64)
-    keep = (b >= 0) & (b < nbins)
+    b = bins.indices(lat["minute"].to_numpy(dtype=np.int64) * 60)
+    hist = np.zeros((bins.count, len(LATENCY_EDGES)), dtype=np.int64)
+    keep = (b >= 0) & (b < bins.count)
     np.add.at(hist, (b[keep], lat["bucket"].to_numpy(dtype=np.int64)[keep]),
               lat["n"].to_numpy(dtype=np.int64)[keep])
     return hist
@@ -351,10 +266,12 @@ class _Candidate:
     silences: list[tuple[Edge, Edge, bool]]
     burst: tuple[Edge, Edge] | None
     bins: tuple[Edge, Edge]
+    #: False for a window given with --window (its edges are kept as given).
+    detected: bool = True
 
 
-def _refine(w: Window, dataset: Dataset, edge_hosts: list[str], t0: float,
-            bin_s: int, burst_ts: pd.DataFrame | None = None) -> _Candidate:
+def _refine(w: Window, dataset: Dataset, edge_hosts: list[str], bins: Bins,
+            burst_ts: pd.DataFrame | None = None) -> _Candidate:
     """What the first pass knows of a window's edges.
 
     A silent host's last request before and first after its silence are edges of their
@@ -363,11 +280,11 @@ def _refine(w: Window, dataset: Dataset, edge_hosts: list[str], t0: float,
     silence is less precise than the failures it causes at the load balancer).
     """
     minutes = dataset.agg.minutes
-    mb = ((minutes["minute"].to_numpy(dtype=np.int64) * 60 - t0) // bin_s).astype(np.int64)
+    mb = bins.indices(minutes["minute"].to_numpy(dtype=np.int64) * 60)
     hosts = minutes["host"].astype(str).to_numpy()
     srcs = minutes["source"].to_numpy(dtype=np.int64)
     lo_bin, hi_bin = w.first_bin - 1, w.last_bin + 1
-    lo_t, hi_t = t0 + w.first_bin * bin_s, t0 + (w.last_bin + 1) * bin_s
+    lo_t, hi_t = bins.start_of(w.first_bin), bins.start_of(w.last_bin + 1)
     span = [lo_t, hi_t]
     sel = np.isin(hosts, edge_hosts) & (mb >= lo_bin) & (mb <= hi_bin)
     for lo_col, hi_col in (("f_min", "f_max"), ("c_min", "c_max")):
@@ -394,13 +311,13 @@ def _refine(w: Window, dataset: Dataset, edge_hosts: list[str], t0: float,
             s0 = Edge(float(ts_max[i]), "silence", at(i, line_max),
                       f"{host}'s last request before its silence")
         else:
-            s0 = Edge(t0 + hb0 * bin_s, "bins", "", f"{host} logged nothing from the start")
+            s0 = Edge(bins.start_of(hb0), "bins", "", f"{host} logged nothing from the start")
         if after.size:
             i = int(after[np.argmin(ts_min[after])])
             s1 = Edge(float(ts_min[i]), "silence", at(i, line_min),
                       f"{host}'s first request after its silence")
         else:
-            s1 = Edge(t0 + (hb1 + 1) * bin_s, "bins", "", f"{host} logged nothing after")
+            s1 = Edge(bins.start_of(hb1 + 1), "bins", "", f"{host} logged nothing after")
         silences.append((s0, s1, host in edge_hosts))
         span = [min(span[0], s0.ts), max(span[1], s1.ts)]
     burst = None
@@ -421,26 +338,24 @@ def _refine(w: Window, dataset: Dataset, edge_hosts: list[str], t0: float,
     return _Candidate(inc, silences, burst, bins_edges)
 
 
-def _settle(cand: _Candidate, rows: pd.DataFrame, not_users: np.ndarray,
-            edge_hosts: list[str], fail_by_status: dict[int, int], per_host: pd.DataFrame,
-            bin_s: int, timeout: Timeout, where: Callable[[int, int], str]) -> None:
+def _settle(cand: _Candidate, rows: pd.DataFrame, users: np.ndarray, bins: Bins,
+            timeout: Timeout, where: Callable[[int, int], str]) -> None:
     """The incident's start and end, from the edges its candidate offers.
 
-    The failures of the statuses that surged (:func:`timeline.edges.failure_edges`) and the
-    edge hosts' silences; a backend's silence only when nothing failed at the edge; else
-    the error-log burst; else the bins.
+    The failures of the statuses that surged (:func:`timeline.edges.failure_edges`) among
+    ``users`` (the rows of users' requests at the edge) and the edge hosts' silences; a
+    backend's silence only when nothing failed at the edge; else the error-log burst; else
+    the bins.
     """
     inc = cand.inc
     starts: list[Edge] = []
     ends: list[Edge] = []
     if not rows.empty:
-        hosts = rows["host"].astype(str).to_numpy()
-        users = np.isin(hosts, edge_hosts) & ~not_users
         ts = rows["ts"].to_numpy(dtype=float)
         status = rows["status"].to_numpy(dtype=np.int64)
         inwin = users & (ts >= inc.start) & (ts <= inc.end)
         candidate = inwin & (is_failed(status) | is_client_error(status))
-        surged = surging_statuses(status[candidate], fail_by_status, inc, per_host, bin_s)
+        surged = surging_statuses(status[candidate], bins, inc)
         found = failure_edges(rows, users, surged, inc.start, inc.end, timeout, where)
         if found is not None:
             starts.append(found[0])
@@ -516,18 +431,17 @@ BURST_KINDS = {"worker_connections", "too_many_open_files", "upstream_refused",
                "rate_limited", "conn_limited", "bind_failed", "worker_crash", "resolve_failed"}
 
 
-def _error_bursts(events: pd.DataFrame, t0: float, bin_s: int,
-                  nbins: int) -> tuple[np.ndarray, pd.DataFrame | None]:
+def _error_bursts(events: pd.DataFrame, bins: Bins) -> tuple[np.ndarray, pd.DataFrame | None]:
     """Serious error-log lines per bin, and those lines (ts, source_file, line) in time
     order."""
     if events.empty:
-        return np.zeros(nbins, dtype=np.int64), None
+        return np.zeros(bins.count, dtype=np.int64), None
     sel = events[(events["parser"] == "nginx_error") & events["kind"].isin(BURST_KINDS)]
     ts = sel["ts"].to_numpy(dtype=float)
-    b = ((ts - t0) // bin_s).astype(np.int64)
-    ok = (b >= 0) & (b < nbins)
+    b = bins.indices(ts)
+    ok = (b >= 0) & (b < bins.count)
     counts = np.bincount(b[ok], weights=sel["count"].to_numpy(dtype=float)[ok],
-                         minlength=nbins).astype(np.int64)
+                         minlength=bins.count).astype(np.int64)
     lines = sel.loc[ok, ["ts", "source_file", "line"]].sort_values(["ts", "source_file", "line"],
                                                                   kind="stable")
     return counts, lines

@@ -1,13 +1,16 @@
 """Find incident windows in binned traffic.
 
-Two signals, each against a robust baseline of the *quiet* bins (median and the median
+Five signals, each against a robust baseline of the *quiet* bins (median and the median
 absolute deviation, MAD; Hampel's identifier, see docs/method.md):
 
 * the failure ratio at the edge tier (the hosts users talk to): a bin is anomalous when its
   ratio is far above the baseline ratio *and* the excess is statistically clear for the
   bin's request count (a binomial z-score), so one 500 in a quiet minute is not an incident;
+* the 4xx ratio at the edge (a broken config falls to a default server answering 404);
 * traffic that vanishes on a host while the other hosts keep serving (an Nginx that stopped
-  listening writes no access lines at all, so there is no error to count).
+  listening writes no access lines at all, so there is no error to count);
+* bursts of serious error-log lines (connections dropped before any access line);
+* p95 latency far past the usual, when the logs carry a request time.
 
 Anomalous bins merge across short gaps; windows shorter than ``MIN_BINS`` are blips.
 """
@@ -21,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from timeline.aggregate import LATENCY_EDGES
+from timeline.bins import Bins
 
 #: Merge anomalous bins separated by at most this many normal bins.
 MERGE_GAP_BINS = 2
@@ -67,14 +71,6 @@ class Window:
     signals: set[str] = field(default_factory=set)
     #: host -> (first bin, last bin) of its silence inside this window
     vanished: dict[str, tuple[int, int]] = field(default_factory=dict)
-
-
-def choose_bin(span_s: float) -> int:
-    """Bin width in seconds for a span: 1 minute unless that gives more than ~3000 bins."""
-    for width in (60, 300, 900, 3600):
-        if span_s / width <= 3000:
-            return width
-    return 86400
 
 
 def robust_baseline(values: np.ndarray, quiet: np.ndarray) -> tuple[float, float]:
@@ -243,15 +239,12 @@ def merge_bins(mask: np.ndarray) -> list[tuple[int, int]]:
 
 
 def detect(
-    edge_total: np.ndarray,
-    edge_failed: np.ndarray,
-    per_host: pd.DataFrame,
+    bins: Bins,
     edge_hosts: list[str] | None = None,
-    edge_client_errors: np.ndarray | None = None,
     error_bursts: np.ndarray | None = None,
     latency: np.ndarray | None = None,
 ) -> list[Window]:
-    """Incident windows from the edge failure counts and the per-host request counts.
+    """Incident windows from the edge's failures, client errors and per-host requests.
 
     A backend (non-edge host) falling silent is corroboration only: if the edge kept
     answering without failures, users were not hurt (the proxy sent them elsewhere), so a
@@ -263,6 +256,8 @@ def detect(
     ``latency`` (bins x latency buckets at the edge, when the logs carry a latency) adds
     windows where responses got far slower than usual even if they did not fail.
     """
+    edge_total, edge_failed, per_host = bins.edge_total, bins.edge_failed, bins.per_host
+    edge_client_errors = bins.edge_4xx
     n = len(edge_total)
     quiet = np.ones(n, dtype=bool)
     fail = np.zeros(n, dtype=bool)
@@ -270,11 +265,9 @@ def detect(
     vanished: dict[str, np.ndarray] = {}
     for _ in range(2):
         fail = failure_anomalies(edge_total, edge_failed, quiet)
-        if edge_client_errors is not None:
-            # A broken config sends requests to a default server: 404/403 everywhere. 4xx
-            # have a busier background (bots, stale links), hence the larger minimum excess.
-            client = failure_anomalies(edge_total, edge_client_errors, quiet,
-                                       CLIENT_ERROR_EXCESS)
+        # A broken config sends requests to a default server: 404/403 everywhere. 4xx have
+        # a busier background (bots, stale links), hence the larger minimum excess.
+        client = failure_anomalies(edge_total, edge_client_errors, quiet, CLIENT_ERROR_EXCESS)
         vanished = vanish_anomalies(per_host, quiet)
         burst = burst_anomalies(error_bursts, quiet) if error_bursts is not None else client & False
         slow = latency_anomalies(latency, quiet) if latency is not None else client & False

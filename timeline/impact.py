@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from timeline.aggregate import is_client_error, is_failed
+from timeline.bins import Bins
 from timeline.clients import ClientRule, client_address
 from timeline.model import (
     LATENCY_FIELDS,
@@ -28,10 +29,7 @@ def measure_impact(
     rows: pd.DataFrame,
     probe: np.ndarray,
     edge_hosts: list[str],
-    per_host: pd.DataFrame,
-    fail_by_status: dict[int, int],
-    t0: float,
-    bin_s: int,
+    bins: Bins,
     silent_users: set[str] | None = None,
     users: np.ndarray | None = None,
     began: np.ndarray | None = None,
@@ -66,7 +64,7 @@ def measure_impact(
     inwin = (ts >= inc.start) & ((ts if began is None else began) <= inc.end)
     is_edge = np.isin(hosts, edge_hosts) & ~probe
     sel = inwin & is_edge
-    surged = surging_statuses(status[sel & candidate], fail_by_status, inc, per_host, bin_s)
+    surged = surging_statuses(status[sel & candidate], bins, inc)
     if surged:
         # Failures of a status that did not surge (the usual trickle of 500s) are the
         # background, not the incident: counted apart so they do not inflate the impact.
@@ -108,47 +106,45 @@ def measure_impact(
     # logs the next tier's addresses), so no request is counted twice for one address.
     imp.by_upstream, imp.upstreams_seen = _by_upstream(rows["upstream_addr"], inwin & ~probe,
                                                        failed)
-    # Traffic a silent edge host never logged: its usual rate times the silent bins. A
-    # silent backend's traffic shows up as failures at the proxy instead: not lost.
+    imp.requests_lost_estimate = _lost_requests(inc, bins, edge_hosts)
+    # The peak: the bin with the most failed edge requests inside the window.
+    if imp.requests_failed:
+        fb = bins.indices(ts[sel & failed])
+        counts = np.bincount(fb - fb.min())
+        pb = int(np.argmax(counts)) + int(fb.min())
+        inc.peak_ts = bins.start_of(pb)
+        inc.peak_failed = int(counts[pb - int(fb.min())])
+        inc.peak_total = int((is_edge & (bins.indices(ts) == pb)).sum())
+
+
+def _lost_requests(inc: Incident, bins: Bins, edge_hosts: list[str]) -> int:
+    """Traffic a silent edge host never logged: its usual rate times the silent bins. A
+    silent backend's traffic shows up as failures at the proxy instead: not lost."""
     lost = 0
-    b0 = int((inc.start - t0) // bin_s)
-    b1 = int((inc.end - t0) // bin_s)
+    b0, b1 = bins.window(inc.start, inc.end)
+    outside = bins.outside(inc.start, inc.end)
     for host in inc.affected_hosts:
         if host not in edge_hosts:
             continue
-        col = per_host[host].to_numpy(dtype=float)
-        outside = np.ones(len(col), dtype=bool)
-        outside[b0 : b1 + 1] = False
+        col = bins.per_host[host].to_numpy(dtype=float)
         base = float(np.mean(col[outside])) if outside.any() else 0.0
         seen = float(col[b0 : b1 + 1].sum())
         lost += max(0, round(base * (b1 - b0 + 1) - seen))
-    imp.requests_lost_estimate = lost
-    # The peak: the bin with the most failed edge requests inside the window.
-    if imp.requests_failed:
-        fb = ((ts[sel & failed] - t0) // bin_s).astype(np.int64)
-        counts = np.bincount(fb - fb.min())
-        pb = int(np.argmax(counts)) + int(fb.min())
-        inc.peak_ts = t0 + pb * bin_s
-        inc.peak_failed = int(counts[pb - int(fb.min())])
-        inc.peak_total = int((is_edge & (((ts - t0) // bin_s).astype(np.int64) == pb)).sum())
+    return lost
 
 
-def surging_statuses(
-    fail_status_in: np.ndarray,
-    fail_by_status: dict[int, int],
-    inc: Incident,
-    per_host: pd.DataFrame,
-    bin_s: int,
-) -> list[int]:
+def surging_statuses(fail_status_in: np.ndarray, bins: Bins, inc: Incident) -> list[int]:
     """Failure statuses whose count inside the window is well above their rate outside it.
 
     Args:
         fail_status_in: the status of each failed edge request inside the window.
-        fail_by_status: failed edge requests per status over the whole input.
+        bins: the binned traffic (its span, and its failures per status over the input).
+        inc: the incident (its window).
     """
     if fail_status_in.size == 0:
         return []
-    span = max(len(per_host) * bin_s, 1)
+    fail_by_status = bins.fail_by_status
+    span = max(bins.count * bins.width, 1)
     dur = max(inc.end - inc.start, 1.0)
     outside = max(span - dur, 1.0)
     codes, n_in = np.unique(fail_status_in, return_counts=True)

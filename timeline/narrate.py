@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from timeline.bins import Bins
 from timeline.impact import routes_of
 from timeline.ingest import Dataset
 from timeline.links import ACCESS_TOP, LINKS_PER_ENTRY, collect_uses, resolve_links, worth_linking
@@ -165,14 +166,12 @@ def relevant_alerts(events: pd.DataFrame, inc: Incident) -> pd.DataFrame:
     return al[keep]
 
 
-def narrate(
-    inc: Incident, dataset: Dataset, rows: pd.DataFrame, bins: pd.DataFrame,
-    per_host: pd.DataFrame, t0: float, bin_s: int,
-) -> None:
+def narrate(inc: Incident, dataset: Dataset, rows: pd.DataFrame, bins: Bins) -> None:
     """Fill the incident's timeline, detection, causes, ruled-out list and resolution.
 
     ``rows`` are the requests around the window (the second pass), sorted by time.
     """
+    bin_s = bins.width
     events = dataset.events
     req = rows
     entries: list[Entry] = []
@@ -264,7 +263,7 @@ def narrate(
     order = {"start": 0, "end": 9}
     entries.sort(key=lambda e: (e.ts, order.get(e.kind, 5), e.host, e.text))
     inc.timeline = entries
-    _causes(inc, actions, groups, events, per_host, bins, t0, bin_s,
+    _causes(inc, actions, groups, events, bins,
             _served_share_of_failing_routes(req, inc), links)
 
 
@@ -368,15 +367,13 @@ def _causes(
     actions: list[Any],
     groups: list[ErrorGroup],
     events: pd.DataFrame,
-    per_host: pd.DataFrame,
-    bins: pd.DataFrame,
-    t0: float,
-    bin_s: int,
+    bins: Bins,
     served_share: float,
     links: dict[str, Link],
 ) -> None:
     causes: list[Cause] = []
     used: set[int] = set()
+    bin_s = bins.width
     for host in inc.affected_hosts:
         before = [a for a in actions if a.host == host and _may_trigger(a, inc, bin_s)]
         # A proxy's errors explain this host's silence when they span it, unless every
@@ -390,7 +387,7 @@ def _causes(
                             f"(upstream {', '.join(g.peers[:3]) or '?'}), first at "
                             f"{g.source}")
             evidence += _link_evidence(g, links, host)
-        others = [h for h in per_host.columns if h != host]
+        others = [h for h in bins.per_host.columns if h != host]
         if before:
             act = before[-1]
             config = act.what in ("reload", "nginx_restart")
@@ -460,7 +457,7 @@ def _causes(
                             "failures; read the failing requests' upstream logs", 0.1, []))
     causes.sort(key=lambda c: -c.confidence)
     inc.causes = causes
-    inc.ruled_out = _ruled_out(inc, groups, per_host, bins, t0, bin_s)
+    inc.ruled_out = _ruled_out(inc, groups, bins)
     inc.resolution = [f"{a.host}: {a.detail.lower()} at {fmt_hms(a.ts)} ({a.source})"
                       for a in actions
                       if inc.end - 10 * 60 <= a.ts <= inc.end + 2 * bin_s
@@ -572,21 +569,13 @@ def _overlaps(group: ErrorGroup, inc: Incident) -> bool:
     return bool(first <= inc.start + 120 and (last - first) >= 0.8 * dur - 120)
 
 
-def _ruled_out(
-    inc: Incident,
-    groups: Iterable[ErrorGroup],
-    per_host: pd.DataFrame,
-    bins: pd.DataFrame,
-    t0: float,
-    bin_s: int,
-) -> list[str]:
+def _ruled_out(inc: Incident, groups: Iterable[ErrorGroup], bins: Bins) -> list[str]:
+    """What the data shows was not the problem (the postmortem's misleading paths)."""
     out: list[str] = []
     kinds = {g.kind for g in groups}
-    b0 = int((inc.start - t0) // bin_s)
-    b1 = int((inc.end - t0) // bin_s)
-    total = bins["total"].to_numpy(dtype=float)
-    outside = np.ones(len(total), dtype=bool)
-    outside[b0 : b1 + 1] = False
+    b0, b1 = bins.window(inc.start, inc.end)
+    total = bins.edge_total.astype(float)
+    outside = bins.outside(inc.start, inc.end)
     if outside.any() and b1 >= b0:
         base = float(np.median(total[outside]))
         inside = float(np.mean(total[b0 : b1 + 1])) if b1 >= b0 else 0.0
@@ -594,7 +583,7 @@ def _ruled_out(
             out.append(f"Traffic volume was normal ({inside:.0f} requests/bin against a usual "
                        f"{base:.0f}): not a surge of load.")
     if inc.affected_hosts:
-        others = [h for h in per_host.columns if h not in inc.affected_hosts]
+        others = [h for h in bins.per_host.columns if h not in inc.affected_hosts]
         if others:
             out.append(f"Other hosts were unaffected: {', '.join(others)} kept serving "
                        "requests throughout.")
