@@ -84,7 +84,8 @@ LogFormatOpt = Annotated[str | None, typer.Option(
     "--log-format", help="The Nginx log_format of access logs that are not combined/main, "
     "as in nginx.conf (e.g. '$remote_addr [$time_local] \"$request\" $status "
     "$request_time'), or a predefined name: combined, main, common, vhost_combined, "
-    "ingress_nginx. Prefix escape=json for JSON logs.")]
+    "ingress_nginx. Prefix escape=json for JSON logs. Without it, JSON logs (by their keys) "
+    "and timing fields after combined/main (by their shape) are recognised.")]
 JobsOpt = Annotated[int, typer.Option(
     "--jobs", "-j", help="Worker processes for parsing (0: one per CPU core).", min=0)]
 SchedulerOpt = Annotated[str | None, typer.Option(

@@ -163,7 +163,8 @@ def _choose_format(src: Source, head: bytes, given: str | None,
         timed = lf.guess_timed(head)
         if timed is not None:
             src.parser, src.log_format = nginx_access, timed
-            src.notes.append(f"log_format guessed from the fields after {guess or 'combined'}: "
+            src.notes.append("log_format guessed from the shape of the fields after the user "
+                             "agent: "
                              f"'{timed}' (--log-format or --nginx-conf overrides)")
         return
     # The hand-written combined/main parser also reads $host prefixes and forwarded-for
