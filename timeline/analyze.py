@@ -27,6 +27,7 @@ from timeline.edges import (
     proxy_timeout,
     released_at_repair,
     request_starts,
+    trim_strays,
 )
 from timeline.impact import (
     bound_users,
@@ -324,7 +325,9 @@ def _refine(w: Window, dataset: Dataset, edge_hosts: list[str], bins: Bins,
     if burst_ts is not None and "error_burst" in w.signals:
         inside = burst_ts[(burst_ts["ts"] >= lo_t) & (burst_ts["ts"] < hi_t)]
         if not inside.empty:
-            first, last = inside.iloc[0], inside.iloc[-1]
+            # A stray serious line far from the burst (the usual background) is no edge.
+            a, b = trim_strays(inside["ts"].to_numpy(dtype=float))
+            first, last = inside.iloc[a], inside.iloc[b]
             burst = (Edge(float(first["ts"]), "error_burst",
                           f"{first['source_file']}:{int(first['line'])}",
                           "the first serious error-log line of the burst"),
@@ -343,9 +346,8 @@ def _settle(cand: _Candidate, rows: pd.DataFrame, users: np.ndarray, bins: Bins,
     """The incident's start and end, from the edges its candidate offers.
 
     The failures of the statuses that surged (:func:`timeline.edges.failure_edges`) among
-    ``users`` (the rows of users' requests at the edge) and the edge hosts' silences; a
-    backend's silence only when nothing failed at the edge; else the error-log burst; else
-    the bins.
+    ``users`` (the rows of users' requests at the edge), the edge hosts' silences (a
+    backend's only when nothing failed at the edge) and the error-log burst; else the bins.
     """
     inc = cand.inc
     starts: list[Edge] = []
@@ -364,7 +366,9 @@ def _settle(cand: _Candidate, rows: pd.DataFrame, users: np.ndarray, bins: Bins,
         if at_edge or not starts:
             starts.append(s0)
             ends.append(s1)
-    if not starts and cand.burst is not None:
+    if cand.burst is not None:
+        # Serious error-log lines are failures too, some of them (connections dropped
+        # before any access line) the only trace of what users went through.
         starts.append(cand.burst[0])
         ends.append(cand.burst[1])
     if not starts:

@@ -104,7 +104,7 @@ def request_starts(rows: pd.DataFrame, timeout: Timeout) -> tuple[np.ndarray, np
     return ts - waited, assumed
 
 
-def _trim(times: np.ndarray) -> tuple[int, int]:
+def trim_strays(times: np.ndarray) -> tuple[int, int]:
     """First and last index of ``times`` (sorted) once strays at either end are dropped."""
     lo, hi = 0, len(times) - 1
     if hi < 2:
@@ -150,9 +150,9 @@ def failure_edges(
     # The start: the earliest request start (ties: the first line); the end: the last
     # failure logged. Strays at either end are dropped first.
     by_start = idx[np.lexsort((idx, began[idx]))]
-    a, _ = _trim(began[by_start])
+    a, _ = trim_strays(began[by_start])
     by_end = idx[np.lexsort((idx, ts[idx]))]
-    _, b = _trim(ts[by_end])
+    _, b = trim_strays(ts[by_end])
     first, last = int(by_start[a]), int(by_end[b])
     src = rows["source"].to_numpy(dtype=np.int64)
     line = rows["line"].to_numpy(dtype=np.int64)
