@@ -43,6 +43,8 @@ class Bins:
     #: Failures (and client errors) per status at the edge over the whole input, for the
     #: test of which statuses surged in a window.
     fail_by_status: dict[int, int]
+    #: The hosts users talk to (the edge tier) the counts were taken at.
+    edge_hosts: tuple[str, ...] = ()
 
     def index_of(self, ts: float) -> int:
         """The bin holding time ``ts`` (may be outside ``0..count-1``)."""
@@ -112,4 +114,4 @@ def bin_traffic(agg: Aggregate, edge_hosts: list[str], span: tuple[float, float]
     sums = np.bincount(inverse, weights=n[fsel], minlength=len(codes))
     fail_by_status = {int(k): int(v) for k, v in zip(codes.tolist(), sums.tolist(), strict=True)}
     return Bins(t0, width, count, edge_total, edge_failed, per_bin(is_edge & is_client_error(
-        status)), per_host, table, fail_by_status)
+        status)), per_host, table, fail_by_status, tuple(edge_hosts))

@@ -449,7 +449,8 @@ def _causes(
             kind = "upstream_partial"
             summary += (f"; only part of the traffic failed: {served_share:.0%} of the "
                         "requests to the failing routes were still served")
-        causes.append(Cause(kind, summary, round(conf, 2), evidence, hosts[0]))
+        causes.append(Cause(kind, summary, round(conf, 2), evidence,
+                            _culprit(gs, links, bins.edge_hosts) or hosts[0]))
     if "latency" in inc.signals and "upstream_timeout" not in by_kind:
         causes.append(_slow_cause(inc))
     if not causes:
@@ -504,6 +505,25 @@ def _reload_then_failing(inc: Incident, actions: list[_Action], groups: list[Err
             f"requests started failing ({codes}): the failures are what the new configuration "
             "answers", 0.75, evidence, act.host))
     return out
+
+
+def _culprit(groups: list[ErrorGroup], links: dict[str, Link],
+             edge_hosts: tuple[str, ...]) -> str | None:
+    """The backend host the errors point at, if one stands out.
+
+    A proxy logs the error (its connection to the backend was refused, timed out...), but
+    the fault is on the backend it names: when every tied peer is the same input host,
+    that host is the cause's host, not the proxy that wrote the lines. Else, when the same
+    kind of error is logged by the edge and by exactly one host behind it, the one behind
+    it is nearer the fault (the edge only relays it).
+    """
+    tied = {links[p].host for g in groups for p in g.peers if p in links and links[p].host}
+    if len(tied) == 1:
+        return tied.pop()
+    behind = {g.host for g in groups if g.host not in edge_hosts}
+    if len(behind) == 1 and len({g.host for g in groups}) > 1:
+        return behind.pop()
+    return None
 
 
 def _slow_cause(inc: Incident) -> Cause:
