@@ -14,7 +14,7 @@ from timeline.bins import Bins
 from timeline.impact import routes_of
 from timeline.ingest import Dataset
 from timeline.links import ACCESS_TOP, LINKS_PER_ENTRY, collect_uses, resolve_links, worth_linking
-from timeline.model import Cause, Entry, ErrorGroup, Incident, Link, end_of, records
+from timeline.model import Cause, Entry, ErrorGroup, Impact, Incident, Link, end_of, records
 
 #: Look this far before the start for triggers (deploys, changes) and early alerts.
 LOOKBACK_S = 30 * 60
@@ -433,15 +433,8 @@ def _causes(
         for g in gs[:5]:
             evidence.append(f"{g.host}: “{g.message}” ×{g.count}, first at {g.source}")
             evidence += _link_evidence(g, links)
-        imp = inc.impact
-        if kind == "capacity_exhausted" and imp.incomplete_requests:
-            # The connections that held the descriptors or worker connections: clients
-            # that never completed a request (not users; listed apart in the impact).
-            nets = ", ".join(f"{n} ({c} clients, {r})" for n, c, r in imp.incomplete_networks[:3])
-            evidence.append(f"{imp.incomplete_requests} connections from "
-                            f"{imp.incomplete_clients} clients never sent a complete request "
-                            f"(400/408 without a full request line), from {nets}: the burst "
-                            "that held the connections")
+        if kind == "capacity_exhausted":
+            evidence += _slow_clients(inc.impact)
         conf = min(0.7, 0.3 + 0.1 * np.log10(max(total, 1)))
         if kind == "upstream_unreachable" and served_share >= PARTIAL_SERVED:
             # The same routes failed for some requests and were served for the others: one
@@ -505,6 +498,17 @@ def _reload_then_failing(inc: Incident, actions: list[_Action], groups: list[Err
             f"requests started failing ({codes}): the failures are what the new configuration "
             "answers", 0.75, evidence, act.host))
     return out
+
+
+def _slow_clients(imp: Impact) -> list[str]:
+    """The connections that held the descriptors or worker connections: clients that never
+    completed a request (not users; listed apart in the impact), as cause evidence."""
+    if not imp.incomplete_requests:
+        return []
+    nets = ", ".join(f"{n} ({c} clients, {r})" for n, c, r in imp.incomplete_networks[:3])
+    return [f"{imp.incomplete_requests} connections from {imp.incomplete_clients} clients "
+            f"never sent a complete request (400/408 without a full request line), from "
+            f"{nets}: the burst that held the connections"]
 
 
 def _culprit(groups: list[ErrorGroup], links: dict[str, Link],

@@ -292,6 +292,26 @@ def _web_to_app(h: Harness, name: str, app: App) -> Nginx:
     return web
 
 
+def _lb_over_two_web_hosts(h: Harness, scn: Scenario) -> tuple[Nginx, App]:
+    """lb-1 (the edge, ``$upstream_addr`` logged) round-robins over web-1 and web-2, each in
+    front of its own app; all started, the scenario begun. Returns lb-1 and app-2."""
+    app1, app2 = h.app("app-1"), h.app("app-2")
+    app1.start()
+    app2.start()
+    web1, web2 = _web_to_app(h, "web-1", app1), _web_to_app(h, "web-2", app2)
+    lb = h.nginx("lb-1")
+    lb.configure(
+        upstream_block("shop_web", [web1.address, web2.address])
+        + edge_server(h, lb, proxy_location("shop_web"), static=False),
+        edge=True,
+        log_format=TIMED_FORMAT,
+    )
+    h.begin(scn)
+    for n in (web1, web2, lb):
+        n.start()
+    return lb, app2
+
+
 @pytest.mark.e2e
 def test_lb_two_web_hosts_one_app_dies(harness: Harness) -> None:
     """lb-1 (the edge) round-robins over web-1 and web-2 (``proxy_next_upstream off``,
@@ -313,30 +333,17 @@ def test_lb_two_web_hosts_one_app_dies(harness: Harness) -> None:
         post_s=POST,
         culprit_host="web-2",
     )
-    app1, app2 = h.app("app-1"), h.app("app-2")
-    app1.start()
-    app2.start()
-    web1, web2 = _web_to_app(h, "web-1", app1), _web_to_app(h, "web-2", app2)
-    lb = h.nginx("lb-1")
-    lb.configure(
-        upstream_block("shop_web", [web1.address, web2.address])
-        + edge_server(h, lb, proxy_location("shop_web"), static=False),
-        edge=True,
-        log_format=TIMED_FORMAT,
-    )
-    h.begin(scn)
-    for n in (web1, web2, lb):
-        n.start()
+    lb, app2 = _lb_over_two_web_hosts(h, scn)
     check(run_phases(h, scn, lb, app2.kill, app2.start))
 
 
 @pytest.mark.e2e
 def test_lb_two_web_hosts_one_app_stalls(harness: Harness) -> None:
-    """The same topology; app-2 hangs instead. lb-1 gives up first (its
-    ``proxy_read_timeout`` is 20 s, web-2's the default 60 s): lb-1 answers 504 and logs
-    ``upstream timed out`` toward web-2's address, while web-2 itself logs only the
-    requests lb-1 abandoned. The proxy wrote the errors, but the culprit is web-2: the
-    cause must name the backend the timed-out address is, not the proxy."""
+    """The same topology; app-2 hangs instead. lb-1 and web-2 both wait 20 s
+    (``proxy_read_timeout``), so both time out and both log ``upstream timed out``: lb-1
+    toward web-2's address, web-2 toward app-2 (whichever gives up first, the other logs
+    a 504 or the 499 of an abandoned request). The edge wrote most of the errors, but the
+    culprit is web-2: the cause must name the host behind the edge, not the proxy."""
     h = harness
     scn = Scenario(
         "lb_two_web_hosts_one_app_stalls",
@@ -346,20 +353,7 @@ def test_lb_two_web_hosts_one_app_stalls(harness: Harness) -> None:
         post_s=POST,
         culprit_host="web-2",
     )
-    app1, app2 = h.app("app-1"), h.app("app-2")
-    app1.start()
-    app2.start()
-    web1, web2 = _web_to_app(h, "web-1", app1), _web_to_app(h, "web-2", app2)
-    lb = h.nginx("lb-1")
-    lb.configure(
-        upstream_block("shop_web", [web1.address, web2.address])
-        + edge_server(h, lb, proxy_location("shop_web"), static=False),
-        edge=True,
-        log_format=TIMED_FORMAT,
-    )
-    h.begin(scn)
-    for n in (web1, web2, lb):
-        n.start()
+    lb, app2 = _lb_over_two_web_hosts(h, scn)
     check(run_phases(h, scn, lb, lambda: app2.set("stall"), lambda: app2.set(), threads=16))
 
 
