@@ -16,6 +16,7 @@ import typer
 
 import parsers
 import timeline
+from timeline.report import report_lock
 from timeline.report.escape import terminal
 
 
@@ -211,10 +212,15 @@ def build(
         host=host, tz=tz, on_bad_lines=on_bad_lines.policy, jobs=jobs, log_format=log_format,
         host_from_line=host_from_line, since=_epoch(since), until=_epoch(until),
         nginx_conf=nginx_conf, scheduler=scheduler, exclude_client=options.exclude_client)
-    data = _read(paths, read_options, quiet)
-    analysis = timeline.build(data, window=win, options=options)
     try:
-        written = timeline.write_report(analysis, out)
+        # Held from before the read: a second build into the same folder is refused at once,
+        # not after it has parsed everything.
+        with report_lock(out):
+            data = _read(paths, read_options, quiet)
+            analysis = timeline.build(data, window=win, options=options)
+            written = timeline.write_report(analysis, out)
+    except timeline.InputError as exc:
+        raise _fail(ExitCode.INPUT, str(exc)) from None
     except OSError as exc:
         raise _fail(ExitCode.INPUT, f"{out}: cannot write the report: {exc.strerror}") from None
     if quiet:
