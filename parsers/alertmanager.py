@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from parsers import export
-from parsers.base import ParseOptions, ParseStats
+from parsers.base import Event, ParseOptions, ParseStats
 from parsers.export import RecordReader, as_text, parse_rfc3339
 
 NAME = "alertmanager"
@@ -79,7 +79,7 @@ def sniff(head: bytes) -> bool:
 
 def parse(
     lines: Iterable[bytes], stats: ParseStats, options: ParseOptions
-) -> Iterator[list[dict[str, Any]]]:
+) -> Iterator[list[Event]]:
     """Parse Alertmanager JSON into event rows sorted by (ts, alertname, fingerprint).
 
     ``stats.lines`` counts alert records (every alert object of every payload or list entry,
@@ -127,7 +127,7 @@ class _Reader(RecordReader):
                 self._alert(item, index(), _api_context(item, ""))
         return True
 
-    def events(self) -> list[dict[str, Any]]:
+    def events(self) -> list[Event]:
         """All events, sorted by (ts, alertname, fingerprint) and then input order."""
         return self.merger.events(self.stats)
 
@@ -303,7 +303,7 @@ def label_host(labels: dict[str, str]) -> str:
 
 def alert_event(ts: float, end: float | None, labels: dict[str, str],
                 annotations: dict[str, str], raw: str, attrs: dict[str, Any],
-                index: int) -> dict[str, Any]:
+                index: int) -> Event:
     """The event row of one Prometheus-style alert (Alertmanager, Grafana): severity from
     its ``severity`` label, host from the instance-like labels, message from the first
     summary-like annotation."""
@@ -329,10 +329,10 @@ class Merger:
     """
 
     def __init__(self) -> None:
-        self._by_key: dict[tuple[Any, ...], dict[str, Any]] = {}
+        self._by_key: dict[tuple[Any, ...], Event] = {}
         self.merged = 0
 
-    def add(self, event: dict[str, Any], labels: dict[str, str]) -> None:
+    def add(self, event: Event, labels: dict[str, str]) -> None:
         """Keep ``event``, or fold it into the event already kept for the same alert."""
         attrs = event["attrs"]
         ident: Any = attrs["fingerprint"] or tuple(sorted(labels.items()))
@@ -368,7 +368,7 @@ class Merger:
         o_attrs["receiver"] = ", ".join(receivers)
         o_attrs["group_key"] = o_attrs["group_key"] or attrs["group_key"]
 
-    def events(self, stats: ParseStats) -> list[dict[str, Any]]:
+    def events(self, stats: ParseStats) -> list[Event]:
         """All events, sorted by (ts, alertname, fingerprint) and then input order; a note
         in ``stats`` says how many records were merged."""
         events = export.in_time_order(self._by_key.values(), "fingerprint")

@@ -17,7 +17,7 @@ import io
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Literal, NotRequired, Protocol, TypedDict, runtime_checkable
 
 import numpy as np
 
@@ -346,6 +346,27 @@ def empty_request_chunk() -> dict[str, list[Any]]:
 COMPACT_COLUMNS: tuple[str, ...] = ("ts", "status", "user_agent", "forwarded", "line")
 
 
+#: A columnar chunk of full request rows: column name -> one value per row
+#: (:data:`REQUEST_COLUMNS`, plus a ``var_*`` column for each other ``log_format``
+#: variable, whose names only the file's format knows, hence not a TypedDict).
+Columns = dict[str, list[Any]]
+
+
+class CompactChunk(TypedDict):
+    """A compact chunk (first pass, ``options.compact``): :data:`COMPACT_COLUMNS` as
+    arrays, plus the timing columns when the format logs them and the client address when
+    ``options.want_client`` asks for it."""
+
+    ts: np.ndarray
+    status: np.ndarray
+    user_agent: list[bytes]
+    forwarded: np.ndarray
+    line: np.ndarray
+    client: NotRequired[list[bytes]]
+    request_time: NotRequired[np.ndarray]
+    upstream_time: NotRequired[np.ndarray]
+
+
 #: Keys of an event row. ``ts``/``end`` are epoch seconds (``end`` None when unknown or still
 #: firing); for a ``LOCAL_TIME`` parser they are wall-clock local time read as if it were UTC,
 #: and the caller shifts them once the zone is known. ``severity`` is one of critical, error,
@@ -353,6 +374,25 @@ COMPACT_COLUMNS: tuple[str, ...] = ("ts", "status", "user_agent", "forwarded", "
 #: messages group; ``sample`` is the raw text. ``attrs`` holds parsed fields (client, server,
 #: request, upstream, host, level, alertname, labels...). ``host`` is "" when the line does
 #: not say; the caller then uses the file's host.
+class Event(TypedDict):
+    """An event row (``TABLE = "events"``): one alert, change, or group of equal error-log
+    lines. The keys are :data:`EVENT_KEYS`, in that order."""
+
+    ts: float
+    end: float | None
+    kind: str
+    severity: str
+    host: str
+    message: str
+    sample: str
+    count: int
+    #: The format's own parsed fields. Open by design: each format has its own (an
+    #: alert's labels and status, an error line's client and upstream, a change's
+    #: author), read by name where a rule needs one, and written to the JSON as they are.
+    attrs: dict[str, Any]
+    line: int
+
+
 EVENT_KEYS: tuple[str, ...] = (
     "ts",
     "end",

@@ -31,7 +31,7 @@ from typing import Any
 from dateutil.parser import isoparse
 
 from parsers import export
-from parsers.base import ParseError, ParseOptions, ParseStats, decode
+from parsers.base import Event, ParseError, ParseOptions, ParseStats, decode
 from parsers.export import RecordReader, as_text, dump, written_time
 
 NAME = "changes"
@@ -125,7 +125,7 @@ def sniff(head: bytes) -> bool:
 
 def parse(
     lines: Iterable[bytes], stats: ParseStats, options: ParseOptions
-) -> Iterator[list[dict[str, Any]]]:
+) -> Iterator[list[Event]]:
     """Parse a change-events file into event rows sorted by (ts, kind, description, line).
 
     ``stats.lines`` counts records: CSV data rows (blank rows are not counted) or JSON
@@ -263,7 +263,7 @@ def _record(obj: dict[str, Any]) -> dict[str, Any]:
 class _Builder(RecordReader):
     """Validate records and turn them into events."""
 
-    events: list[dict[str, Any]] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
     unknown_kinds: dict[str, int] = field(default_factory=dict)
 
     def not_an_object(self, index: int, sample: str) -> None:
@@ -345,7 +345,7 @@ class _Builder(RecordReader):
             raise ValueError("zero time")
         return ts
 
-    def finish(self) -> list[dict[str, Any]]:
+    def finish(self) -> list[Event]:
         """The events sorted by (ts, kind, description, line); a note on unknown kinds."""
         if self.unknown_kinds:
             listed = ", ".join(repr(k) for k in sorted(self.unknown_kinds))

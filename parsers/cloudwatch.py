@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from parsers import export
-from parsers.base import ParseOptions, ParseStats
+from parsers.base import Event, ParseOptions, ParseStats
 from parsers.export import RecordReader, as_text, dump, json_object, parse_rfc3339
 
 NAME = "cloudwatch"
@@ -60,7 +60,7 @@ def sniff(head: bytes) -> bool:
 
 def parse(
     lines: Iterable[bytes], stats: ParseStats, options: ParseOptions
-) -> Iterator[list[dict[str, Any]]]:
+) -> Iterator[list[Event]]:
     """Parse alarm history into event rows sorted by (ts, alarm name, line).
 
     ``stats.lines`` counts history items. Items that are not StateUpdate are skipped, and
@@ -147,14 +147,14 @@ class _Reader(RecordReader):
             return
         self.updates.setdefault(name, []).append((ts, index, old, new, history, item))
 
-    def events(self) -> list[dict[str, Any]]:
+    def events(self) -> list[Event]:
         """Pair ->ALARM with the next ALARM-> per alarm; sorted by (ts, alarm name, line)."""
-        events: list[dict[str, Any]] = []
+        events: list[Event] = []
         for name, updates in self.updates.items():
             # Newest first in the answer: sort by time, the later item in the file first on
             # a tie (it is the older one).
             updates.sort(key=lambda u: (u[0], -u[1]))
-            open_event: dict[str, Any] | None = None
+            open_event: Event | None = None
             for ts, index, old, new, history, item in updates:
                 if new == "ALARM" and old != "ALARM":
                     self.stats.parsed += 1
@@ -192,7 +192,7 @@ def _reason(value: Any) -> Any:
 
 def _event(
     name: str, ts: float, index: int, old: str, history: dict[str, Any], item: dict[str, Any]
-) -> dict[str, Any]:
+) -> Event:
     new_state = json_object(history.get("newState"))
     reason = as_text(new_state.get("stateReason"))
     reason_data = new_state.get("stateReasonData")

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from parsers import export
-from parsers.base import ParseOptions, ParseStats
+from parsers.base import Event, ParseOptions, ParseStats
 from parsers.export import RecordReader, as_text, dump, parse_rfc3339
 
 NAME = "datadog"
@@ -115,7 +115,7 @@ def sniff(head: bytes) -> bool:
 
 def parse(
     lines: Iterable[bytes], stats: ParseStats, options: ParseOptions
-) -> Iterator[list[dict[str, Any]]]:
+) -> Iterator[list[Event]]:
     """Parse Datadog notifications into event rows sorted by (ts, alertname, line).
 
     ``stats.lines`` counts notifications. A notification with neither a transition field
@@ -191,10 +191,10 @@ class _Reader(RecordReader):
             return
         self.records.append((ts, index, transition, f, obj))
 
-    def events(self) -> list[dict[str, Any]]:
+    def events(self) -> list[Event]:
         """Pair the kept notifications into spans, sorted by (ts, alertname, line)."""
-        spans: dict[tuple[str, ...], dict[str, Any]] = {}
-        events: list[dict[str, Any]] = []
+        spans: dict[tuple[str, ...], Event] = {}
+        events: list[Event] = []
         merged = 0
         for ts, index, transition, f, obj in sorted(self.records, key=lambda r: (r[0], r[1])):
             _, scope, name = _title_parts(as_text(f["title"]))
@@ -251,7 +251,7 @@ def _event(
     host: str,
     severity: str,
     raw_sev: str,
-) -> dict[str, Any]:
+) -> Event:
     labels = _tags(f["tags"])
     status_text = as_text(f["status"]).strip()
     body = as_text(f["body"]).strip().removeprefix("%%%").strip()

@@ -31,7 +31,7 @@ from typing import Any, Protocol
 
 from dateutil.parser import isoparse
 
-from parsers.base import CHUNK_ROWS, ParseError, ParseOptions, ParseStats
+from parsers.base import CHUNK_ROWS, Event, ParseError, ParseOptions, ParseStats
 
 #: ``sample`` holds the record as compact JSON (or its CSV row) cut to this many characters.
 SAMPLE_CHARS = 500
@@ -73,7 +73,7 @@ class ExportReader(Protocol):
         """
         ...
 
-    def events(self) -> list[dict[str, Any]]:
+    def events(self) -> list[Event]:
         """The events of everything read, in their final order."""
         ...
 
@@ -124,7 +124,7 @@ class RecordReader:
 
 def event_row(*, ts: float, end: float | None, severity: str, host: str, message: str,
               sample: str, attrs: dict[str, Any], line: int, kind: str = "alert"
-              ) -> dict[str, Any]:
+              ) -> Event:
     """The event row (``EVENT_KEYS``, in order) of one record: ``count`` 1, ``sample`` cut
     to ``SAMPLE_CHARS``."""
     return {
@@ -317,7 +317,7 @@ def read_json_document(
         raise ParseError(f"{options.display_path}: {reader.not_this}")
 
 
-def in_time_order(events: Iterable[dict[str, Any]], tie: str = "") -> list[dict[str, Any]]:
+def in_time_order(events: Iterable[Event], tie: str = "") -> list[Event]:
     """``events`` sorted by time, then alert name, then ``attrs[tie]`` (the line when no
     ``tie`` is given), then as they came."""
     if tie:
@@ -325,13 +325,13 @@ def in_time_order(events: Iterable[dict[str, Any]], tie: str = "") -> list[dict[
     return sorted(events, key=lambda e: (e["ts"], e["attrs"]["alertname"], e["line"]))
 
 
-def chunks(events: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
+def chunks(events: list[Event]) -> Iterator[list[Event]]:
     """``events`` in lists of at most ``CHUNK_ROWS``."""
     for i in range(0, len(events), CHUNK_ROWS):
         yield events[i : i + CHUNK_ROWS]
 
 
-def yield_events(events: list[dict[str, Any]], stats: ParseStats) -> Iterator[list[dict[str, Any]]]:
+def yield_events(events: list[Event], stats: ParseStats) -> Iterator[list[Event]]:
     """Widen the file's time range by every start and end, then hand events out in chunks."""
     for e in events:
         stats.see_ts(e["ts"])
@@ -346,7 +346,7 @@ def read_export(
     options: ParseOptions,
     reader: ExportReader,
     read_csv: Callable[[bytes], None] | None = None,
-) -> Iterator[list[dict[str, Any]]]:
+) -> Iterator[list[Event]]:
     """The whole of an export parser: :func:`json_payload`; then :func:`read_json_document`,
     or ``read_csv`` (when given) for a file that does not start like JSON; then
     :func:`yield_events` of ``reader.events()``."""

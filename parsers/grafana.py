@@ -43,7 +43,7 @@ from parsers.alertmanager import (
     label_severity,
     payload_context,
 )
-from parsers.base import ParseOptions, ParseStats
+from parsers.base import Event, ParseOptions, ParseStats
 from parsers.export import RecordReader, as_text, dump, json_object
 
 NAME = "grafana"
@@ -97,7 +97,7 @@ def sniff(head: bytes) -> bool:
 
 def parse(
     lines: Iterable[bytes], stats: ParseStats, options: ParseOptions
-) -> Iterator[list[dict[str, Any]]]:
+) -> Iterator[list[Event]]:
     """Parse Grafana JSON into event rows sorted by (ts, alertname, line).
 
     ``stats.lines`` counts alert records: every alert of every webhook payload and every
@@ -236,13 +236,13 @@ class _Reader(RecordReader):
         order = ann_id if isinstance(ann_id, int) else 0
         self.transitions.setdefault(key, []).append((t / 1000.0, order, index, ann))
 
-    def _spans(self) -> list[dict[str, Any]]:
+    def _spans(self) -> list[Event]:
         """Pair each transition into a firing state with the next transition to Normal."""
-        events: list[dict[str, Any]] = []
+        events: list[Event] = []
         for items in self.transitions.values():
             # Chronological; the annotation id breaks ties (the API lists newest first).
             items.sort(key=lambda x: (x[0], x[1]))
-            open_event: dict[str, Any] | None = None
+            open_event: Event | None = None
             for t, _, index, ann in items:
                 new = _base_state(as_text(ann.get("newState")))
                 prev = _base_state(as_text(ann.get("prevState")))
@@ -269,7 +269,7 @@ class _Reader(RecordReader):
                     self.stats.parsed += 1
         return events
 
-    def _history_event(self, t: float, index: int, ann: dict[str, Any]) -> dict[str, Any]:
+    def _history_event(self, t: float, index: int, ann: dict[str, Any]) -> Event:
         alert_name = as_text(ann.get("alertName"))
         title, labels, value = _split_text(as_text(ann.get("text")), alert_name)
         if not labels:
@@ -302,7 +302,7 @@ class _Reader(RecordReader):
             line=index,
         )
 
-    def events(self) -> list[dict[str, Any]]:
+    def events(self) -> list[Event]:
         """All events, sorted by (ts, alertname, line)."""
         events = self.merger.events(self.stats) + self._spans()
         return export.in_time_order(events)

@@ -39,6 +39,7 @@ from parsers.base import (
     CHUNK_ROWS,
     ERROR_LINE,
     REQUEST_COLUMNS,
+    CompactChunk,
     ParseOptions,
     ParseStats,
     block_lines,
@@ -786,7 +787,7 @@ class LogFormat:
 
     def compact_chunks(
         self, blocks: Iterable[bytes], stats: ParseStats, options: ParseOptions
-    ) -> Iterator[dict[str, Any]]:
+    ) -> Iterator[CompactChunk]:
         """The first pass over blocks of whole lines: one ``findall`` per block.
 
         Yields compact chunks (``COMPACT_COLUMNS``, plus ``request_time`` and
@@ -869,19 +870,19 @@ class LogFormat:
 
     def _compact_chunk(self, rows: list[tuple[bytes, ...]], numbers: list[int] | range,
                        names: list[str], stats: ParseStats,
-                       options: ParseOptions) -> dict[str, Any]:
+                       options: ParseOptions) -> CompactChunk:
         n = len(rows)
         cols: dict[str, tuple[bytes, ...]] = dict(zip(names, zip(*rows, strict=True),
                                                       strict=True)) if n else {}
         line = np.asarray(numbers, dtype=np.int64)
         if n == 0:
-            empty: dict[str, Any] = {"ts": np.zeros(0), "status": np.zeros(0, dtype=np.int64),
-                                     "user_agent": [], "forwarded": np.zeros(0, dtype=bool),
-                                     "line": line}
-            for var, col in (("request_time", "request_time"),
-                             ("upstream_response_time", "upstream_time")):
-                if var in names:
-                    empty[col] = np.zeros(0)
+            empty: CompactChunk = {"ts": np.zeros(0), "status": np.zeros(0, dtype=np.int64),
+                                   "user_agent": [], "forwarded": np.zeros(0, dtype=bool),
+                                   "line": line}
+            if "request_time" in names:
+                empty["request_time"] = np.zeros(0)
+            if "upstream_response_time" in names:
+                empty["upstream_time"] = np.zeros(0)
             if options.want_client:
                 empty["client"] = []
             return empty
@@ -909,8 +910,8 @@ class LogFormat:
             forwarded = np.asarray(fwd, dtype=bool)
         else:
             forwarded = np.zeros(n, dtype=bool)
-        out: dict[str, Any] = {"ts": ts, "status": st, "user_agent": ua,
-                               "forwarded": forwarded, "line": line}
+        out: CompactChunk = {"ts": ts, "status": st, "user_agent": ua,
+                             "forwarded": forwarded, "line": line}
         if options.want_client:
             raw = cols.get("remote_addr", cols.get("realip_remote_addr", (b"",) * n))
             out["client"] = [v.rsplit(b", ", 1)[-1] for v in raw]
@@ -930,8 +931,10 @@ class LogFormat:
                 stats.reject(int(line[i]), "bad timestamp", times[i], options)
             keep = ~bad
             flags = keep.tolist()
-            out = {k: ([u for u, f in zip(v, flags, strict=True) if f] if isinstance(v, list)
-                       else v[keep]) for k, v in out.items()}
+            kept: dict[str, Any] = {
+                k: ([u for u, f in zip(v, flags, strict=True) if f] if isinstance(v, list)
+                    else v[keep]) for k, v in cast(dict[str, Any], out).items()}
+            out = cast(CompactChunk, kept)
         stats.parsed += len(out["ts"])
         if len(out["ts"]):
             stats.see_ts(float(out["ts"].min()))

@@ -25,6 +25,8 @@ from parsers import log_format
 from parsers.base import (
     CHUNK_ROWS,
     ERROR_LINE,
+    Columns,
+    CompactChunk,
     ParseOptions,
     ParseStats,
     block_lines,
@@ -99,7 +101,7 @@ def _split_request(req: bytes) -> tuple[str, str, str]:
 
 def parse(
     lines: Iterable[bytes], stats: ParseStats, options: ParseOptions
-) -> Iterator[dict[str, list[Any]]]:
+) -> Iterator[Columns | CompactChunk]:
     """Parse access lines into columnar request chunks (see ``REQUEST_COLUMNS``).
 
     With ``options.compact`` the chunks hold ``COMPACT_COLUMNS`` only, for the aggregates.
@@ -230,7 +232,7 @@ def _vhost_client(pre: bytes | None) -> tuple[str, str]:
 
 def parse_blocks(
     blocks: Iterable[bytes], stats: ParseStats, options: ParseOptions
-) -> Iterator[dict[str, Any]]:
+) -> Iterator[Columns | CompactChunk]:
     """Like :func:`parse`, from blocks of whole lines (each ends at a newline, or at the end
     of the input) instead of lines: the first pass reads a block with one ``findall``.
 
@@ -269,7 +271,7 @@ _FIRST_OF, _SECOND_OF, _THIRD_OF = _T, _S, itemgetter(2)
 
 def _parse_compact(
     blocks: Iterable[bytes], stats: ParseStats, options: ParseOptions
-) -> Iterator[dict[str, Any]]:
+) -> Iterator[CompactChunk]:
     """The first pass, a block at a time: one ``findall`` runs the match loop in C over the
     whole block. A block with a line the block pattern does not fit goes line by line
     through the fast and then the full pattern."""
@@ -343,7 +345,7 @@ def _compact_chunk(
     numbers: list[int] | range,
     stats: ParseStats,
     options: ParseOptions,
-) -> dict[str, Any]:
+) -> CompactChunk:
     """Convert one block's groups (time, status, user agent, forwarded-for) to arrays.
 
     Times and statuses are fixed-width: each column is joined into one bytes object and
@@ -351,7 +353,7 @@ def _compact_chunk(
     """
     n = len(rows)
     if not rows:
-        empty: dict[str, Any] = {
+        empty: CompactChunk = {
             "ts": np.zeros(0), "status": np.zeros(0, dtype=np.int64), "user_agent": [],
             "forwarded": np.zeros(0, dtype=bool), "line": np.zeros(0, dtype=np.int64)}
         if options.want_client:
@@ -383,7 +385,8 @@ def _compact_chunk(
         keep = ~bad
         epoch, st, forwarded, line = epoch[keep], st[keep], forwarded[keep], line[keep]
         ua = [u for u, k in zip(ua, keep.tolist(), strict=True) if k]
-    out = {"ts": epoch, "status": st, "user_agent": ua, "forwarded": forwarded, "line": line}
+    out: CompactChunk = {"ts": epoch, "status": st, "user_agent": ua, "forwarded": forwarded,
+                         "line": line}
     if options.want_client:
         clients = list(map(_T, rows))
         out["client"] = ([c for c, k in zip(clients, (~bad).tolist(), strict=True) if k]

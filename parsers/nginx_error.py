@@ -37,9 +37,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
 
-from parsers.base import CHUNK_ROWS, ParseOptions, ParseStats, decode
+from parsers.base import CHUNK_ROWS, Event, ParseOptions, ParseStats, decode
 from parsers.transport import Clock, Prefix, header_attrs, journald_marker, prefix, wall_time
 
 NAME = "nginx_error"
@@ -413,7 +412,7 @@ class _Entry:
 
 def parse(
     lines: Iterable[bytes], stats: ParseStats, options: ParseOptions
-) -> Iterator[list[dict[str, Any]]]:
+) -> Iterator[list[Event]]:
     """Parse error-log lines into chunks of event rows (see ``EVENT_KEYS``).
 
     Args:
@@ -438,7 +437,7 @@ def parse(
     stamps = _Stamps()
     mcache: dict[bytes, _Analysis] = {}
     other = _OtherLines(stats, options, stamps)
-    rows: list[dict[str, Any]] = []
+    rows: list[Event] = []
     cur: _Entry | None = None  # the entry being read
     last: _Entry | None = None  # the last entry started (a stderr line without time takes its)
     # The last timestamp written by Nginx itself (the year of a syslog time comes from it).
@@ -605,7 +604,7 @@ class _OtherLines:
 _Analysis = tuple[str, str, dict[str, str]]
 
 
-def _event(entry: _Entry, mcache: dict[bytes, _Analysis]) -> dict[str, Any]:
+def _event(entry: _Entry, mcache: dict[bytes, _Analysis]) -> Event:
     """Build the event row of one finished entry (``mcache``: the analyses of messages).
 
     Fields are decoded with ``bytes.decode`` here rather than ``base.decode``: this runs for

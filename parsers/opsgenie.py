@@ -24,10 +24,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, TypeGuard
+from typing import Any, TypeGuard, cast
 
 from parsers import export
-from parsers.base import ParseOptions, ParseStats
+from parsers.base import Event, ParseOptions, ParseStats
 from parsers.export import RecordReader, api_time, as_text, dump, json_object
 
 NAME = "opsgenie"
@@ -64,7 +64,7 @@ def sniff(head: bytes) -> bool:
 
 def parse(
     lines: Iterable[bytes], stats: ParseStats, options: ParseOptions
-) -> Iterator[list[dict[str, Any]]]:
+) -> Iterator[list[Event]]:
     """Parse Opsgenie JSON into event rows sorted by (ts, alertname, alert id).
 
     ``stats.lines`` counts records: webhook payloads and REST alert objects. Payloads of one
@@ -85,7 +85,7 @@ def _is_payload(doc: Any) -> bool:
 class _Reader(RecordReader):
     """Fold webhook payloads by alertId; keep one REST alert per id."""
 
-    by_id: dict[str, dict[str, Any]] = field(default_factory=dict)
+    by_id: dict[str, Any] = field(default_factory=dict)
     merged: int = 0
 
     def read(self, doc: Any, index: Callable[[], int]) -> bool:
@@ -179,7 +179,8 @@ class _Reader(RecordReader):
         created, updated = times
         report = json_object(alert.get("report"))
         ack_ms, close_ms = report.get("ackTime"), report.get("closeTime")
-        event = self._event(alert, created, index, raw, VARIANT_API)
+        # A mutable record until events(): it carries "_updated" (which snapshot wins).
+        event = cast(dict[str, Any], self._event(alert, created, index, raw, VARIANT_API))
         attrs = event["attrs"]
         status = as_text(alert.get("status"))
         acknowledged = alert.get("acknowledged") is True
@@ -229,7 +230,7 @@ class _Reader(RecordReader):
 
     def _event(
         self, alert: dict[str, Any], created: float, index: int, raw: str, variant: str
-    ) -> dict[str, Any]:
+    ) -> Event:
         message = as_text(alert.get("message"))
         description = as_text(alert.get("description")).strip()
         priority = as_text(alert.get("priority"))
@@ -263,14 +264,16 @@ class _Reader(RecordReader):
             line=index,
         )
 
-    def events(self) -> list[dict[str, Any]]:
+    def events(self) -> list[Event]:
         """All events, sorted by (ts, alertname, alert id)."""
         if self.merged:
             self.stats.notes.append(
                 f"{self.merged} records repeated an alert already seen (same alertId) and were "
                 f"merged: {len(self.by_id)} events"
             )
-        events = [{k: v for k, v in e.items() if k != "_updated"} for e in self.by_id.values()]
+        # The records carry a private "_updated" (which snapshot wins) until here.
+        events = [cast(Event, {k: v for k, v in e.items() if k != "_updated"})
+                  for e in self.by_id.values()]
         return export.in_time_order(events, "alert_id")
 
     # What read_json_document says of a JSON line, or the one document, refused by read().

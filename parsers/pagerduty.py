@@ -34,12 +34,12 @@ import io
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from dateutil.parser import parse as parse_date
 
 from parsers import export
-from parsers.base import ParseError, ParseOptions, ParseStats, decode
+from parsers.base import Event, ParseError, ParseOptions, ParseStats, decode
 from parsers.export import RecordReader, api_time, as_text, dump, json_object, written_time
 
 NAME = "pagerduty"
@@ -100,7 +100,7 @@ def sniff(head: bytes) -> bool:
 
 def parse(
     lines: Iterable[bytes], stats: ParseStats, options: ParseOptions
-) -> Iterator[list[dict[str, Any]]]:
+) -> Iterator[list[Event]]:
     """Parse a PagerDuty export into event rows sorted by (ts, alertname, incident id).
 
     ``stats.lines`` counts records: incidents, log entries or CSV data rows (blank rows are
@@ -265,7 +265,7 @@ class _Reader(RecordReader):
             return
         self.entries.setdefault(incident_id, []).append((kind, t, index, entry))
 
-    def _log_events(self) -> list[dict[str, Any]]:
+    def _log_events(self) -> list[Event]:
         events = []
         for incident_id, items in self.entries.items():
             items.sort(key=lambda x: (x[1], x[2]))
@@ -322,15 +322,16 @@ class _Reader(RecordReader):
             )
         return events
 
-    def events(self) -> list[dict[str, Any]]:
+    def events(self) -> list[Event]:
         """All events, sorted by (ts, alertname, incident id)."""
         if self.repeated:
             self.stats.notes.append(
                 f"{self.repeated} incident records repeated an incident already seen and were "
                 "merged (the later snapshot wins)"
             )
+        # The records carry a private "_updated" (which snapshot wins) until here.
         by_id = {
-            k: {key: v for key, v in e.items() if key != "_updated"}
+            k: cast(Event, {key: v for key, v in e.items() if key != "_updated"})
             for k, e in self.incidents.items()
         }
         for event in self._log_events():

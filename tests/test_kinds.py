@@ -44,3 +44,12 @@ def test_change_triggers_are_change_kinds() -> None:
     # A change of kind ``other`` is told as a "change" (narrate._actions).
     actions = (CHANGE_KINDS - {"other"}) | {"change"}
     assert sorted(narrate.CHANGE_TRIGGERS - actions) == []
+
+
+def test_event_keys_are_the_typed_record() -> None:
+    """``EVENT_KEYS`` (the events table's columns) and the ``Event`` record mypy checks the
+    parsers against name the same keys, in the same order."""
+    from parsers.base import EVENT_KEYS, Event
+
+    assert tuple(Event.__annotations__) == EVENT_KEYS
+

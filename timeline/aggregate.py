@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from parsers.base import CompactChunk
 from timeline.clients import client_address
 
 #: User agents of monitoring probes: they are not users (docs/method.md: requests from
@@ -110,7 +111,7 @@ class Partial:
     exclude_nets: tuple[Any, ...] = field(default=(), repr=False)
     _excluded: dict[bytes, bool] = field(default_factory=dict, repr=False)
 
-    def add_chunk(self, chunk: dict[str, Any]) -> None:
+    def add_chunk(self, chunk: CompactChunk) -> None:
         """Fold a compact chunk (ts, status, user_agent, forwarded, line) into the counts."""
         n = len(chunk["ts"])
         if n == 0:

@@ -225,7 +225,7 @@ def build(
         raise _fail(ExitCode.INPUT, f"{out}: cannot write the report: {exc.strerror}") from None
     if quiet:
         return
-    from timeline.narrate import fmt_ts
+    from timeline.timefmt import fmt_ts
 
     bad = sum(s.rejected for s in data.sources)
     unknown = [s for s in data.sources if s.format == "unknown"]
@@ -263,7 +263,7 @@ def inspect(
 
         incident-timeline inspect sample_logs/
     """
-    from timeline.narrate import fmt_ts
+    from timeline.timefmt import fmt_ts
 
     read_options = timeline.ReadOptions(host=host, tz=tz, on_bad_lines=on_bad_lines.policy,
                                         log_format=log_format, nginx_conf=nginx_conf)

@@ -20,7 +20,6 @@ requests read back around them (the second pass), following what Nginx really lo
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -30,6 +29,7 @@ import pandas as pd
 from timeline.aggregate import is_client_error, is_failed
 from timeline.model import Edge
 from timeline.nginxconf import DEFAULT_TIMEOUT_S, NginxConf
+from timeline.timefmt import fmt_clock
 
 #: A failure this many seconds, and this many median gaps, from the next one is a stray.
 STRAY_GAP_S = 30.0
@@ -157,7 +157,7 @@ def failure_edges(
     src = rows["source"].to_numpy(dtype=np.int64)
     line = rows["line"].to_numpy(dtype=np.int64)
     code = int(status[first])
-    logged = _hms(ts[first])
+    logged = fmt_clock(ts[first])
     if assumed[first]:
         stalled = _answers_stopped(rows, users, fail, first, timeout)
         note = (f"the first {code} was logged at {logged}; Nginx logs a request when it "
@@ -167,7 +167,7 @@ def failure_edges(
         at = float(began[first])
         if stalled is not None:
             at = stalled[0]
-            note += (f"; the routes that timed out last answered at {_hms(stalled[0])} "
+            note += (f"; the routes that timed out last answered at {fmt_clock(stalled[0])} "
                      f"({where(int(src[stalled[1]]), int(line[stalled[1]]))}) and not again "
                      "until the timeouts began: the stall began then")
         start = Edge(at, "timeout_assumed", where(int(src[first]), int(line[first])), note)
@@ -266,10 +266,3 @@ def first_failure_at(rows: pd.DataFrame, users: np.ndarray, failing: np.ndarray,
     i = int(idx[0])
     return where(int(rows["source"].to_numpy(dtype=np.int64)[i]),
                  int(rows["line"].to_numpy(dtype=np.int64)[i]))
-
-
-def _hms(ts: float) -> str:
-    """``12:31:00 UTC`` (seconds kept only when the time has a fraction)."""
-    t = pd.Timestamp(ts, unit="s", tz="UTC")
-    return t.strftime("%H:%M:%S") + (f".{t.microsecond // 1000:03d}"
-                                     if not math.isclose(ts, math.floor(ts)) else "") + " UTC"

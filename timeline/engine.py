@@ -24,7 +24,7 @@ from typing import Any, BinaryIO
 import numpy as np
 
 import parsers
-from parsers.base import ParseOptions, ParseStats
+from parsers.base import Columns, Event, ParseOptions, ParseStats
 from timeline.aggregate import Partial
 from timeline.clients import parse_exclusions
 from timeline.errors import InputError
@@ -97,7 +97,7 @@ class TaskResult:
     partial: Partial | None = None
     #: With ``host_from_line``: one partial per host named in the lines ("" = the file's).
     by_host: dict[str, Partial] | None = None
-    events: list[dict[str, Any]] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
 
 
 def _range_blocks(path: str, start: int, end: int) -> Iterator[bytes]:
@@ -247,7 +247,7 @@ def _run_task(task: Task) -> TaskResult:
     return result
 
 
-def _by_host(chunks: Iterable[dict[str, Any]], uas: Sequence[str] = (),
+def _by_host(chunks: Iterable[Columns], uas: Sequence[str] = (),
              nets: tuple[Any, ...] = ()) -> dict[str, Partial]:
     """Full rows split by the host each line names (``$host``/vhost), into partials."""
     out: dict[str, Partial] = {}
@@ -366,7 +366,7 @@ def run(tasks: Sequence[Task], executor: Executor | None,
 
 
 def read_rows(source: Task, first: int, last: int,
-              seeks: Sequence[tuple[int, int]] = ((0, 1),)) -> dict[str, list[Any]]:
+              seeks: Sequence[tuple[int, int]] = ((0, 1),)) -> Columns:
     """The second pass: full rows of lines ``first``..``last`` (1-based) of one source.
 
     ``source`` is the source's whole-file task (its bytes, for stdin). ``seeks`` are
@@ -393,8 +393,8 @@ def read_rows(source: Task, first: int, last: int,
         return _concat(module.parse(islice(fh, first - line, last - line + 1), stats, popts))
 
 
-def _concat(chunks: Iterator[dict[str, list[Any]]]) -> dict[str, list[Any]]:
-    out: dict[str, list[Any]] = {c: [] for c in parsers.REQUEST_COLUMNS}
+def _concat(chunks: Iterator[Columns]) -> Columns:
+    out: Columns = {c: [] for c in parsers.REQUEST_COLUMNS}
     for chunk in chunks:
         for k, v in chunk.items():
             # var_* columns (other log_format variables) are in every chunk of a file.

@@ -12,6 +12,7 @@ import pandas as pd
 from timeline.aggregate import is_client_error, is_failed
 from timeline.bins import Bins
 from timeline.clients import ClientRule, client_address
+from timeline.links import split_upstream_addr
 from timeline.model import (
     LATENCY_FIELDS,
     Breakdown,
@@ -220,9 +221,6 @@ def _by_route(all_routes: pd.Series, sel: np.ndarray, failed: np.ndarray
     return _top(req[fail.index], fail), len(req), len(fail)
 
 
-_UPSTREAM_SEP = re.compile(r", | : ")
-
-
 def _by_upstream(addrs: pd.Series, sel: np.ndarray, failed: np.ndarray
                  ) -> tuple[list[Breakdown], int]:
     """Requests and failed requests per upstream address tried, top first.
@@ -239,10 +237,8 @@ def _by_upstream(addrs: pd.Series, sel: np.ndarray, failed: np.ndarray
     req: dict[str, int] = {}
     fail: dict[str, int] = {}
     for value, nr, nf in zip(uniques.tolist(), n_req.tolist(), n_fail.tolist(), strict=True):
-        for addr in set(_UPSTREAM_SEP.split(str(value))):
-            addr = addr.strip()
-            if addr in ("", "-"):
-                continue  # served by Nginx itself, or the field is not logged
+        # "-" and empty (served by Nginx itself, or not logged) are left out.
+        for addr in split_upstream_addr(str(value)):
             req[addr] = req.get(addr, 0) + int(nr)
             fail[addr] = fail.get(addr, 0) + int(nf)
     if not req:

@@ -9,13 +9,20 @@ import re
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pandas as pd
 
 import parsers
-from parsers.base import EVENT_KEYS, MAX_REJECT_SAMPLES, ParseOptions, ParseStats, Rejected
+from parsers.base import (
+    EVENT_KEYS,
+    MAX_REJECT_SAMPLES,
+    CompactChunk,
+    Event,
+    ParseOptions,
+    ParseStats,
+    Rejected,
+)
 from timeline.aggregate import Aggregate, Partial
 from timeline.clients import parse_exclusions
 from timeline.engine import Task, TaskResult, plan, read_rows, run
@@ -50,6 +57,16 @@ class SourceReport:
     skip_reasons: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     size: int = 0
+
+
+class EventRecord(Event):
+    """An event row as the dataset holds it: the parser's :class:`~parsers.base.Event`, its
+    line counted from the top of its file and its host filled in, plus where it came from."""
+
+    #: The file as shown in the report (``web-1/error.log``).
+    source_file: str
+    #: The parser's name (``nginx_error``, ``alertmanager``...).
+    parser: str
 
 
 @dataclass
@@ -280,7 +297,7 @@ class _Merged:
     stats: ParseStats
     #: (host, aggregate) of a request log: one, or one per host its lines name.
     partials: list[tuple[str, Partial]]
-    events: list[dict[str, Any]]
+    events: list[EventRecord]
     #: (byte offset, line number) where its byte ranges start, for the second pass.
     seeks: list[tuple[int, int]]
 
@@ -291,8 +308,8 @@ def _read(plan: ReadPlan, progress: ProgressFn | None) -> Dataset:
         by_source.setdefault(res.task.index, []).append(res)
     reports = [_report_of(src) for src in plan.sources]
     partials: list[tuple[int, str, Partial]] = []
-    events: list[dict[str, Any]] = []
-    local_events: list[tuple[SourceReport, list[dict[str, Any]]]] = []
+    events: list[EventRecord] = []
+    local_events: list[tuple[SourceReport, list[EventRecord]]] = []
     host_offsets: dict[str, int] = {}
     seeks: dict[int, list[tuple[int, int]]] = {}
     for i, group in sorted(by_source.items()):
@@ -349,11 +366,9 @@ def _merge_source(src: Source, group: list[TaskResult]) -> _Merged:
         for vhost, part in (res.by_host or {}).items():
             hosts.setdefault(vhost or src.host, Partial()).merge(part, offset)
         for ev in res.events:
-            ev["line"] = int(ev["line"]) + offset
-            ev["host"] = ev["host"] or src.host
-            ev["source_file"] = src.display
-            ev["parser"] = src.parser.NAME
-            out.events.append(ev)
+            out.events.append({**ev, "line": int(ev["line"]) + offset,
+                               "host": ev["host"] or src.host, "source_file": src.display,
+                               "parser": src.parser.NAME})
     stats.check()
     if hosts:
         out.partials = sorted(hosts.items())
@@ -393,7 +408,7 @@ def _own_zone(src: Source, rep: SourceReport, merged: _Merged,
     rep.tz_note = "offset written in each line"
 
 
-def _localise(rep: SourceReport, evs: list[dict[str, Any]], zone: ZoneInfo | None,
+def _localise(rep: SourceReport, evs: list[EventRecord], zone: ZoneInfo | None,
               host_offsets: dict[str, int]) -> None:
     """Turn a local-time source's times into UTC: ``--tz``, else the offset of the same
     host's access log, else UTC (said in the report)."""
@@ -483,15 +498,18 @@ def dataset_from_rows(rows: pd.DataFrame, events: pd.DataFrame,
     for key, g in rows.groupby(["source", "host"], sort=True, observed=True):
         src, host = key
         p = Partial()
-        p.add_chunk({
+        chunk: CompactChunk = {
             "ts": g["ts"].to_numpy(dtype=float),
             "status": g["status"].to_numpy(dtype=int),
             "user_agent": [str(u).encode() for u in g["user_agent"]],
             "forwarded": (g["forwarded_for"].astype(str) != "").to_numpy(),
             "line": g["line"].to_numpy(dtype=int),
-            **{col: g[col].to_numpy(dtype=float) for col in ("request_time", "upstream_time")
-               if col in g and g[col].notna().any()},
-        })
+        }
+        if "request_time" in g and g["request_time"].notna().any():
+            chunk["request_time"] = g["request_time"].to_numpy(dtype=float)
+        if "upstream_time" in g and g["upstream_time"].notna().any():
+            chunk["upstream_time"] = g["upstream_time"].to_numpy(dtype=float)
+        p.add_chunk(chunk)
         partials.append((int(src), str(host), p))  # type: ignore[call-overload]
     frame = _requests_frame([rows]) if not rows.empty else _requests_frame([])
 
@@ -515,7 +533,7 @@ def _requests_frame(frames: list[pd.DataFrame]) -> pd.DataFrame:
     return df.sort_values(["ts", "source", "line"], kind="stable").reset_index(drop=True)
 
 
-def _events_frame(events: list[dict[str, Any]]) -> pd.DataFrame:
+def _events_frame(events: list[EventRecord]) -> pd.DataFrame:
     cols = (*EVENT_KEYS, "source_file", "parser")
     if not events:
         return pd.DataFrame({c: pd.Series(dtype="object") for c in cols})

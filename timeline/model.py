@@ -10,11 +10,12 @@ import pandas as pd
 
 from timeline.clients import ClientRule, UserKey, parse_exclusions, parse_user_key
 from timeline.errors import UsageError
-from timeline.ingest import Dataset
+from timeline.ingest import Dataset, EventRecord
 
 
-def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """The rows of a (small) frame as dicts: typed, and faster than ``itertuples`` here."""
+def records(frame: pd.DataFrame) -> list[EventRecord]:
+    """The rows of a (small) frame of events (``Dataset.events`` or a selection of it) as
+    records: typed, and faster than ``itertuples`` here."""
     return frame.to_dict("records")  # type: ignore[return-value]
 
 
@@ -309,6 +310,9 @@ class Incident:
     #: Every upstream address the proxies failed to use, tied to a backend host or not,
     #: sorted by address.
     upstream_links: list[Link] = field(default_factory=list)
+    #: The alerts that relate to the incident (firing inside it or shortly before, not
+    #: always-on), in time order: the narrative, the writers and the chart all use these.
+    alerts: list[EventRecord] = field(default_factory=list)
 
     @property
     def duration_s(self) -> float:

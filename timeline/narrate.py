@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -13,8 +12,16 @@ import pandas as pd
 from timeline.bins import Bins
 from timeline.impact import routes_of
 from timeline.ingest import Dataset
-from timeline.links import ACCESS_TOP, LINKS_PER_ENTRY, collect_uses, resolve_links, worth_linking
+from timeline.links import (
+    ACCESS_TOP,
+    LINKS_PER_ENTRY,
+    collect_uses,
+    peer_of,
+    resolve_links,
+    worth_linking,
+)
 from timeline.model import Cause, Entry, ErrorGroup, Impact, Incident, Link, end_of, records
+from timeline.timefmt import fmt_hms
 
 #: Look this far before the start for triggers (deploys, changes) and early alerts.
 LOOKBACK_S = 30 * 60
@@ -62,17 +69,6 @@ PARTIAL_SERVED = 0.25
 #: Changes from a change-events file that can trigger an incident.
 CHANGE_TRIGGERS = {"deploy", "config_change", "rollback", "feature_flag", "change", "restart",
                    "manual_action"}
-_PEER = re.compile(r"^[a-z]+://([^/]+)")
-
-
-def fmt_ts(ts: float) -> str:
-    """``2023-03-20 12:30:02 UTC``."""
-    return pd.Timestamp(ts, unit="s", tz="UTC").strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
-def fmt_hms(ts: float) -> str:
-    """``12:30:02 UTC``."""
-    return pd.Timestamp(ts, unit="s", tz="UTC").strftime("%H:%M:%S UTC")
 
 
 def _src(ev: Any) -> str:
@@ -150,11 +146,6 @@ def _may_trigger(action: _Action, inc: Incident, bin_s: int) -> bool:
     return inc.start - LOOKBACK_S <= action.ts <= inc.start + bin_s
 
 
-def _peer(upstream: str) -> str:
-    m = _PEER.match(upstream)
-    return m.group(1) if m else upstream
-
-
 def relevant_alerts(events: pd.DataFrame, inc: Incident) -> pd.DataFrame:
     """Alerts that relate to the incident: firing inside it or shortly before, not always-on."""
     al = events[events["kind"] == "alert"]
@@ -187,7 +178,8 @@ def narrate(inc: Incident, dataset: Dataset, rows: pd.DataFrame, bins: Bins) -> 
 
     # Alerts.
     alerts = relevant_alerts(events, inc) if not events.empty else events
-    for ev in records(alerts):
+    inc.alerts = records(alerts)
+    for ev in inc.alerts:
         name = ev["attrs"].get("alertname", "alert")
         host = str(ev["host"] or "")
         entries.append(Entry(float(ev["ts"]), "alert_firing",
@@ -352,7 +344,7 @@ def _error_groups(events: pd.DataFrame, inc: Incident) -> list[ErrorGroup]:
         peer_counts: dict[str, int] = {}
         for a, n in zip(group["attrs"], group["count"], strict=True):
             if a.get("upstream"):
-                p = _peer(str(a["upstream"]))
+                p = peer_of(str(a["upstream"]))
                 peer_counts[p] = peer_counts.get(p, 0) + int(n)
         out.append(ErrorGroup(
             host=host, kind=kind, message=message, count=n_in, first_ts=float(first["ts"]),

@@ -8,8 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from timeline.model import ACTION_KINDS, Analysis, end_of, records
-from timeline.narrate import relevant_alerts
+from timeline.model import ACTION_KINDS, Analysis, end_of
 from timeline.report.escape import mpl
 
 #: Stacked series, bottom to top, with their colours.
@@ -24,11 +23,9 @@ def chart_data(analysis: Analysis) -> dict[str, Any]:
     alerts: list[tuple[float, float | None, str]] = []
     actions: list[tuple[float, str]] = []
     for inc in analysis.incidents:
-        ev = analysis.dataset.events
-        if not ev.empty:
-            for a in records(relevant_alerts(ev, inc)):
-                alerts.append((float(a["ts"]), end_of(a["end"]),
-                               str(a["attrs"].get("alertname", "alert"))))
+        for a in inc.alerts:
+            alerts.append((float(a["ts"]), end_of(a["end"]),
+                           str(a["attrs"].get("alertname", "alert"))))
         actions.extend((e.ts, f"{e.host} {e.kind}") for e in inc.timeline
                        if e.kind in ACTION_KINDS)
     return {

@@ -8,8 +8,8 @@ from importlib.metadata import PackageNotFoundError, version
 import jinja2
 
 from timeline.model import ACTION_KINDS, LATENCY_FIELDS, Analysis, Incident, Quantiles
-from timeline.narrate import fmt_ts
 from timeline.report.escape import md, md_code
+from timeline.timefmt import fmt_ts
 
 #: Measures that fit each cause kind; offered as suggestions, never as findings.
 SUGGESTIONS = {
