@@ -39,7 +39,7 @@ import pandas as pd
 from timeline.aggregate import is_failed
 from timeline.ingest import Dataset
 from timeline.model import ErrorGroup, Link
-from timeline.nginxconf import NginxConf
+from timeline.nginxconf import NginxConf, Stmt
 
 #: Error-log kinds that say a request to an upstream failed.
 UPSTREAM_ERROR_KINDS = frozenset({
@@ -203,7 +203,7 @@ def upstream_servers(conf: NginxConf | None) -> list[UpstreamServer]:
     return out
 
 
-def _collect_upstreams(stmts: list[dict[str, Any]], shown: str, ctx: tuple[str, ...],
+def _collect_upstreams(stmts: list[Stmt], shown: str, ctx: tuple[str, ...],
                        out: list[UpstreamServer]) -> None:
     for stmt in stmts:
         directive, args = stmt["directive"], stmt["args"]

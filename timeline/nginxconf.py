@@ -28,14 +28,25 @@ import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import NotRequired, TypedDict
 
 import crossplane  # type: ignore[import-untyped]
 
 from parsers.log_format import PREDEFINED
 from timeline.errors import UsageError
 
-Stmt = dict[str, Any]
+
+class Stmt(TypedDict):
+    """One directive as crossplane parses it (its ``parsed`` lists hold these)."""
+
+    directive: str
+    #: Line of the directive in its file (1-based).
+    line: int
+    args: list[str]
+    #: The directives inside ``{ }``, for a block directive.
+    block: NotRequired[list[Stmt]]
+    #: Indexes (into crossplane's ``config`` list) of the files an ``include`` pulled in.
+    includes: NotRequired[list[int]]
 
 #: ``access_log``/``error_log`` targets that are not files in the log folder.
 _NOT_FILES = ("syslog:", "memory:")
