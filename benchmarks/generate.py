@@ -99,7 +99,7 @@ BROWSERS: tuple[tuple[str, float], ...] = (
     ("Mozilla/5.0 (compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm)", 0.015),
     ("curl/8.5.0", 0.01),
     ("python-requests/2.31.0", 0.01),
-    # Non-ASCII and quotes as Nginx logs them (uppercase \xHH, NGINX_LOG_FORMATS.md).
+    # Non-ASCII and quotes as Nginx logs them (uppercase \xHH, docs/nginx-facts.md).
     ("Mozilla/5.0 (Linux; Android 13; Caf\\xC3\\xA9Phone) AppleWebKit/537.36 Mobile", 0.008),
     ("Mozilla/5.0 (compatible; \\x22Monitor\\x22/1.0; +https://example.org/bot)", 0.004),
     ("Mozilla/5.0 (Windows NT 10.0) \\xD0\\x9F\\xD1\\x80\\xD0\\xBE\\xD0\\xB1\\xD0\\xB0/1.0", 0.003),

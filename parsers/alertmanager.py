@@ -1,6 +1,6 @@
 """Prometheus Alertmanager: webhook notifications and ``/api/v2/alerts`` snapshots.
 
-Four JSON shapes are read (field facts in ``ALERT_FORMATS.md``):
+Four JSON shapes are read (field facts in docs/alert-formats.md):
 
 * a webhook payload (``webhook_config``, docs/configuration.md): an object with ``version``
   ("4"; "3" before groupKey existed), ``groupKey``, ``receiver``, ``status`` and ``alerts[]``;
@@ -37,7 +37,7 @@ VARIANT_V3 = "webhook v3"
 VARIANT_API = "api v2 alerts"
 VARIANT_GROUPS = "api v2 alert groups"
 
-# labels.severity is a convention, not a schema field: teams use free text (ALERT_FORMATS.md).
+# labels.severity is a convention, not a schema field: teams use free text (docs/alert-formats.md).
 _SEVERITY = {
     **dict.fromkeys(("critical", "page", "emergency", "p1"), "critical"),
     **dict.fromkeys(("error", "high", "major", "p2"), "error"),
@@ -142,7 +142,7 @@ class _Reader(RecordReader):
     def _payload(self, payload: dict[str, Any], index: Callable[[], int]) -> None:
         """One webhook payload: the group's fields apply to each of its alerts."""
         version = str(payload.get("version", ""))
-        # Version "3" payloads predate groupKey (ALERT_FORMATS.md); Grafana's AM-shaped body
+        # Version "3" payloads predate groupKey (docs/alert-formats.md); Grafana's AM-shaped body
         # says version "1" but carries groupKey, so it reads as v4.
         v4 = version == "4" or (version != "3" and "groupKey" in payload)
         self.set_variant(VARIANT_V4 if v4 else VARIANT_V3)

@@ -6,7 +6,7 @@ into one flat, anchored ``re`` pattern over bytes (one capture group per variabl
 at a time, into the columns of :data:`parsers.base.REQUEST_COLUMNS`. :func:`parse_with` is
 the line loop, the same shape as :func:`parsers.nginx_access.parse`.
 
-Facts this relies on (``NGINX_LOG_FORMATS.md``, from the Nginx source):
+Facts this relies on (docs/nginx-facts.md, from the Nginx source):
 
 * ``escape=default`` writes the bytes 0x00-0x1F, ``"``, ``\\``, 0x7F and 0x80-0xFF of a
   variable as ``\\xHH`` (uppercase hex). So a variable never contains a raw ``"``, and a

@@ -47,7 +47,7 @@ LOCAL_TIME = False
 
 # 203.0.113.7 - - [20/Mar/2023:12:30:01 +0000] "GET /api/cart HTTP/1.1" 502 157 "-" "curl" "-"
 # Flat pattern: Nginx escapes '"' inside variables as \x22, so [^"]* is exact
-# (NGINX_LOG_FORMATS.md).
+# (docs/nginx-facts.md).
 _LINE = re.compile(
     rb'(.+?) - (\S*) \[([^\]]{26})\] "([^"]*)" (\d{3}) (\d+|-) "([^"]*)" "([^"]*)"'
     rb'(?: "([^"]*)")?(.*?)\r?\n?\Z'

@@ -30,7 +30,7 @@ Nginx cuts an entry at ``NGX_MAX_ERROR_STR`` (2048 bytes with the newline): the 
 may be cut anywhere, or an over-long message ends in ``...`` before its errno. Such an entry
 is read as far as it goes and gets ``attrs["truncated"] = "1"``.
 
-See NGINX_LOG_FORMATS.md and NGINX_ERROR_CATALOG.md (shared reference) for the facts used.
+docs/nginx-facts.md lists the facts used, with where the Nginx source shows each.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Opsgenie: webhook alert-action payloads and REST API v2 alerts.
 
-Shapes read (Opsgenie docs "Alert action data", "Alert API"; facts in ``ALERT_FORMATS.md``):
+Shapes read (Opsgenie docs "Alert action data", "Alert API"; facts in docs/alert-formats.md):
 
 * a **webhook payload** of the Webhook integration: ``action`` (``Create``,
   ``Acknowledge``, ``UnAcknowledge``, ``AddNote``, ``Close``, ``Delete``...), ``alert``

@@ -1,6 +1,6 @@
 """PagerDuty: REST API v2 incidents and log entries, and the incidents CSV export.
 
-Shapes read (field facts in ``ALERT_FORMATS.md``; PagerDuty API reference):
+Shapes read (field facts in docs/alert-formats.md; PagerDuty API reference):
 
 * ``GET /incidents`` (``{"incidents": [...], "limit", "offset", "more", ...}``) and
   ``GET /incidents/{id}`` (``{"incident": {...}}``): one event per incident; start

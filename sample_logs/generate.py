@@ -16,8 +16,8 @@ topology and the Nginx configuration the logs correspond to.
 
 The lines follow Nginx 1.22.1's own layouts (src/http/modules/ngx_http_log_module.c for
 ``$time_local``/``main``; src/core/ngx_log.c and ngx_http_log_error_handler for the error
-log) and its messages verbatim; the reference notes are in the project's shared
-NGINX_LOG_FORMATS.md / NGINX_ERROR_CATALOG.md. The data are synthetic.
+log) and its messages verbatim; docs/nginx-facts.md lists the facts, with where the
+Nginx source shows each. The data are synthetic.
 """
 
 from __future__ import annotations
