@@ -146,6 +146,7 @@ class _Reader(RecordReader):
         if action == "Acknowledge" and updated is not None:
             if "acknowledged_at" not in attrs or updated < attrs["acknowledged_at"]:
                 attrs["acknowledged_at"] = updated
+                attrs["acknowledged_line"] = index  # the Acknowledge payload's own line
                 attrs["acknowledged_by"] = as_text(alert.get("username"))
             if attrs["status"] == "open":
                 attrs["status"] = "acknowledged"

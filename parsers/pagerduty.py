@@ -277,7 +277,7 @@ class _Reader(RecordReader):
                 continue
             self.stats.parsed += len(items)
             _, start, index, first = triggers[0]
-            acks = [t for k, t, _, _ in items if k == "acknowledge_log_entry"]
+            acks = [(t, i) for k, t, i, _ in items if k == "acknowledge_log_entry"]
             resolves = [t for k, t, _, _ in items if k == "resolve_log_entry"]
             inc = json_object(first.get("incident"))
             # With include[]=incidents the reference is the full incident object.
@@ -311,7 +311,8 @@ class _Reader(RecordReader):
                 "severity_raw": raw_sev,
             }
             if acks:
-                attrs["acknowledged_at"] = min(acks)
+                # The first acknowledgement, and its own line (the evidence of the time).
+                attrs["acknowledged_at"], attrs["acknowledged_line"] = min(acks)
             if end is not None:
                 attrs["resolved_at"] = end
             events.append(
@@ -341,8 +342,10 @@ class _Reader(RecordReader):
                 continue
             # The same incident in the API list and its log entries: the log gives the times.
             for k in ("acknowledged_at", "resolved_at"):
-                if k in event["attrs"]:
-                    old["attrs"].setdefault(k, event["attrs"][k])
+                if k in event["attrs"] and k not in old["attrs"]:
+                    old["attrs"][k] = event["attrs"][k]
+                    if k == "acknowledged_at":
+                        old["attrs"]["acknowledged_line"] = event["attrs"]["acknowledged_line"]
             if old["end"] is None and event["end"] is not None:
                 old["end"] = event["end"]
         return export.in_time_order(by_id.values(), "incident_id")

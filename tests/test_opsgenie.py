@@ -44,6 +44,7 @@ def test_webhook_actions_merge_into_spans() -> None:
     assert fire["ts"] == utc(10, 2, 12)  # createdAt, epoch ms
     # updatedAt of Acknowledge and Close, epoch ns (19 digits).
     assert attrs["acknowledged_at"] == utc(10, 7, 40, 123456)
+    assert attrs["acknowledged_line"] == 3  # the Acknowledge payload, the evidence
     assert fire["end"] == attrs["resolved_at"] == utc(10, 41, 5, 500000)
     assert attrs["status"] == "closed"
     assert attrs["actions"] == ["Create", "AddNote", "Acknowledge", "Close"]

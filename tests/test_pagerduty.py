@@ -111,6 +111,12 @@ def test_log_entries_group_into_spans() -> None:
     # A reference carries no urgency or priority.
     assert (fire["severity"], fire["attrs"]["severity_raw"]) == ("error", "")
     assert fire["line"] == 8  # the trigger entry (the answer lists newest first)
+    # The acknowledgement cites its own log entry (record number), the evidence of its time.
+    entries = json.loads((DATA / "log_entries.json").read_text())["log_entries"]
+    for ev in events:
+        ack = entries[ev["attrs"]["acknowledged_line"] - 1]
+        assert ack["type"] == "acknowledge_log_entry"
+        assert ack["incident"]["id"] == ev["attrs"]["incident_id"]
 
     assert (latency["ts"], latency["end"]) == (utc(10, 5), None)
     assert latency["attrs"]["acknowledged_at"] == utc(10, 9, 30)

@@ -41,7 +41,8 @@ def test_every_json_key_is_in_the_readme_contract() -> None:
                                    options=AnalysisOptions(slo=99.9))))
     contract = README[README.index("The contract"):README.index("- **`timeline.png`**")]
     inc = doc["incidents"][0]
-    keys = {*doc, *inc["impact"], *inc["slo"], *inc["slo"]["burn_rate"],
+    keys = {*doc, "key_times", "durations", *inc["impact"], *inc["slo"], *inc["slo"]["burn_rate"],
+            *inc["key_times"], *inc["key_times"]["impact_start"], *inc["durations"],
             *inc["impact"]["latency"], "links", "upstream_links"}
     keys -= {"requests_lost_estimate", "users_estimated", "users_measurable",
              "requests_failed_background", "failing_statuses"}  # older keys, not listed

@@ -372,3 +372,63 @@ class AnalysisOptions:
     def rules(self) -> tuple[ClientRule, ...]:
         """The parsed exclusion rules, in the order given."""
         return parse_exclusions(self.exclude_client)
+
+
+@dataclass(frozen=True)
+class KeyTime:
+    """One key time of an incident (impact start, detection...), measured, with the line
+    that shows it; or, when the inputs cannot say it, ``ts`` None and the ``reason``.
+
+    ``basis`` says how it was measured: the edge's basis (``failure_logged``, ``silence``...,
+    see :class:`Edge`) for impact start and resolution, ``alert`` (the first related alert
+    fired), ``page_acknowledged`` (a PagerDuty or Opsgenie acknowledgement), ``change`` (an
+    action in the logs just before the failure ratio fell), ``ratio_fell`` (the first bin
+    from which the failure ratio stayed under half its peak) or ``failures_stopped`` (the
+    ratio never fell before the end: mitigation and resolution are the same moment).
+    """
+
+    ts: float | None
+    evidence: str = ""
+    basis: str = ""
+    #: Why it is missing (``ts`` None), or a remark on how it was measured.
+    reason: str = ""
+
+    @property
+    def known(self) -> bool:
+        """True when the inputs said it."""
+        return self.ts is not None
+
+
+@dataclass(frozen=True)
+class KeyTimes:
+    """The key times of one incident (``timeline.keytimes``) and the durations between
+    them; a duration is None when either of its ends is unknown."""
+
+    impact_start: KeyTime
+    detected: KeyTime
+    acknowledged: KeyTime
+    mitigated: KeyTime
+    resolved: KeyTime
+    #: detected - impact start.
+    time_to_detect_s: float | None
+    #: acknowledged - detected (the paging tools' measure: from the page to a person).
+    time_to_acknowledge_s: float | None
+    #: mitigated - impact start.
+    time_to_mitigate_s: float | None
+    #: resolved - impact start.
+    time_to_resolve_s: float | None
+    #: resolved - impact start, the length of the impact (the incident's window).
+    impact_s: float | None
+
+    def items(self) -> list[tuple[str, KeyTime]]:
+        """The key times by name, in their order."""
+        return [("impact_start", self.impact_start), ("detected", self.detected),
+                ("acknowledged", self.acknowledged), ("mitigated", self.mitigated),
+                ("resolved", self.resolved)]
+
+    def durations(self) -> list[tuple[str, float | None]]:
+        """The durations by name, in their order."""
+        return [("time_to_detect_s", self.time_to_detect_s),
+                ("time_to_acknowledge_s", self.time_to_acknowledge_s),
+                ("time_to_mitigate_s", self.time_to_mitigate_s),
+                ("time_to_resolve_s", self.time_to_resolve_s), ("impact_s", self.impact_s)]

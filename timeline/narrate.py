@@ -201,9 +201,13 @@ def narrate(inc: Incident, dataset: Dataset, rows: pd.DataFrame, bins: Bins) -> 
             ack = ev["attrs"].get("acknowledged_at")
             if ack is not None and inc.time_to_acknowledge_s is None:
                 inc.time_to_acknowledge_s = float(ack) - float(ev["ts"])
+                # The acknowledgement's own record when it came apart from the trigger
+                # (a PagerDuty log entry, an Opsgenie Acknowledge webhook).
+                ack_line = ev["attrs"].get("acknowledged_line")
                 entries.append(Entry(float(ack), "acknowledged",
                                      f"Page {ev['attrs'].get('alertname', '')} acknowledged",
-                                     _src(ev), str(ev["host"] or "")))
+                                     f"{ev['source_file']}:{ack_line}" if ack_line
+                                     else _src(ev), str(ev["host"] or "")))
             res = ev["attrs"].get("resolved_at")
             if res is not None and inc.time_to_resolve_s is None:
                 inc.time_to_resolve_s = float(res) - float(ev["ts"])

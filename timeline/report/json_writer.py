@@ -9,6 +9,7 @@ from typing import Any
 
 import pandas as pd
 
+from timeline.keytimes import measure
 from timeline.model import (
     LATENCY_FIELDS,
     Analysis,
@@ -16,6 +17,8 @@ from timeline.model import (
     Edge,
     Impact,
     Incident,
+    KeyTime,
+    KeyTimes,
     Link,
     Quantiles,
     SloReport,
@@ -98,14 +101,32 @@ def _link(link: Link) -> dict[str, Any]:
     return dataclasses.asdict(link)
 
 
-def incident_dict(inc: Incident) -> dict[str, Any]:
-    """One incident in the JSON contract's shape."""
+def _key_time(k: KeyTime) -> dict[str, Any]:
+    """``{ts, evidence, basis, note}`` of a key time; when unknown, ``ts`` null and ``reason``."""
+    if k.ts is None:
+        return {"ts": None, "evidence": None, "basis": None, "note": None, "reason": k.reason}
+    return {"ts": iso(k.ts), "evidence": k.evidence or None, "basis": k.basis,
+            "note": k.reason or None, "reason": None}
+
+
+def _key_times(kt: KeyTimes) -> dict[str, Any]:
+    return {name: _key_time(k) for name, k in kt.items()}
+
+
+def _durations(kt: KeyTimes) -> dict[str, Any]:
+    return {name: None if d is None else _num(d) for name, d in kt.durations()}
+
+
+def incident_dict(inc: Incident, kt: KeyTimes | None = None) -> dict[str, Any]:
+    """One incident in the JSON contract's shape (with its key times when given)."""
     imp = inc.impact
     return {
         "start": iso(inc.start),
         "end": iso(inc.end),
         "duration_s": _num(inc.duration_s),
         "edges": {"start": _edge(inc.start_edge), "end": _edge(inc.end_edge)},
+        "key_times": None if kt is None else _key_times(kt),
+        "durations": None if kt is None else _durations(kt),
         "signals": inc.signals,
         "window_given": inc.window_given,
         "affected_hosts": inc.affected_hosts,
@@ -217,7 +238,7 @@ def to_json(analysis: Analysis) -> str:
              "skip_reasons": dict(sorted(s.skip_reasons.items())), "notes": s.notes}
             for s in analysis.dataset.sources
         ],
-        "incidents": [incident_dict(i) for i in analysis.incidents],
+        "incidents": [incident_dict(i, measure(analysis, i)) for i in analysis.incidents],
         "events": events_list(analysis),
     }
     return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"

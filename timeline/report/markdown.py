@@ -1,89 +1,60 @@
-"""``postmortem.md``: the draft postmortem in the team's usual shape (Jinja2 template)."""
+"""``postmortem.md``: the draft postmortem, rendered from the report context
+(:mod:`timeline.report.context`) by a built-in template or a user's own Jinja2 template."""
 
 from __future__ import annotations
 
 import re
-from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 
 import jinja2
+import markupsafe
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from timeline.model import ACTION_KINDS, LATENCY_FIELDS, Analysis, Incident, Quantiles
+from timeline.errors import UsageError
+from timeline.model import Analysis
+from timeline.report.context import (
+    SUGGESTIONS,
+    ReportContext,
+    build_context,
+    principal,
+)
 from timeline.report.escape import md, md_code
-from timeline.timefmt import fmt_ts
 
-#: Measures that fit each cause kind; offered as suggestions, never as findings.
-SUGGESTIONS = {
-    "config_change": [
-        "Check the rendered Nginx configuration in the deploy pipeline (`nginx -t` plus a "
-        "request to every site on every host) before reloading.",
-        "Deploy to one host first and stop the rollout automatically when its error rate rises.",
-        "Alert on a host whose request rate drops to zero while its peers keep serving.",
-    ],
-    "nginx_unavailable": [
-        "Alert on a host that stops writing access lines while its peers keep serving.",
-        "Run Nginx under a supervisor that restarts it, and health-check it from the load "
-        "balancer so traffic moves away from a dead host.",
-    ],
-    "upstream_unreachable": [
-        "Health-check the backends from the load balancer and retry on another backend "
-        "(`proxy_next_upstream error`) so one dead backend does not fail requests.",
-        "Alert on the backend process itself, not only on the proxy's 502s.",
-    ],
-    "upstream_timeout": [
-        "Find what made the backend slow (saturation, a slow dependency); add latency alerts.",
-        "Review `proxy_read_timeout` against the slowest legitimate request.",
-    ],
-    "capacity_exhausted": [
-        "Raise `worker_connections` and the open-file limit (`worker_rlimit_nofile`) with "
-        "headroom, and alert on connection use before the limit.",
-    ],
-    "rate_limited": [
-        "Check whether the rejected traffic was legitimate; tune `limit_req` burst and rate.",
-    ],
-    "file_missing": [
-        "Check that deploys ship every static file the pages reference.",
-    ],
-    "tls_failure": ["Check certificate validity and the TLS versions and ciphers offered."],
-    "unknown": ["Add upstream timing fields to the access log format to narrow the cause."],
+__all__ = ["BUILTIN_TEMPLATES", "SUGGESTIONS", "is_html_template", "principal", "render",
+           "to_markdown"]
+
+#: The built-in templates by ``--template`` name.
+BUILTIN_TEMPLATES = {
+    "default": "postmortem.md.j2",
+    "google-sre": "google-sre.md.j2",
+    "pagerduty": "pagerduty.md.j2",
+    "atlassian": "atlassian.md.j2",
 }
 
-
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    s = int(round(abs(seconds)))
-    h, rem = divmod(s, 3600)
-    m, sec = divmod(rem, 60)
-    parts = [f"{h} h" if h else "", f"{m} min" if m else "", f"{sec} s" if sec or not s else ""]
-    return " ".join(p for p in parts if p)
+#: A user template whose file name ends so renders HTML, with autoescape on.
+_HTML_SUFFIXES = (".html", ".htm", ".html.j2", ".htm.j2", ".xhtml", ".xml")
 
 
-def _secs(seconds: float) -> str:
-    """A latency for people: milliseconds under a second, else seconds."""
-    return f"{seconds * 1000:.0f} ms" if seconds < 1 else f"{seconds:.2f} s"
+def is_html_template(template: str) -> bool:
+    """True when ``--template`` names a user template that writes HTML."""
+    return template not in BUILTIN_TEMPLATES and template.lower().endswith(_HTML_SUFFIXES)
 
 
-def _quantiles(q: Quantiles | None) -> str:
-    if q is None:
-        return "no requests"
-    return f"{_secs(q.p50_s)} / {_secs(q.p95_s)}"
+class _MdSafe(str):
+    """Text already escaped for Markdown (by ``|md``, ``|code`` or ``|raw``)."""
+
+    __slots__ = ()
 
 
-#: Latency fields and how the report names them.
-_LATENCY_LABELS = {"request_time": "request time ($request_time)",
-                   "upstream_time": "upstream response time ($upstream_response_time)"}
+def _user_md_finalize(value: object) -> object:
+    """Autoescape for a user's Markdown template: every string printed is escaped unless a
+    filter already escaped it (or ``|raw`` vouched for it)."""
+    if isinstance(value, str) and not isinstance(value, _MdSafe):
+        return md(value)
+    return value
 
 
-def principal(analysis: Analysis) -> Incident | None:
-    """The incident the postmortem is about: the one that hit the most requests."""
-    if not analysis.incidents:
-        return None
-    return max(analysis.incidents, key=lambda i: (
-        i.impact.requests_failed + i.impact.requests_lost_estimate, i.duration_s, -i.start))
-
-
-def to_markdown(analysis: Analysis) -> str:
-    """Render the postmortem draft as Markdown (deterministic for the same input)."""
+def _builtin_env() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("timeline.report", "templates"),
         autoescape=False,  # Markdown, not HTML: every log-derived value goes through |md or |code
@@ -92,59 +63,80 @@ def to_markdown(analysis: Analysis) -> str:
     )
     env.filters["md"] = md
     env.filters["code"] = md_code
-    inc = principal(analysis)
-    try:
-        ver = version("incident-timeline")
-    except PackageNotFoundError:
-        ver = "dev"
-    span = analysis.dataset.agg.span()
-    failed = int(analysis.bins["failed"].sum())
-    edge_total = int(analysis.bins["total"].sum())
-    suggestions: list[str] = []
-    if inc is not None:
-        for c in inc.causes[:2]:
-            for s in SUGGESTIONS.get(c.kind, []):
-                if s not in suggestions:
-                    suggestions.append(s)
-    title = "no incident found"
-    if inc is not None:
-        title = f"{fmt_ts(inc.start)[:10]} {inc.causes[0].kind.replace('_', ' ')}"
-        if inc.affected_hosts:
-            title += " on " + ", ".join(inc.affected_hosts)
-    actions = [e for e in inc.timeline if e.kind in ACTION_KINDS] if inc else []
-    source_notes = []
-    for src in analysis.dataset.sources:
-        for r in src.rejects:
-            source_notes.append(f"{md_code(src.path)} line {r.line}: {md(r.reason)}: "
-                                f"{md_code(r.excerpt)}")
-        for note in src.notes:
-            source_notes.append(f"{md_code(src.path)}: {md(note)}")
-        for reason, n in sorted(src.skip_reasons.items()):
-            source_notes.append(f"{md_code(src.path)}: {n} lines skipped: {md(reason)}")
-    text = env.get_template("postmortem.md.j2").render(
-        source_notes=source_notes,
-        config_notes=analysis.dataset.config_notes,
-        title=title,
-        version=ver,
-        n_sources=len(analysis.dataset.sources),
-        inc=inc,
-        others=[i for i in analysis.incidents if i is not inc],
-        actions=actions,
-        suggestions=suggestions,
-        sources=analysis.dataset.sources,
-        method=analysis.method,
-        user_key=analysis.options.key,
-        exclusions=analysis.options.exclude_client,
-        latency_fields=[(n, _LATENCY_LABELS[n]) for n in LATENCY_FIELDS],
-        quantiles=_quantiles,
-        fmt_ts=fmt_ts,
-        duration=_duration,
-        span_start=span[0] if span else 0.0,
-        span_end=span[1] if span else 0.0,
-        total_requests=edge_total,
-        total_failed=failed,
-        total_failed_pct=100.0 * failed / edge_total if edge_total else 0.0,
+    return env
+
+
+def _user_env(path: Path) -> jinja2.Environment:
+    """A sandbox for a user's template: no access to Python internals, nothing mutable;
+    HTML templates autoescape, Markdown ones escape every printed string for Markdown."""
+    html = is_html_template(str(path))
+    env = ImmutableSandboxedEnvironment(
+        loader=jinja2.FileSystemLoader(str(path.parent)),
+        autoescape=html,
+        keep_trailing_newline=True,
+        undefined=jinja2.StrictUndefined,
+        finalize=None if html else _user_md_finalize,
     )
+    if html:
+        env.filters["md"] = markupsafe.escape
+        env.filters["code"] = lambda t: markupsafe.Markup("<code>{}</code>").format(str(t))
+    else:
+        env.filters["md"] = lambda t: _MdSafe(md(t))
+        env.filters["code"] = lambda t: _MdSafe(md_code(t))
+        env.filters["raw"] = lambda t: _MdSafe(str(t))
+    return env
+
+
+def _load(template: str) -> jinja2.Template:
+    """The template ``--template`` names: a built-in name, or the path of a Jinja2 file."""
+    if template in BUILTIN_TEMPLATES:
+        return _builtin_env().get_template(BUILTIN_TEMPLATES[template])
+    path = Path(template)
+    if not path.is_file():
+        raise UsageError(f"--template {template}: not a built-in template "
+                         f"({', '.join(BUILTIN_TEMPLATES)}) nor a readable file")
+    try:
+        return _user_env(path).get_template(path.name)
+    except jinja2.TemplateSyntaxError as exc:
+        raise UsageError(f"--template {template}: line {exc.lineno}: {exc.message}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"--template {template}: cannot read it: {exc}") from None
+
+
+def render(ctx: ReportContext, template: str = "default") -> str:
+    """Render ``ctx`` with a template: a built-in name (``default``, ``google-sre``,
+    ``pagerduty``, ``atlassian``) or the path of a user's Jinja2 template.
+
+    Raises:
+        UsageError: the template is unknown, malformed, or uses a key the context lacks.
+    """
+    tpl = _load(template)
+    try:
+        text = tpl.render(**ctx.as_mapping())
+    except (jinja2.TemplateError, TypeError, ValueError, AttributeError) as exc:
+        if template in BUILTIN_TEMPLATES:
+            raise
+        line = _error_line(exc, template)
+        raise UsageError(f"--template {template}{line}: {type(exc).__name__}: {exc}") from None
+    if is_html_template(template):
+        return text
     # Template control blocks leave runs of blank lines; Markdown treats them as one, and
     # escaped log text never contains a raw newline, so collapsing them is safe.
     return re.sub(r"\n{3,}", "\n\n", text)
+
+
+def _error_line(exc: BaseException, template: str) -> str:
+    """``: line N`` of the user template where rendering failed, when the traceback says."""
+    tb = exc.__traceback__
+    line = None
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename.endswith(Path(template).name):
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return f": line {line}" if line else ""
+
+
+def to_markdown(analysis: Analysis, *, template: str = "default",
+                redaction_note: str = "") -> str:
+    """Render the postmortem draft (deterministic for the same input)."""
+    return render(build_context(analysis, redaction_note=redaction_note), template)
