@@ -52,7 +52,7 @@ def test_export_alert_in_timeline_chart_and_detection(export: Path) -> None:
     assert inc.first_alert is not None
     assert inc.time_to_detect_s == pytest.approx(fired - inc.start, abs=1)
     assert any(e.kind == "alert_firing" for e in inc.timeline)
-    assert chart_data(analysis)["alerts"]
+    assert chart_data(analysis).alerts
     md = timeline.to_markdown(analysis)
     assert "Detected by automated monitoring" in md
 

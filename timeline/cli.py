@@ -107,9 +107,20 @@ SloOpt = Annotated[float | None, typer.Option(
     "--slo", help="Availability target in percent, e.g. 99.9: adds the error budget the "
     "incident consumed (over the analysed span) and its peak burn rates.",
     show_default=False)]
+FormatOpt = Annotated[str, typer.Option(
+    "--format", help="Outputs to write, comma-separated: md (postmortem.md), html "
+    "(report.html), json (timeline.json), jsonl (timeline.jsonl, the timeline for "
+    "Timesketch), png (timeline.png), svg (timeline.svg).")]
+DisplayTzOpt = Annotated[str, typer.Option(
+    "--display-tz", help="IANA zone the Markdown, HTML and charts show times in, e.g. "
+    "Europe/Berlin (each time with its offset). The JSON stays in UTC.")]
 BadLinesOpt = Annotated[BadLines, typer.Option(
     "--on-bad-lines", help="warn: count and report bad lines; skip: count quietly; "
     "error: stop at the first bad line.")]
+
+
+#: ``--format``'s default, spelled as the option takes it.
+DEFAULT_FORMATS = ",".join(timeline.report.DEFAULT_FORMATS)
 
 
 def _fail(code: ExitCode, message: str) -> typer.Exit:
@@ -194,8 +205,11 @@ def build(
     user_key: UserKeyOpt = "ip",
     exclude_client: ExcludeClientOpt = None,
     slo: SloOpt = None,
+    formats: FormatOpt = DEFAULT_FORMATS,
+    display_tz: DisplayTzOpt = "UTC",
 ) -> None:
-    """Find the incident in the logs and write postmortem.md, timeline.json and timeline.png.
+    """Find the incident in the logs and write postmortem.md, timeline.json, timeline.png
+    and report.html (or the outputs --format names).
 
     Example:
 
@@ -206,6 +220,8 @@ def build(
         # Checked before reading: a typo in an option should not cost a parse of the logs.
         options = timeline.AnalysisOptions(user_key=user_key,
                                            exclude_client=tuple(exclude_client or ()), slo=slo)
+        chosen = timeline.report.parse_formats(formats)
+        clock = timeline.report.Clock(display_tz)
     except timeline.UsageError as exc:
         raise _fail(ExitCode.USAGE, str(exc)) from None
     read_options = timeline.ReadOptions(
@@ -218,7 +234,7 @@ def build(
         with report_lock(out):
             data = _read(paths, read_options, quiet)
             analysis = timeline.build(data, window=win, options=options)
-            written = timeline.write_report(analysis, out)
+            written = timeline.write_report(analysis, out, formats=chosen, clock=clock)
     except timeline.InputError as exc:
         raise _fail(ExitCode.INPUT, str(exc)) from None
     except OSError as exc:

@@ -34,7 +34,7 @@ from timeline.model import (
     Link,
     Quantiles,
 )
-from timeline.timefmt import fmt_ts
+from timeline.report.clock import Clock
 
 Status = Literal["measured", "suggested", "todo"]
 
@@ -280,7 +280,7 @@ def principal(analysis: Analysis) -> Incident | None:
         i.impact.requests_failed + i.impact.requests_lost_estimate, i.duration_s, -i.start))
 
 
-def _title(inc: Incident | None) -> str:
+def _title(inc: Incident | None, fmt_ts: Callable[[float], str]) -> str:
     if inc is None:
         return "no incident found"
     title = f"{fmt_ts(inc.start)[:10]} {inc.causes[0].kind.replace('_', ' ')}"
@@ -343,7 +343,7 @@ def _timeline(inc: Incident | None) -> list[TimelineRow]:
                         e.flag, e.links) for e in inc.timeline]
 
 
-def _summary(inc: Incident | None) -> Marked:
+def _summary(inc: Incident | None, fmt_ts: Callable[[float], str]) -> Marked:
     if inc is None:
         return Marked("no incident found in the inputs", "measured")
     imp = inc.impact
@@ -362,7 +362,8 @@ def build_context(analysis: Analysis, *, redaction_note: str = "",
     Args:
         analysis: the analysis to report (already redacted when ``redaction_note`` is set).
         redaction_note: what ``--redact`` replaced, in words; "" when not redacted.
-        display_tz: the zone every shown time is in.
+        display_tz: the zone every shown time is in (an IANA name or UTC): ``fmt_ts``
+            shows a time there, with its offset (:class:`~timeline.report.clock.Clock`).
     """
     from timeline.report.lessons import lessons
 
@@ -376,15 +377,17 @@ def build_context(analysis: Analysis, *, redaction_note: str = "",
     edge_total = int(analysis.bins["total"].sum())
     kt = measure(analysis, inc) if inc is not None else None
     origin = inc.start if inc is not None else 0.0
+    clock = Clock(display_tz)
+    fmt_ts = clock.stamp
     return ReportContext(
-        title=_title(inc), version=ver, n_sources=len(analysis.dataset.sources), inc=inc,
+        title=_title(inc, fmt_ts), version=ver, n_sources=len(analysis.dataset.sources), inc=inc,
         others=[i for i in analysis.incidents if i is not inc], key_times=kt,
         key_time_labels=KEY_TIME_LABELS, duration_labels=DURATION_LABELS,
         key_time_definitions=list(DEFINITIONS), timeline=_timeline(inc),
         actions=[e for e in inc.timeline if e.kind in ACTION_KINDS] if inc else [],
         suggestions=[text for _, text in _suggestions(inc)], action_items=_action_items(inc),
         severity=_severity(inc), lessons=lessons(analysis, inc, kt) if inc else None,
-        summary=_summary(inc), sources=analysis.dataset.sources,
+        summary=_summary(inc, fmt_ts), sources=analysis.dataset.sources,
         source_notes=_source_notes(analysis.dataset.sources),
         config_notes=analysis.dataset.config_notes, method=analysis.method,
         user_key=analysis.options.key, exclusions=list(analysis.options.exclude_client),
@@ -392,7 +395,7 @@ def build_context(analysis: Analysis, *, redaction_note: str = "",
         span_start=span[0] if span else 0.0, span_end=span[1] if span else 0.0,
         total_requests=edge_total, total_failed=failed,
         total_failed_pct=100.0 * failed / edge_total if edge_total else 0.0,
-        display_tz=display_tz, redacted=bool(redaction_note), redaction_note=redaction_note,
+        display_tz=clock.label, redacted=bool(redaction_note), redaction_note=redaction_note,
         fmt_ts=fmt_ts, duration=duration, quantiles=quantiles,
         t_plus=lambda ts: t_plus(ts, origin),
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html as _html
 import re
 
 # Characters with meaning in CommonMark/GFM inline text and tables. Line-start syntax (#, -,
@@ -38,3 +39,8 @@ def mpl(text: object, limit: int = 60) -> str:
     """Text safe as a matplotlib label: no mathtext (``$``), no control bytes, bounded length."""
     s = strip_control(str(text)).replace("$", r"\$")
     return s if len(s) <= limit else s[: limit - 1] + "…"
+
+
+def html(text: object) -> str:
+    """Escape text for HTML or XML content and quoted attribute values (SVG included)."""
+    return _html.escape(strip_control(str(text)), quote=True)

@@ -12,6 +12,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from timeline.errors import UsageError
 from timeline.model import Analysis
+from timeline.report.clock import UTC, Clock
 from timeline.report.context import (
     SUGGESTIONS,
     ReportContext,
@@ -137,6 +138,8 @@ def _error_line(exc: BaseException, template: str) -> str:
 
 
 def to_markdown(analysis: Analysis, *, template: str = "default",
-                redaction_note: str = "") -> str:
-    """Render the postmortem draft (deterministic for the same input)."""
-    return render(build_context(analysis, redaction_note=redaction_note), template)
+                redaction_note: str = "", clock: Clock = UTC) -> str:
+    """Render the postmortem draft (deterministic for the same input), its times shown in
+    ``clock``'s zone."""
+    return render(build_context(analysis, redaction_note=redaction_note,
+                                display_tz=clock.zone), template)
