@@ -216,14 +216,14 @@ def test_formats_and_byte_identical_across_jobs(tmp_path: Path) -> None:
     every = ("--format", "md,json,jsonl,png,svg,html")
     one = _build(tmp_path / "one", SEED, args=(*every, "--jobs", "1"))
     two = _build(tmp_path / "two", SEED, args=(*every, "--jobs", "2"))
-    names = sorted(p.name for p in one.iterdir())
+    names = sorted(p.name for p in one.iterdir() if not p.name.startswith("."))
     assert names == ["postmortem.md", "report.html", "timeline.json", "timeline.jsonl",
                      "timeline.png", "timeline.svg"]
     for name in names:
         assert (one / name).read_bytes() == (two / name).read_bytes(), name
     default = _build(tmp_path / "default", SEED)
-    assert sorted(p.name for p in default.iterdir()) == ["postmortem.md", "report.html",
-                                                          "timeline.json", "timeline.png"]
+    assert sorted(p.name for p in default.iterdir() if not p.name.startswith(".")) == [
+        "postmortem.md", "report.html", "timeline.json", "timeline.png"]
 
 
 def test_jsonl_is_what_timesketch_imports(tmp_path: Path) -> None:
