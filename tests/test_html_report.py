@@ -30,7 +30,7 @@ SEED = ROOT / "sample_logs" / "seed-outage"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 #: Ids of the sections every report with an incident has.
-SECTIONS = ("summary", "chart", "impact", "timeline", "detection", "actions", "misleading",
+SECTIONS = ("summary", "chart", "key-times", "impact", "timeline", "detection", "actions", "misleading",
             "resolution", "root-cause", "measures", "appendix", "sources", "evidence",
             "method")
 
