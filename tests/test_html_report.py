@@ -30,9 +30,9 @@ SEED = ROOT / "sample_logs" / "seed-outage"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 #: Ids of the sections every report with an incident has.
-SECTIONS = ("summary", "chart", "key-times", "impact", "timeline", "detection", "actions", "misleading",
-            "resolution", "root-cause", "measures", "appendix", "sources", "evidence",
-            "method")
+SECTIONS = ("summary", "chart", "key-times", "impact", "timeline", "detection", "actions",
+            "misleading", "resolution", "root-cause", "measures", "appendix", "sources",
+            "evidence", "method")
 
 #: What the hostile input plants; a script that ran would set window.__pwned.
 SCRIPT = "<script>window.__pwned=1</script>"
