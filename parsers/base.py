@@ -101,6 +101,9 @@ class ParseOptions:
     #: Compact chunks also carry ``client`` (raw bytes): the first pass needs the address
     #: when some clients are excluded by address (``--exclude-client 10.0.0.0/8``).
     want_client: bool = False
+    #: The records the lines are wrapped in (``parsers/wrap``: ``docker-json``, ``cri``...),
+    #: or "" for a plain file.
+    wrapper: str = ""
 
 
 @dataclass

@@ -289,6 +289,8 @@ def inspect(
     for s in data.sources:
         typer.echo(terminal(s.path))
         fmt = s.format + (f" ({s.variant})" if s.variant else "")
+        if s.wrapper:
+            fmt += f" inside {s.wrapper} records"
         typer.echo(f"  format {terminal(fmt)}, host {terminal(s.host)}")
         typer.echo(f"  lines {s.lines} = parsed {s.parsed} + rejected {s.rejected} "
                    f"+ skipped {s.skipped}")

@@ -8,6 +8,7 @@ never in completion order, so every way of running gives byte-identical output.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import io
 import os
@@ -24,6 +25,7 @@ from typing import Any, BinaryIO
 import numpy as np
 
 import parsers
+from parsers import wrap
 from parsers.base import Columns, Event, ParseOptions, ParseStats
 from timeline.aggregate import Partial
 from timeline.clients import parse_exclusions
@@ -100,15 +102,49 @@ class TaskResult:
     events: list[Event] = field(default_factory=list)
 
 
-def _range_blocks(path: str, start: int, end: int) -> Iterator[bytes]:
+def _wrapper(options: ParseOptions) -> wrap.Wrapper | None:
+    return wrap.by_name(options.wrapper) if options.wrapper else None
+
+
+def _seek_line(fh: BinaryIO, start: int, wrapper: wrap.Wrapper | None) -> None:
+    """Put ``fh`` at the first line that starts at or after ``start`` (a wrapped file: the
+    first record that does not continue the record before it, which the range before
+    reads)."""
+    if start <= 0:
+        return
+    fh.seek(start - 1)
+    if fh.read(1) != b"\n":
+        fh.readline()
+    if wrapper is None:
+        return
+    prev = _line_before(fh)
+    while prev and wrapper.continued(prev):
+        prev = fh.readline()
+
+
+def _line_before(fh: BinaryIO) -> bytes:
+    """The whole line that ends just before the current position (which stays)."""
+    pos = fh.tell()
+    back = 1 << 16
+    while True:
+        lo = max(0, pos - back)
+        fh.seek(lo)
+        data = fh.read(pos - lo)
+        cut = data.rfind(b"\n", 0, len(data) - 1)
+        if cut >= 0 or lo == 0:
+            fh.seek(pos)
+            return data[cut + 1 :]
+        back *= 4
+
+
+def _range_blocks(path: str, start: int, end: int,
+                  wrapper: wrap.Wrapper | None = None) -> Iterator[bytes]:
     """The lines that *start* inside ``[start, end)``, in blocks of whole lines: a line
-    crossing ``end`` belongs here, one crossing ``start`` to the range before. Read a block
-    at a time, so a task holds ``READ_BYTES`` whatever the range's size."""
+    crossing ``end`` belongs here, one crossing ``start`` to the range before (in a wrapped
+    file, the records that continue a line belong with its first record). Read a block at
+    a time, so a task holds ``READ_BYTES`` whatever the range's size."""
     with open(path, "rb") as fh:
-        if start > 0:
-            fh.seek(start - 1)
-            if fh.read(1) != b"\n":
-                fh.readline()
+        _seek_line(fh, start, wrapper)
         pos = fh.tell()
         while pos < end:
             block = fh.read(min(READ_BYTES, end - pos))
@@ -119,12 +155,15 @@ def _range_blocks(path: str, start: int, end: int) -> Iterator[bytes]:
                 tail = fh.readline()
                 block += tail
                 pos += len(tail)
+            if wrapper is not None and pos >= end:
+                block = wrap.extend_record(block, fh.readline, wrapper)
             yield block
 
 
-def _range_data(path: str, start: int, end: int) -> bytes:
+def _range_data(path: str, start: int, end: int, wrapper: wrap.Wrapper | None = None
+                ) -> bytes:
     """All of :func:`_range_blocks` at once."""
-    return b"".join(_range_blocks(path, start, end))
+    return b"".join(_range_blocks(path, start, end, wrapper))
 
 
 def _split(data: bytes) -> Iterator[bytes]:
@@ -153,7 +192,7 @@ def _blocks_of(task: Task) -> Iterator[Iterable[bytes]]:
     if task.data is not None:
         yield _split(task.data)
     elif task.end is not None:
-        yield _range_blocks(task.path, task.start, task.end)
+        yield _range_blocks(task.path, task.start, task.end, _wrapper(task.options))
     else:
         with open_binary(Path(task.path)) as fh:
             yield _file_blocks(fh)
@@ -167,7 +206,7 @@ def _lines(task: Task) -> Iterator[Iterable[bytes]]:
     elif task.end is not None:
         # Not bytes.splitlines(): it also splits at a bare \r, which a raw request line in
         # an error log can hold. Nginx ends lines with \n only.
-        yield io.BytesIO(_range_data(task.path, task.start, task.end))
+        yield io.BytesIO(_range_data(task.path, task.start, task.end, _wrapper(task.options)))
     else:
         with open_binary(Path(task.path)) as fh:
             yield fh
@@ -208,7 +247,11 @@ def _run_task(task: Task) -> TaskResult:
     nets = tuple(r.network for r in rules if r.kind == "net")
     uas = [r.regex.pattern for r in rules if r.kind == "ua" and r.regex is not None]
     result = TaskResult(task, stats)
-    blocks = module.parse_blocks if isinstance(module, parsers.BlockParser) else None
+    blocks: wrap.ParseFn | None = (module.parse_blocks
+                                   if isinstance(module, parsers.BlockParser) else None)
+    # A wrapped file (Docker, CRI, journald, a log store's export): its records unwrapped,
+    # then the parser's own reading of the inner lines.
+    blocks = wrap.reader(module, task.options) or blocks
     with _no_gc(), (_blocks_of(task) if blocks else _lines(task)) as lines:
         chunks = (blocks or module.parse)(lines, stats, task.options)
         if module.TABLE == "requests" and task.split_by_host:
@@ -235,9 +278,11 @@ def _run_task(task: Task) -> TaskResult:
         from parsers import nginx_error
 
         estats = ParseStats()
-        eopts = ParseOptions(on_bad_lines="skip", display_path=task.display)
+        eopts = ParseOptions(on_bad_lines="skip", display_path=task.display,
+                             wrapper=task.options.wrapper)
+        parse_errors = wrap.reader(nginx_error, eopts) or nginx_error.parse
         with _lines(task) as lines:
-            for chunk in nginx_error.parse(lines, estats, eopts):
+            for chunk in parse_errors(lines, estats, eopts):
                 for ev in chunk:
                     ev["attrs"]["local_time"] = "1"
                 result.events.extend(chunk)
@@ -284,7 +329,9 @@ def plan(task: Task, *, size: int, jobs: int) -> list[Task]:
     """
     if task.data is not None:
         return [task]
-    splittable = parsers.by_name(task.parser).TABLE == "requests"
+    wrapper = _wrapper(task.options)
+    splittable = parsers.by_name(task.parser).TABLE == "requests" and (
+        wrapper is None or wrapper.LINES)
     compressed = is_compressed(Path(task.path))
     if compressed and splittable and jobs > 1 and size > SPLIT_BYTES // 8:
         return [replace(task, expand=True)]
@@ -307,6 +354,7 @@ def _blocks(task: Task) -> Iterator[tuple[Task, int]]:
 
 
 def _inflate_blocks(task: Task) -> Iterator[tuple[Task, int]]:
+    wrapper = _wrapper(task.options)
     with open_binary(Path(task.path)) as fh:
         raw = getattr(fh, "fileobj", None)
         done = 0
@@ -316,6 +364,8 @@ def _inflate_blocks(task: Task) -> Iterator[tuple[Task, int]]:
                 break
             if not block.endswith(b"\n"):
                 block += fh.readline()
+            if wrapper is not None:
+                block = wrap.extend_record(block, fh.readline, wrapper)
             pos = raw.tell() if raw is not None else done
             yield (replace(task, data=block, expand=False), pos - done)
             done = pos
@@ -378,7 +428,10 @@ def read_rows(source: Task, first: int, last: int,
     stats = ParseStats()
     # Bad lines were counted by the first pass; only the format and the name carry over.
     popts = ParseOptions(on_bad_lines="skip", display_path=source.display, first_line=first,
-                         log_format=source.options.log_format)
+                         log_format=source.options.log_format, wrapper=source.options.wrapper)
+    wrapper = _wrapper(popts)
+    if wrapper is not None:
+        return _wrapped_rows(source, module, wrapper, popts, last, seeks)
     if source.data is not None:
         lines: Iterator[bytes] = iter(io.BytesIO(source.data))
         with _no_gc():
@@ -391,6 +444,33 @@ def read_rows(source: Task, first: int, last: int,
             if fh.read(1) != b"\n":
                 fh.readline()  # the range's first line starts after this partial one
         return _concat(module.parse(islice(fh, first - line, last - line + 1), stats, popts))
+
+
+def _wrapped_rows(source: Task, module: Any, wrapper: wrap.Wrapper, popts: ParseOptions,
+                  last: int, seeks: Sequence[tuple[int, int]]) -> Columns:
+    """:func:`read_rows` of a wrapped file: records ``popts.first_line``..``last`` (and
+    the records that finish the last one's line), or a whole-document export read whole
+    and its rows kept by record number."""
+    first = popts.first_line
+    parse = wrap.reader(module, popts)
+    assert parse is not None
+    stats = ParseStats()
+    with _no_gc(), contextlib.ExitStack() as stack:
+        fh: BinaryIO = (io.BytesIO(source.data) if source.data is not None
+                        else stack.enter_context(open_binary(Path(source.path))))
+        if not wrapper.LINES:
+            rows = _concat(parse(fh, stats, replace(popts, first_line=1)))
+            keep = [i for i, n in enumerate(rows["line"]) if first <= n <= last]
+            return {k: [v[i] for i in keep] for k, v in rows.items()}
+        offset, line = max((s for s in seeks if s[1] <= first), key=lambda s: s[1],
+                           default=(0, 1))
+        if source.data is None:
+            _seek_line(fh, offset, wrapper)
+        else:
+            offset, line = 0, 1
+        block = b"".join(islice(fh, first - line, last - line + 1))
+        block = wrap.extend_record(block, fh.readline, wrapper)
+        return _concat(parse([block], stats, popts))
 
 
 def _concat(chunks: Iterator[Columns]) -> Columns:

@@ -57,6 +57,8 @@ class SourceReport:
     skip_reasons: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     size: int = 0
+    #: The records its lines were wrapped in (``parsers.wrap``: docker-json, cri...), or "".
+    wrapper: str = ""
 
 
 class EventRecord(Event):
@@ -255,7 +257,7 @@ def plan_read(paths: Sequence[str], options: ReadOptions | None = None) -> ReadP
             display_path=src.display, compact=not options.host_from_line,
             # Only the error log has headers without a year (syslog, journald).
             year_hint=hint if src.parser.NAME == "nginx_error" else None,
-            want_client=want_client)
+            want_client=want_client, wrapper=src.wrapper)
         whole[i] = Task(i, "-" if src.path is None else str(src.path), src.parser.NAME, popts,
                         data=stdin.get(i), exclude=options.exclude_client)
     jobs = options.jobs if options.jobs > 0 else (os.cpu_count() or 1)
@@ -309,7 +311,7 @@ def _read(plan: ReadPlan, progress: ProgressFn | None) -> Dataset:
     reports = [_report_of(src) for src in plan.sources]
     partials: list[tuple[int, str, Partial]] = []
     events: list[EventRecord] = []
-    local_events: list[tuple[SourceReport, list[EventRecord]]] = []
+    local_events: list[tuple[SourceReport, list[EventRecord], int | None]] = []
     host_offsets: dict[str, int] = {}
     seeks: dict[int, list[tuple[int, int]]] = {}
     for i, group in sorted(by_source.items()):
@@ -321,12 +323,13 @@ def _read(plan: ReadPlan, progress: ProgressFn | None) -> Dataset:
             seeks[i] = merged.seeks
         _fill_report(rep, merged.stats)
         if src.parser.LOCAL_TIME:
-            local_events.append((rep, merged.events))  # their zone may need other sources
+            # Their zone may need other sources (a wrapper's UTC times may have told it).
+            local_events.append((rep, merged.events, merged.stats.utc_offset_s))
         else:
             _own_zone(src, rep, merged, host_offsets)
             events.extend(merged.events)
-    for rep, evs in local_events:
-        _localise(rep, evs, plan.zone, host_offsets)
+    for rep, evs, known in local_events:
+        _localise(rep, evs, plan.zone, host_offsets, known)
         events.extend(evs)
 
     agg = Aggregate.from_partials(partials)
@@ -342,7 +345,7 @@ def _read(plan: ReadPlan, progress: ProgressFn | None) -> Dataset:
 
 def _report_of(src: Source) -> SourceReport:
     """A source's report before parsing: how it was found, or why it is skipped."""
-    rep = SourceReport(src.display, src.format, src.host, size=src.size)
+    rep = SourceReport(src.display, src.format, src.host, size=src.size, wrapper=src.wrapper)
     rep.notes.extend(src.notes)
     if src.parser is None:
         rep.notes.append(src.skip_reason)
@@ -409,14 +412,19 @@ def _own_zone(src: Source, rep: SourceReport, merged: _Merged,
 
 
 def _localise(rep: SourceReport, evs: list[EventRecord], zone: ZoneInfo | None,
-              host_offsets: dict[str, int]) -> None:
-    """Turn a local-time source's times into UTC: ``--tz``, else the offset of the same
-    host's access log, else UTC (said in the report)."""
+              host_offsets: dict[str, int], known: int | None = None) -> None:
+    """Turn a local-time source's times into UTC: ``--tz``, else the offset its records'
+    UTC times tell (``known``, a wrapped error log), else the offset of the same host's
+    access log, else UTC (said in the report)."""
     zone_used: ZoneInfo | None = None
     offset = 0
     if zone is not None:
         zone_used = zone
         rep.tz, rep.tz_note = str(zone), "from --tz"
+    elif known is not None:
+        offset = known
+        rep.tz = _fmt_offset(offset)
+        rep.tz_note = f"from the UTC times of its {rep.wrapper} records"
     elif rep.host in host_offsets:
         offset = host_offsets[rep.host]
         rep.tz = _fmt_offset(offset)

@@ -18,7 +18,7 @@ from typing import Any, BinaryIO
 
 import parsers
 from parsers import log_format as lf
-from parsers import nginx_access
+from parsers import nginx_access, wrap
 from timeline.errors import InputError
 from timeline.nginxconf import NginxConf, format_for
 
@@ -58,6 +58,8 @@ class Source:
     log_format: str | None = None
     #: How the format was chosen, for the report.
     notes: list[str] = field(default_factory=list)
+    #: The records the lines are wrapped in (``parsers.wrap``), or "".
+    wrapper: str = ""
 
     @property
     def format(self) -> str:
@@ -216,7 +218,7 @@ def discover(paths: Sequence[str], *, host: str | None = None,
             if not os.access(f, os.R_OK):
                 raise InputError(f"{display}: permission denied (make the file readable)")
             src = Source(f, display, _host_for(f, host), f.stat().st_size)
-            head = read_head(f)
+            head = _unwrap_head(src, read_head(f), host)
             if not head.strip():
                 src.skip_reason = "empty file"
             else:
@@ -231,11 +233,25 @@ def discover(paths: Sequence[str], *, host: str | None = None,
     return sources
 
 
+def _unwrap_head(src: Source, head: bytes, host: str | None) -> bytes:
+    """The head the format is sniffed from: a wrapped file's inner lines (its wrapper and
+    the host its records name are kept in ``src``), else ``head`` itself."""
+    found = wrap.sniff(head, src.display)
+    if found is None:
+        return head
+    src.wrapper = found.wrapper.NAME
+    if found.host and not host:
+        src.host = found.host
+    src.notes.append(f"lines read from {found.wrapper.DESCRIPTION} records")
+    return found.inner_head
+
+
 def sniff_stdin(src: Source) -> BinaryIO:
     """Read stdin fully into memory so its head can be sniffed, and set its parser."""
     data = sys.stdin.buffer.read()
     src.size = len(data)
-    head = data[: parsers.SNIFF_BYTES]
+    head = _unwrap_head(src, data[: parsers.SNIFF_BYTES],
+                        None if src.host == "stdin" else src.host)
     src.parser = parsers.sniff(head)
     if src.parser is nginx_access:
         found = lf.sniff_json(head)

@@ -1,0 +1,306 @@
+"""Container runtimes' logs: Docker's json-file, the kubelet's CRI files, and the
+timestamped text of ``kubectl logs --timestamps`` / ``docker logs -t``.
+
+Docker json-file (``/var/lib/docker/containers/ID/ID-json.log``, moby's
+``daemon/logger/jsonfilelog``), one JSON object a line, keys in this order::
+
+    {"log":"10.0.0.1 - - [20/Mar/2023:12:30:00 +0000] \\"GET / HTTP/1.1\\" 200 ...\\n",
+     "stream":"stdout","time":"2023-03-20T12:30:00.123456789Z"}
+
+A line longer than 16 KB is written as several records: all but the last have a ``log``
+without the final ``\\n`` (moby's ``logger.PartialLogMetaData``); they are joined.
+
+CRI (``/var/log/pods/NAMESPACE_POD_UID/CONTAINER/0.log``, the kubelet's
+``pkg/kubelet/kuberuntime/logs``)::
+
+    2023-03-20T12:30:00.123456789Z stdout F 10.0.0.1 - - [20/Mar/2023:12:30:00 +0000] ...
+
+``F`` ends a line, ``P`` is a piece of a longer one (joined with the next pieces of the same
+stream). The pod's name is the host.
+
+``kubectl logs --timestamps`` and ``docker logs -t`` print the joined line behind an RFC
+3339 time; they say nothing of the stream.
+
+The official nginx image links ``access.log`` to stdout and ``error.log`` to stderr: stderr
+records are read as the error log.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from operator import itemgetter
+from pathlib import PurePath
+
+from parsers.base import ParseOptions, ParseStats, count_lines
+from parsers.wrap import JOINED_REASON, Unwrapped, utc_stamp
+
+_GET_LOG, _GET_STREAM, _GET_TIME = itemgetter(0), itemgetter(1), itemgetter(2)
+
+# A json-file record as moby writes it (log, stream, optional attrs, time: in this order).
+_JSON_STR = rb'"((?:[^"\\\n]|\\.)*)"'
+_DOCKER = re.compile(
+    rb'^\{"log":' + _JSON_STR + rb',"stream":"(stdout|stderr)",'
+    rb'(?:"attrs":\{[^\n]*?\},)?"time":"([^"\n]*)"\}\r?$', re.M)
+_DOCKER_SNIFF = re.compile(rb'\A\s*\{"log":".*","stream":"std(?:out|err)",.*"time":"\d{4}-')
+
+
+def _decode_strings(raws: list[bytes]) -> list[str] | None:
+    """JSON string bodies decoded at once (one ``json.loads`` of an array); None when one
+    is not valid."""
+    try:
+        out = json.loads(b'["' + b'","'.join(raws) + b'"]')
+    except ValueError:
+        return None
+    return out if isinstance(out, list) and len(out) == len(raws) else None
+
+
+def _encode(text: str) -> bytes:
+    # Lone surrogates (\\ud800 in the JSON) are kept as their bytes, never an error.
+    return text.encode("utf-8", "surrogatepass")
+
+
+def _join(texts: list[str], numbers: list[int], streams: list[str], stats: ParseStats
+          ) -> tuple[list[str], list[int], list[str]]:
+    """Records' texts (a complete one ends in a newline) joined into lines per stream: a
+    line is numbered by its first record; the records joined to it are skipped."""
+    open_: dict[str, tuple[int, list[str]]] = {}
+    out: list[tuple[int, str, str]] = []
+    for text, n, s in zip(texts, numbers, streams, strict=True):
+        cur = open_.get(s)
+        if cur is None:
+            cur = open_[s] = (n, [])
+        else:
+            stats.skip(JOINED_REASON)
+        cur[1].append(text)
+        if text.endswith("\n"):
+            out.append((cur[0], s, "".join(cur[1])[:-1]))
+            del open_[s]
+    for s, (n, parts) in open_.items():  # the end of the input inside a long line
+        out.append((n, s, "".join(parts)))
+    out.sort(key=itemgetter(0))
+    return [t for _, _, t in out], [n for n, _, _ in out], [s for _, s, _ in out]
+
+
+class _Docker:
+    NAME = "docker-json"
+    DESCRIPTION = "Docker json-file log ({\"log\", \"stream\", \"time\"} per line)"
+    LINES = True
+
+    @staticmethod
+    def sniff(head: bytes) -> bool:
+        """The first line is a json-file record."""
+        return _DOCKER_SNIFF.match(head) is not None
+
+    @staticmethod
+    def continued(record: bytes) -> bool:
+        """A record whose ``log`` does not end in ``\\n`` (a piece of a longer line)."""
+        end = record.find(b'","stream":"')
+        if end < 0:
+            return False
+        log = record[:end]
+        if not log.endswith(b"\\n"):
+            return True
+        slashes = len(log) - 1 - len(log[:-1].rstrip(b"\\"))
+        return slashes % 2 == 0
+
+    @staticmethod
+    def unwrap(block: bytes, first: int, stats: ParseStats, options: ParseOptions,
+               times: bool) -> Unwrapped:
+        """The lines of a block of records; a line that is not a record is rejected."""
+        n = count_lines(block)
+        stats.lines += n
+        rows = _DOCKER.findall(block)
+        numbers: list[int] = list(range(first, first + n))
+        if len(rows) != n:
+            rows, numbers = _docker_slow(block, first, stats, options)
+        texts = _decode_strings(list(map(_GET_LOG, rows)))
+        if texts is None:
+            rows, numbers = _docker_slow(block, first, stats, options, strict=True)
+            texts = _decode_strings(list(map(_GET_LOG, rows))) or []
+        streams = [s.decode() for s in map(_GET_STREAM, rows)]
+        stamps = list(map(_GET_TIME, rows)) if times else []
+        if all(t.endswith("\n") for t in texts):
+            lines = _encode("".join(texts)).split(b"\n")[:-1]
+        else:
+            index = {k: i for i, k in enumerate(numbers)}
+            joined, numbers, streams = _join(texts, numbers, streams, stats)
+            lines = [_encode(t) for t in joined]
+            if times:
+                stamps = [stamps[index[k]] for k in numbers]
+        if times:
+            stamps = [utc_stamp(s) for s in stamps]
+        return Unwrapped(lines, numbers, stamps, [], streams)
+
+    @staticmethod
+    def host_of(path: str, head: bytes) -> str | None:
+        """Docker's short id (12 hex digits) when the file sits in its container's folder."""
+        parent = PurePath(path).parent.name
+        if re.fullmatch(r"[0-9a-f]{64}", parent):
+            return parent[:12]
+        return None
+
+
+def _docker_slow(block: bytes, first: int, stats: ParseStats, options: ParseOptions,
+                 strict: bool = False) -> tuple[list[tuple[bytes, bytes, bytes]], list[int]]:
+    """Record by record: a blank line is skipped, a line that is not a record rejected."""
+    rows: list[tuple[bytes, bytes, bytes]] = []
+    numbers: list[int] = []
+    for lineno, raw in enumerate(block.split(b"\n")[: count_lines(block)], start=first):
+        if not raw.strip():
+            stats.skip("blank line")
+            continue
+        m = _DOCKER.match(raw)
+        ok = m is not None and (not strict or _decode_strings([m.group(1)]) is not None)
+        if m is None or not ok:
+            stats.reject(lineno, "not a Docker json-file record", raw, options)
+            continue
+        rows.append((m.group(1), m.group(2), m.group(3)))
+        numbers.append(lineno)
+    return rows, numbers
+
+
+_CRI = re.compile(rb"^(\d{4}-\d\d-\d\dT[^ \n]+) (stdout|stderr) ([^ \n]*)(?: ([^\n]*))?$", re.M)
+_CRI_SNIFF = re.compile(rb"\A\s*\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[^ \n]* std(?:out|err) [FP]\b")
+_GET_TAG, _GET_TEXT = itemgetter(2), itemgetter(3)
+
+
+class _Cri:
+    NAME = "cri"
+    DESCRIPTION = "Kubernetes CRI container log (TIME STREAM F|P line; pod name as host)"
+    LINES = True
+
+    @staticmethod
+    def sniff(head: bytes) -> bool:
+        """The first line is a CRI record."""
+        return _CRI_SNIFF.match(head) is not None
+
+    @staticmethod
+    def continued(record: bytes) -> bool:
+        """A ``P`` (partial) record."""
+        parts = record.split(b" ", 3)
+        return len(parts) >= 3 and b"P" in parts[2].split(b":")
+
+    @staticmethod
+    def unwrap(block: bytes, first: int, stats: ParseStats, options: ParseOptions,
+               times: bool) -> Unwrapped:
+        """The lines of a block of records; a line that is not a record is rejected."""
+        n = count_lines(block)
+        stats.lines += n
+        rows = _CRI.findall(block)
+        numbers: list[int] = list(range(first, first + n))
+        if len(rows) != n:
+            rows, numbers = _cri_slow(block, first, stats, options)
+        streams = [s.decode() for s in map(_GET_STREAM, rows)]
+        stamps = list(map(_GET_LOG, rows)) if times else []
+        tags = list(map(_GET_TAG, rows))
+        if tags.count(b"F") == len(tags):
+            lines = [t.rstrip(b"\r") for t in map(_GET_TEXT, rows)]
+        else:
+            index = {k: i for i, k in enumerate(numbers)}
+            texts = [t.decode("utf-8", "surrogateescape")
+                     + ("" if b"P" in tag.split(b":") else "\n")
+                     for t, tag in zip(map(_GET_TEXT, rows), tags, strict=True)]
+            joined, numbers, streams = _join(texts, numbers, streams, stats)
+            lines = [t.encode("utf-8", "surrogateescape") for t in joined]
+            if times:
+                stamps = [stamps[index[k]] for k in numbers]
+        if times:
+            stamps = [utc_stamp(s) for s in stamps]
+        return Unwrapped(lines, numbers, stamps, [], streams)
+
+    @staticmethod
+    def host_of(path: str, head: bytes) -> str | None:
+        """The pod: ``/var/log/pods/NAMESPACE_POD_UID/CONTAINER/N.log``, or the kubelet's
+        links ``/var/log/containers/POD_NAMESPACE_CONTAINER-ID.log``."""
+        p = PurePath(path)
+        if len(p.parts) >= 3:
+            pod_dir = p.parent.parent.name.split("_")
+            if len(pod_dir) == 3 and p.name.endswith(".log"):
+                return pod_dir[1]
+        parts = p.name.split("_")
+        if len(parts) == 3 and p.name.endswith(".log") and re.search(r"-[0-9a-f]{64}\.log$",
+                                                                      p.name):
+            return parts[0]
+        return None
+
+
+def _cri_slow(block: bytes, first: int, stats: ParseStats, options: ParseOptions
+              ) -> tuple[list[tuple[bytes, bytes, bytes, bytes]], list[int]]:
+    rows: list[tuple[bytes, bytes, bytes, bytes]] = []
+    numbers: list[int] = []
+    for lineno, raw in enumerate(block.split(b"\n")[: count_lines(block)], start=first):
+        if not raw.strip():
+            stats.skip("blank line")
+            continue
+        m = _CRI.match(raw)
+        if m is None:
+            stats.reject(lineno, "not a CRI log record", raw, options)
+            continue
+        rows.append((m.group(1), m.group(2), m.group(3), m.group(4) or b""))
+        numbers.append(lineno)
+    return rows, numbers
+
+
+# kubectl logs --timestamps / docker logs -t: an RFC 3339 time, a space, the line. Not
+# "TIME host tag[pid]: " (journalctl -o short-iso, rsyslog), which parsers/transport.py reads.
+_STAMPED = re.compile(
+    rb"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d)) ([^\n]*)$", re.M)
+_SYSLOGISH = re.compile(rb"[^\s:]+ [^\s:\[]+(?:\[\d+\])?: ")
+
+
+class _Timestamped:
+    NAME = "timestamped"
+    DESCRIPTION = "kubectl logs --timestamps / docker logs -t (RFC 3339 time, then the line)"
+    LINES = True
+
+    @staticmethod
+    def sniff(head: bytes) -> bool:
+        """Most of the first lines are a time and a line that is no syslog header."""
+        lines = [ln for ln in head.split(b"\n")[:20] if ln.strip()]
+        hits = 0
+        for ln in lines:
+            m = _STAMPED.match(ln)
+            if m is not None and not _SYSLOGISH.match(m.group(2)):
+                hits += 1
+        return bool(lines) and hits * 2 > len(lines)
+
+    @staticmethod
+    def continued(record: bytes) -> bool:
+        """Never: the lines are whole."""
+        return False
+
+    @staticmethod
+    def unwrap(block: bytes, first: int, stats: ParseStats, options: ParseOptions,
+               times: bool) -> Unwrapped:
+        """The lines of a block; a line without the time is rejected."""
+        n = count_lines(block)
+        stats.lines += n
+        rows = _STAMPED.findall(block)
+        numbers = list(range(first, first + n))
+        if len(rows) != n:
+            rows, numbers = [], []
+            for lineno, raw in enumerate(block.split(b"\n")[:n], start=first):
+                m = _STAMPED.match(raw)
+                if m is None:
+                    if raw.strip():
+                        stats.reject(lineno, "no RFC 3339 time in front of the line", raw,
+                                     options)
+                    else:
+                        stats.skip("blank line")
+                    continue
+                rows.append(m.groups())
+                numbers.append(lineno)
+        lines = [t.rstrip(b"\r") for t in map(itemgetter(1), rows)]
+        stamps = [utc_stamp(s) for s in map(_GET_LOG, rows)] if times else []
+        return Unwrapped(lines, numbers, stamps, [], [])
+
+    @staticmethod
+    def host_of(path: str, head: bytes) -> str | None:
+        """None: the output names no host."""
+        return None
+
+
+DOCKER = _Docker()
+CRI = _Cri()
+TIMESTAMPED = _Timestamped()
