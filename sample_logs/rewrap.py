@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import calendar
+import gzip
 import json
 import re
 import shutil
@@ -178,6 +179,147 @@ def journald_export(out: Path, host: str, lines: list[Line], split: int) -> None
     path.write_bytes(bytes(data))
 
 
+_ACCESS = re.compile(
+    rb'^(\S+) - (\S+) \[[^\]]+\] "(\S+) (\S+) HTTP/([\d.]+)" (\d{3}) (\d+|-) "([^"]*)" "([^"]*)"')
+_ERROR = re.compile(rb"^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d \[(\w+)\] (\d+)#(\d+): (?:\*(\d+) )?(.*)$")
+
+
+def _ecs(host: str, ln: Line, raw: bool) -> dict[str, object]:
+    """A Filebeat nginx-module document: the raw line in ``event.original`` (``raw``), or
+    only the fields the module's pipeline parses from it."""
+    dataset = "nginx.access" if ln.stream == "stdout" else "nginx.error"
+    doc: dict[str, object] = {"@timestamp": rfc3339(ln.ts, 3), "host": {"name": host},
+                              "event": {"dataset": dataset, "module": "nginx"},
+                              "ecs": {"version": "8.0.0"}}
+    if raw:
+        doc["event"] = {"dataset": dataset, "module": "nginx", "original": _text(ln.text)}
+        return doc
+    a = _ACCESS.match(ln.text) if ln.stream == "stdout" else None
+    e = _ERROR.match(ln.text) if ln.stream == "stderr" else None
+    if a is not None:
+        ip, user, method, url, version, status, size, ref, ua = (_text(x) for x in a.groups())
+        doc.update({"source": {"address": ip, "ip": ip},
+                    "http": {"request": {"method": method, **({"referrer": ref}
+                                                             if ref != "-" else {})},
+                             "version": version,
+                             "response": {"status_code": int(status),
+                                          "body": {"bytes": int(size) if size != "-" else 0}}},
+                    "url": {"original": url}})
+        if ua != "-":
+            doc["user_agent"] = {"original": ua}
+        if user != "-":
+            doc["user"] = {"name": user}
+    elif e is not None:
+        level, pid, tid, conn, msg = e.groups()
+        doc.update({"log": {"level": _text(level)},
+                    "process": {"pid": int(pid), "thread": {"id": int(tid)}},
+                    "message": _text(msg)})
+        if conn is not None:
+            doc["nginx"] = {"error": {"connection_id": int(conn)}}
+    else:
+        doc["message"] = _text(ln.text)
+    return doc
+
+
+def _hit(host: str, i: int, ln: Line, raw: bool) -> dict[str, object]:
+    return {"_index": ".ds-filebeat-8.6.2-2023.03.20-000001", "_id": f"{host}-{i:07d}",
+            "_score": None, "_source": _ecs(host, ln, raw)}
+
+
+def elasticsearch(out: Path, host: str, lines: list[Line], split: int) -> None:
+    """A ``_search`` answer (newest first, as ``"sort": [{"@timestamp": "desc"}]``)."""
+    hits = [_hit(host, i, ln, True) for i, ln in enumerate(lines)][::-1]
+    doc = {"took": 12, "timed_out": False,
+           "_shards": {"total": 1, "successful": 1, "skipped": 0, "failed": 0},
+           "hits": {"total": {"value": len(hits), "relation": "eq"}, "max_score": None,
+                    "hits": hits}}
+    _write(out / host / "search.json", [json.dumps(doc, indent=2, ensure_ascii=False)])
+
+
+def elasticsearch_ecs(out: Path, host: str, lines: list[Line], split: int) -> None:
+    """``elasticdump --output`` of documents that only kept the ECS fields."""
+    _write(out / host / "filebeat.ndjson",
+           [_dump(_hit(host, i, ln, False)) for i, ln in enumerate(lines)])
+
+
+def loki_api(out: Path, host: str, lines: list[Line], split: int) -> None:
+    """``curl .../loki/api/v1/query_range``: a stream per log file, newest first."""
+    result = []
+    for stream, name in (("stdout", "access.log"), ("stderr", "error.log")):
+        values = [[str(round(ln.ts * 1e9)), _text(ln.text)] for ln in lines
+                  if ln.stream == stream][::-1]
+        if values:
+            result.append({"stream": {"host": host, "job": "nginx",
+                                      "filename": f"/var/log/nginx/{name}"}, "values": values})
+    doc = {"status": "success", "data": {"resultType": "streams", "result": result,
+                                         "stats": {}}}
+    _write(out / host / "query_range.json", [_dump(doc)])
+
+
+def loki_jsonl(out: Path, host: str, lines: list[Line], split: int) -> None:
+    """``logcli query --output=jsonl`` (newest first, times in the local zone: UTC here)."""
+    rows = [_dump({"labels": {"host": host, "job": "nginx"}, "line": _text(ln.text),
+                   "timestamp": rfc3339(ln.ts).replace("Z", "+00:00")})
+            for ln in reversed(lines)]
+    _write(out / host / "logcli.jsonl", rows)
+
+
+def cloudwatch_logs(out: Path, host: str, lines: list[Line], split: int) -> None:
+    """``aws logs filter-log-events --log-group-name nginx`` (the log stream is the host)."""
+    events = [{"logStreamName": host, "timestamp": round(ln.ts * 1000),
+               "message": _text(ln.text), "ingestionTime": round(ln.ts * 1000) + 480,
+               "eventId": f"{i:056d}"} for i, ln in enumerate(lines)]
+    doc = {"events": events, "searchedLogStreams": [
+        {"logStreamName": host, "searchedCompletely": True}]}
+    _write(out / host / "filter-log-events.json", [json.dumps(doc, indent=4,
+                                                              ensure_ascii=False)])
+
+
+def cloudwatch_s3(out: Path, host: str, lines: list[Line], split: int) -> None:
+    """``aws logs create-export-task`` to S3: ``TASK/STREAM/000000.gz``, a time per line."""
+    path = out / "exportedlogs" / host / "000000.gz"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = "".join(f"{rfc3339(ln.ts, 3)} {_text(ln.text)}\n" for ln in lines)
+    path.write_bytes(gzip.compress(text.encode("utf-8", "surrogateescape"), mtime=0))
+
+
+def _gcp_entry(host: str, i: int, ln: Line, http: bool) -> dict[str, object]:
+    entry: dict[str, object] = {
+        "insertId": f"{host}{i:08d}", "timestamp": rfc3339(ln.ts),
+        "receiveTimestamp": rfc3339(ln.ts + 0.5), "severity": "INFO",
+        "logName": f"projects/shop/logs/{ln.stream}",
+        "resource": {"type": "k8s_container", "labels": {
+            "project_id": "shop", "namespace_name": "shop", "pod_name": host,
+            "container_name": "nginx", "cluster_name": "prod"}}}
+    a = _ACCESS.match(ln.text) if http and ln.stream == "stdout" else None
+    if a is None:
+        entry["textPayload"] = _text(ln.text)
+        return entry
+    ip, _, method, url, version, status, size, ref, ua = (_text(x) for x in a.groups())
+    req: dict[str, object] = {"requestMethod": method, "requestUrl": url,
+                              "status": int(status), "responseSize": size if size != "-" else "0",
+                              "remoteIp": ip, "protocol": f"HTTP/{version}"}
+    if ref != "-":
+        req["referer"] = ref
+    if ua != "-":
+        req["userAgent"] = ua
+    entry["httpRequest"] = req
+    entry["jsonPayload"] = {}
+    return entry
+
+
+def gcp_logging(out: Path, host: str, lines: list[Line], split: int) -> None:
+    """``gcloud logging read ... --format=json`` of a GKE container (newest first)."""
+    entries = [_gcp_entry(host, i, ln, False) for i, ln in enumerate(lines)][::-1]
+    _write(out / host / "entries.json", [json.dumps(entries, indent=2, ensure_ascii=False)])
+
+
+def gcp_http(out: Path, host: str, lines: list[Line], split: int) -> None:
+    """A Cloud Logging sink's JSON lines where the requests are ``httpRequest`` fields."""
+    _write(out / host / "requests.jsonl",
+           [_dump(_gcp_entry(host, i, ln, True)) for i, ln in enumerate(lines)])
+
+
 def _write(path: Path, rows: list[str]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes("".join(r + "\n" for r in rows).encode("utf-8", "surrogateescape"))
@@ -190,6 +332,14 @@ FORMATS: dict[str, Writer] = {
     "timestamped": timestamped,
     "journald-json": journald_json,
     "journald-export": journald_export,
+    "elasticsearch": elasticsearch,
+    "elasticsearch-ecs": elasticsearch_ecs,
+    "loki-api": loki_api,
+    "loki-jsonl": loki_jsonl,
+    "cloudwatch-logs": cloudwatch_logs,
+    "cloudwatch-s3": cloudwatch_s3,
+    "gcp-logging": gcp_logging,
+    "gcp-http": gcp_http,
 }
 
 

@@ -9,6 +9,7 @@ never in completion order, so every way of running gives byte-identical output.
 from __future__ import annotations
 
 import contextlib
+import functools
 import gc
 import io
 import os
@@ -459,7 +460,8 @@ def _wrapped_rows(source: Task, module: Any, wrapper: wrap.Wrapper, popts: Parse
         fh: BinaryIO = (io.BytesIO(source.data) if source.data is not None
                         else stack.enter_context(open_binary(Path(source.path))))
         if not wrapper.LINES:
-            rows = _concat(parse(fh, stats, replace(popts, first_line=1)))
+            stamp = None if source.data is not None else os.stat(source.path).st_mtime_ns
+            rows = _whole_rows(source, replace(popts, first_line=1), stamp)
             keep = [i for i, n in enumerate(rows["line"]) if first <= n <= last]
             return {k: [v[i] for i in keep] for k, v in rows.items()}
         offset, line = max((s for s in seeks if s[1] <= first), key=lambda s: s[1],
@@ -471,6 +473,18 @@ def _wrapped_rows(source: Task, module: Any, wrapper: wrap.Wrapper, popts: Parse
         block = b"".join(islice(fh, first - line, last - line + 1))
         block = wrap.extend_record(block, fh.readline, wrapper)
         return _concat(parse([block], stats, popts))
+
+
+@functools.lru_cache(maxsize=4)
+def _whole_rows(source: Task, popts: ParseOptions, mtime_ns: int | None) -> Columns:
+    """Every row of a whole-document export (read again for each window of the second
+    pass otherwise; ``mtime_ns`` tells a changed file). The caller must not change them."""
+    parse = wrap.reader(parsers.by_name(source.parser), popts)
+    assert parse is not None
+    with contextlib.ExitStack() as stack:
+        fh: BinaryIO = (io.BytesIO(source.data) if source.data is not None
+                        else stack.enter_context(open_binary(Path(source.path))))
+        return _concat(parse(fh, ParseStats(), popts))
 
 
 def _concat(chunks: Iterator[Columns]) -> Columns:

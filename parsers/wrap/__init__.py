@@ -48,6 +48,7 @@ from parsers.base import (
     ERROR_LINE,
     MAX_REJECT_SAMPLES,
     BadLineError,
+    ParseError,
     ParseOptions,
     Parser,
     ParseStats,
@@ -101,6 +102,12 @@ class Wrapper(Protocol):
         """Whether the text of this record (a physical line) goes on in the next record."""
         ...
 
+    def head_block(self, head: bytes) -> bytes:
+        """The whole records of a file's first bytes (which may end anywhere), for
+        :meth:`unwrap` when sniffing: its whole lines, or a document of the complete
+        records at the start of a whole-document export."""
+        ...
+
     def unwrap(self, block: bytes, first: int, stats: ParseStats, options: ParseOptions,
                times: bool) -> Unwrapped:
         """The inner lines of ``block`` (whole records, its first numbered ``first``).
@@ -121,7 +128,7 @@ def _registry() -> tuple[Wrapper, ...]:
     # Most specific first: journald JSON, Docker's and the stores' JSON have keys no other
     # has; the timestamped text layout (kubectl/docker -t) is the loosest and comes last.
     return (*journald.WRAPPERS, containers.DOCKER, *stores.WRAPPERS, containers.CRI,
-            *stores.TEXT_WRAPPERS, containers.TIMESTAMPED)
+            containers.TIMESTAMPED)
 
 
 _WRAPPERS: list[Wrapper] = []
@@ -171,11 +178,12 @@ def sniff(head: bytes, path: str = "") -> Sniffed | None:
         stats = ParseStats()
         quiet = ParseOptions(on_bad_lines="skip", wrapper=w.NAME)
         # Whole records only: the head may end inside a line cut into records.
-        block = b"".join(whole_records([head[: head.rfind(b"\n") + 1] or head], w,
-                                       complete=True))
+        block = w.head_block(head)
+        if w.LINES:
+            block = b"".join(whole_records([block], w, complete=True))
         try:
             u = w.unwrap(block, 1, stats, quiet, False)
-        except ValueError:
+        except (ValueError, ParseError):
             continue
         if not u.lines:
             continue
@@ -188,6 +196,12 @@ def sniff(head: bytes, path: str = "") -> Sniffed | None:
 
 def _head_of(lines: list[bytes]) -> bytes:
     return b"".join(ln + b"\n" for ln in lines[:200])
+
+
+def line_head(head: bytes) -> bytes:
+    """:meth:`Wrapper.head_block` of a layout with a record a line: the head's whole
+    lines."""
+    return head[: head.rfind(b"\n") + 1] or head
 
 
 def whole_records(blocks: Iterable[bytes], w: Wrapper, complete: bool = False

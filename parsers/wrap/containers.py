@@ -33,7 +33,7 @@ from operator import itemgetter
 from pathlib import PurePath
 
 from parsers.base import ParseOptions, ParseStats, count_lines
-from parsers.wrap import JOINED_REASON, Unwrapped, utc_stamp
+from parsers.wrap import JOINED_REASON, Unwrapped, line_head, utc_stamp
 
 _GET_LOG, _GET_STREAM, _GET_TIME = itemgetter(0), itemgetter(1), itemgetter(2)
 
@@ -86,6 +86,7 @@ class _Docker:
     NAME = "docker-json"
     DESCRIPTION = "Docker json-file log ({\"log\", \"stream\", \"time\"} per line)"
     LINES = True
+    head_block = staticmethod(line_head)
 
     @staticmethod
     def sniff(head: bytes) -> bool:
@@ -169,6 +170,7 @@ class _Cri:
     NAME = "cri"
     DESCRIPTION = "Kubernetes CRI container log (TIME STREAM F|P line; pod name as host)"
     LINES = True
+    head_block = staticmethod(line_head)
 
     @staticmethod
     def sniff(head: bytes) -> bool:
@@ -253,6 +255,7 @@ class _Timestamped:
     NAME = "timestamped"
     DESCRIPTION = "kubectl logs --timestamps / docker logs -t (RFC 3339 time, then the line)"
     LINES = True
+    head_block = staticmethod(line_head)
 
     @staticmethod
     def sniff(head: bytes) -> bool:

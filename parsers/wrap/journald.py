@@ -20,7 +20,7 @@ import re
 from typing import Any
 
 from parsers.base import ParseOptions, ParseStats, count_lines
-from parsers.wrap import Unwrapped, epoch_stamp
+from parsers.wrap import Unwrapped, epoch_stamp, line_head
 
 _NAMES = ("SYSLOG_IDENTIFIER", "_COMM", "_SYSTEMD_UNIT", "CONTAINER_NAME")
 # An access line's time, an error line's head, Nginx's stderr.
@@ -88,6 +88,7 @@ class _Json:
     NAME = "journald-json"
     DESCRIPTION = "journalctl -o json (MESSAGE, __REALTIME_TIMESTAMP, _HOSTNAME per line)"
     LINES = True
+    head_block = staticmethod(line_head)
 
     @staticmethod
     def sniff(head: bytes) -> bool:
@@ -146,6 +147,12 @@ class _Export:
     NAME = "journald-export"
     DESCRIPTION = "journalctl -o export (systemd's Journal Export Format)"
     LINES = False
+
+    @staticmethod
+    def head_block(head: bytes) -> bytes:
+        """The head's whole entries (up to its last blank line)."""
+        cut = head.rfind(b"\n\n")
+        return head[: cut + 2] if cut >= 0 else head
 
     @staticmethod
     def sniff(head: bytes) -> bool:
