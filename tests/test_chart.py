@@ -7,10 +7,12 @@ import re
 import xml.etree.ElementTree as ET
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 import timeline
+from tests.conftest import T0, make_dataset
 from timeline.report.chart import OKABE_ITO, SERIES, chart_data, time_ticks
 from timeline.report.clock import Clock
 from timeline.report.svg import to_svg
@@ -100,3 +102,29 @@ def test_svg_escapes_names(seed: timeline.Analysis) -> None:
     assert "<script>" not in text
     assert "&lt;script&gt;x&lt;/script&gt;&amp;&quot;&#x27;" in text
     ET.fromstring(text.split("\n", 1)[1])
+
+
+def test_a_panel_per_upstream_when_several(traffic: Any) -> None:
+    start, end = T0 + 60 * 60, T0 + 90 * 60
+    rows = traffic(minutes=150, fail=lambda ts, user: start <= ts < end and hash(user) % 2 == 0)
+    for r in rows:
+        # Two backends, alternating; the failures all come from the second one.
+        r["upstream_addr"] = "10.0.1.13:80" if r["status"] == 502 or int(r["ts"]) % 2 else \
+            "10.0.1.12:80"
+    analysis = timeline.build(make_dataset(rows))
+    data = chart_data(analysis)
+    ups = [p for p in data.panels if p.kind == "upstream"]
+    assert sorted(p.name for p in ups) == ["10.0.1.12:80", "10.0.1.13:80"]
+    bad = next(p for p in ups if p.name == "10.0.1.13:80")
+    good = next(p for p in ups if p.name == "10.0.1.12:80")
+    inside = (data.x >= start) & (data.x < end - 60)
+    assert good.failed.sum() == 0 and good.total[inside].sum() > 0
+    assert bad.failed.sum() == analysis.incidents[0].impact.requests_failed
+    assert (bad.ratio[inside] > 0.3).all()
+    # One upstream alone gets no panel.
+    for r in rows:
+        r["upstream_addr"] = "10.0.1.12:80"
+    assert not [p for p in chart_data(timeline.build(make_dataset(rows))).panels
+                if p.kind == "upstream"]
+    text = to_svg(data)
+    assert "upstream 10.0.1.13:80: " in text

@@ -15,6 +15,7 @@ from timeline.clients import ClientRule, client_address
 from timeline.links import split_upstream_addr
 from timeline.model import (
     LATENCY_FIELDS,
+    BinSeries,
     Breakdown,
     Exclusion,
     Impact,
@@ -107,6 +108,8 @@ def measure_impact(
     # logs the next tier's addresses), so no request is counted twice for one address.
     imp.by_upstream, imp.upstreams_seen = _by_upstream(rows["upstream_addr"], inwin & ~probe,
                                                        failed)
+    imp.upstream_bins = upstream_series(rows["upstream_addr"], bins.indices(ts), ~probe, failed,
+                                        bins.count, [b.name for b in imp.by_upstream])
     imp.requests_lost_estimate = _lost_requests(inc, bins, edge_hosts)
     # The peak: the bin with the most failed edge requests inside the window.
     if imp.requests_failed:
@@ -245,6 +248,30 @@ def _by_upstream(addrs: pd.Series, sel: np.ndarray, failed: np.ndarray
         return [], 0
     # Every upstream is listed (up to TOP_N): a healthy one beside a failing one is the point.
     return _top(pd.Series(req), pd.Series(fail)), len(req)
+
+
+def upstream_series(addrs: pd.Series, index: np.ndarray, sel: np.ndarray, failed: np.ndarray,
+                    count: int, names: list[str]) -> list[BinSeries]:
+    """Requests and failed requests per bin of each upstream address in ``names``, over the
+    selected rows (the rows read back around the window, before and after it too), when
+    there are at least two addresses. A request counts for every address it tried, as in
+    :func:`_by_upstream`."""
+    keep = sel & (index >= 0) & (index < count)
+    if len(names) < 2 or not keep.any():
+        return []
+    b, f = index[keep], failed[keep]
+    codes, uniques = pd.factorize(addrs.astype(str).to_numpy()[keep])
+    tried = [set(split_upstream_addr(str(u))) for u in uniques.tolist()]
+    first = int(b.min())
+    span = int(b.max()) - first + 1
+    out = []
+    for name in names:
+        mine = np.isin(codes, [i for i, t in enumerate(tried) if name in t])
+        req = np.bincount(b[mine] - first, minlength=span)
+        bad = np.bincount(b[mine & f] - first, minlength=span)
+        out.append(BinSeries(name, first, tuple(int(v) for v in req),
+                             tuple(int(v) for v in bad)))
+    return out
 
 
 def count_exclusions(inc: Incident, rows: pd.DataFrame, rule_of: np.ndarray,

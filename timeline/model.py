@@ -143,6 +143,17 @@ class Breakdown:
     failed: int
 
 
+@dataclass(frozen=True)
+class BinSeries:
+    """Requests and failed requests of one upstream address per bin (of the analysis'
+    bins), over the rows read back around a window: bin ``first`` onwards."""
+
+    name: str
+    first: int
+    requests: tuple[int, ...]
+    failed: tuple[int, ...]
+
+
 @dataclass
 class Exclusion:
     """What one ``--exclude-client`` rule left out of the window's counts."""
@@ -254,6 +265,8 @@ class Impact:
     by_host: dict[str, dict[str, int]] = field(default_factory=dict)
     #: Top upstream addresses by failed requests (all hosts); empty when none was logged.
     by_upstream: list[Breakdown] = field(default_factory=list)
+    #: The same upstreams per bin, for the chart's panels (only when there are several).
+    upstream_bins: list[BinSeries] = field(default_factory=list)
     upstreams_seen: int = 0
     #: Top routes (path without query, ids collapsed) by failed requests, at the edge.
     by_route: list[Breakdown] = field(default_factory=list)

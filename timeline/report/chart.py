@@ -41,7 +41,7 @@ COLOURS = {"window": OKABE_ITO["yellow"], "alert": OKABE_ITO["blue"],
 #: The rows of the events lane, top to bottom.
 LANE_ROWS = ("window", "alerts", "changes", "error log")
 
-#: At most this many host panels and error bursts are drawn (the busiest ones).
+#: At most this many host panels, upstream panels and error bursts are drawn (the busiest).
 MAX_PANELS = 8
 MAX_BURSTS = 8
 
@@ -81,11 +81,22 @@ class Burst:
 
 @dataclass(frozen=True)
 class Panel:
-    """One host's requests and failed requests (5xx, 000, 444) per bin, probes left out."""
+    """One host's or upstream address' requests and failed requests (5xx, 000, 444; for an
+    upstream, the users' responses that failed) per bin, probes left out."""
 
     name: str
     total: np.ndarray
     failed: np.ndarray
+    #: ``host`` or ``upstream``.
+    kind: str = "host"
+    #: The bins measured (first, end): all for a host; for an upstream, the rows read back
+    #: around the window (nothing is known of it outside them, so nothing is drawn there).
+    span: tuple[int, int] | None = None
+
+    @property
+    def bins(self) -> slice:
+        """The bins to draw."""
+        return slice(*self.span) if self.span is not None else slice(None)
 
     @property
     def ratio(self) -> np.ndarray:
@@ -107,8 +118,9 @@ class ChartData:
     alerts: list[Span]
     actions: list[Marker]
     bursts: list[Burst]
+    #: Host panels, then upstream panels.
     panels: list[Panel]
-    #: Hosts involved that have no panel (beyond :data:`MAX_PANELS`).
+    #: Hosts and upstreams involved that have no panel (beyond :data:`MAX_PANELS` each).
     panels_left_out: int = 0
     requests: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
@@ -194,6 +206,24 @@ def _panels(analysis: Analysis, t0: float, count: int) -> tuple[list[Panel], int
     return panels, left_out
 
 
+def _upstream_panels(analysis: Analysis, count: int) -> tuple[list[Panel], int]:
+    """A panel per upstream address of the incident that hit the most requests, when its
+    requests went to several (the series are measured on the rows around its window)."""
+    if not analysis.incidents or not count:
+        return [], 0
+    inc = max(analysis.incidents, key=lambda i: (i.impact.requests_failed, -i.start))
+    series = inc.impact.upstream_bins
+    panels = []
+    for s in series[:MAX_PANELS]:
+        total = np.zeros(count, dtype=np.int64)
+        failed = np.zeros(count, dtype=np.int64)
+        stop = min(s.first + len(s.requests), count)
+        total[s.first:stop] = s.requests[: stop - s.first]
+        failed[s.first:stop] = s.failed[: stop - s.first]
+        panels.append(Panel(s.name, total, failed, "upstream", (s.first, stop)))
+    return panels, len(series) - len(panels)
+
+
 def chart_data(analysis: Analysis) -> ChartData:
     """What the charts plot, computed once for the PNG and the SVG."""
     bins = analysis.bins
@@ -201,13 +231,15 @@ def chart_data(analysis: Analysis) -> ChartData:
     t0, count = (float(x[0]), len(x)) if len(x) else (0.0, 0)
     ratio = np.where(bins["total"] > 0, bins["failed"] / np.maximum(bins["total"], 1), 0.0)
     panels, left_out = _panels(analysis, t0, count)
+    upstreams, more = _upstream_panels(analysis, count)
     return ChartData(
         x=x, bin_s=analysis.bin_s,
         series={name: bins[name].to_numpy() for name, _, _ in SERIES},
         failure_ratio=ratio,
         windows=[(i.start, i.end) for i in analysis.incidents],
         alerts=_alerts(analysis), actions=_actions(analysis),
-        bursts=_bursts(analysis, t0, count), panels=panels, panels_left_out=left_out,
+        bursts=_bursts(analysis, t0, count), panels=panels + upstreams,
+        panels_left_out=left_out + more,
         requests=bins["total"].to_numpy(),
     )
 
@@ -351,13 +383,17 @@ def _lane(ax: Any, data: ChartData, clock: Clock) -> None:
 
 
 def _host_panel(ax: Any, panel: Panel, data: ChartData) -> None:
-    """One host: its requests (grey, left scale) and failure ratio (vermillion, right)."""
-    ax.fill_between(data.x, panel.total, step="post", color=COLOURS["requests"], alpha=0.35,
-                    linewidth=0)
+    """One host or upstream: its requests (grey, own scale) and failure ratio (vermillion,
+    right scale)."""
+    part = panel.bins
+    ax.fill_between(data.x[part], panel.total[part], step="post", color=COLOURS["requests"],
+                    alpha=0.35, linewidth=0)
     ax.set_ylim(0, max(1, int(np.max(panel.total, initial=0))) * 1.15)
     ax.set_yticks([])
-    ax.set_ylabel(mpl(panel.name, 14), rotation=0, ha="right", va="center", fontsize=7)
+    label = mpl(panel.name, 22) + ("\n(upstream)" if panel.kind == "upstream" else "")
+    ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=7)
     r = ax.twinx()
-    r.step(data.x, 100 * panel.ratio, where="post", color=COLOURS["failed"], linewidth=0.9)
+    r.step(data.x[part], 100 * panel.ratio[part], where="post", color=COLOURS["failed"],
+           linewidth=0.9)
     r.set_ylim(0, 105)
     r.set_yticks([0, 50, 100], ["0", "50", "100%"], fontsize=6)

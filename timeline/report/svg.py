@@ -130,10 +130,12 @@ class _Canvas:
 
 def _legend(c: _Canvas, y: float) -> None:
     x = float(LEFT)
+    d = c.data
     items = [(_SERIES_CLASS[name], label) for name, _, label in SERIES
-             if c.data.series[name].any() or name == "2xx"]
-    items += [("tl-win", "incident window"), ("tl-alert", "alert"),
-              ("tl-burst", "error-log burst")]
+             if d.series[name].any() or name == "2xx"]
+    items += [(cls, label) for cls, label, shown in (
+        ("tl-win", "incident window", d.windows), ("tl-alert", "alert", d.alerts),
+        ("tl-burst", "error-log burst", d.bursts)) if shown]
     for cls, label in items:
         c.add(f'<rect x="{_n(x)}" y="{_n(y - 9)}" width="12" height="10" class="{cls}"/>')
         c.text(x + 16, y, label)
@@ -247,31 +249,36 @@ def _lane(c: _Canvas, top: float, traffic_top: float) -> float:
 def _panels(c: _Canvas, top: float) -> float:
     """A small panel per host: requests (grey area) and failure ratio (line, 0-100%)."""
     d = c.data
-    xs = [c.x(t) for t in d.x]
     y = top
     for p in d.panels:
         bottom = y + PANEL_H
+        part = p.bins
+        xs = [c.x(t) for t in d.x[part]]
+        right = c.x(float(d.x[part][-1]) + d.bin_s) if xs else c.x(d.end)
         peak = max(float(np.max(p.total, initial=0)), 1.0)
-        req = [bottom - v / peak * (PANEL_H - 2) for v in p.total]
-        ratio = [bottom - r * (PANEL_H - 2) for r in p.ratio]
-        title = (f"{p.name}: {int(p.total.sum())} requests, {int(p.failed.sum())} failed; "
-                 f"grey: requests per bin (peak {int(peak)}), line: failed % (0-100)")
+        req = [bottom - v / peak * (PANEL_H - 2) for v in p.total[part]]
+        ratio = [bottom - r * (PANEL_H - 2) for r in p.ratio[part]]
+        what = "upstream " if p.kind == "upstream" else ""
+        title = (f"{what}{p.name}: {int(p.total.sum())} requests, {int(p.failed.sum())} "
+                 f"failed; grey: requests per bin (peak {int(peak)}), line: failed % (0-100)")
         c.add(f'<g><title>{html(title)}</title>'
               f'<rect class="tl-bg" x="{LEFT}" y="{_n(y)}" width="{WIDTH - LEFT - RIGHT}" '
               f'height="{PANEL_H}" fill-opacity="0"/>')
         if xs:
-            c.add(f'<path class="tl-req" d="{_step_path(xs, req, [bottom] * len(xs), c.x(d.end))}"'
-                  f'/><path class="tl-ratio" d="{_step_line(xs, ratio, c.x(d.end))}"/>')
+            c.add(f'<path class="tl-req" d="{_step_path(xs, req, [bottom] * len(xs), right)}"'
+                  f'/><path class="tl-ratio" d="{_step_line(xs, ratio, right)}"/>')
         c.add(f'<rect class="tl-frame" x="{LEFT}" y="{_n(y)}" width="{WIDTH - LEFT - RIGHT}" '
               f'height="{PANEL_H}"/></g>')
         name = p.name if len(p.name) <= 15 else p.name[:14] + "…"
-        c.text(LEFT - 6, y + PANEL_H / 2 + 4, name, "end")
+        c.text(LEFT - 6, y + PANEL_H / 2 + (0 if p.kind == "upstream" else 4), name, "end")
+        if p.kind == "upstream":
+            c.text(LEFT - 6, y + PANEL_H / 2 + 11, "upstream", "end", "tl-muted")
         c.text(WIDTH - RIGHT + 4, y + 8, "100%", "start", "tl-muted")
         c.text(WIDTH - RIGHT + 4, bottom, "0", "start", "tl-muted")
         y = bottom + 6
     if d.panels_left_out:
-        c.text(LEFT, y + 8, f"{d.panels_left_out} more hosts involved, not drawn", "start",
-               "tl-muted")
+        c.text(LEFT, y + 8, f"{d.panels_left_out} more hosts or upstreams involved, not drawn",
+               "start", "tl-muted")
         y += 12
     return y
 
