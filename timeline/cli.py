@@ -18,6 +18,8 @@ import parsers
 import timeline
 from timeline.report import report_lock
 from timeline.report.escape import terminal
+from timeline.report.lint import lint as lint_text
+from timeline.report.markdown import check_template
 
 
 class ExitCode(IntEnum):
@@ -34,6 +36,8 @@ class ExitCode(IntEnum):
     UNRECOGNISED = 4
     #: A file could not be parsed (malformed JSON, or a bad line with --on-bad-lines error).
     BAD_DATA = 5
+    #: ``lint``: the draft has faults (listed with their line numbers).
+    LINT = 6
 
 
 app = typer.Typer(
@@ -114,6 +118,14 @@ FormatOpt = Annotated[str, typer.Option(
 DisplayTzOpt = Annotated[str, typer.Option(
     "--display-tz", help="IANA zone the Markdown, HTML and charts show times in, e.g. "
     "Europe/Berlin (each time with its offset). The JSON stays in UTC.")]
+TemplateOpt = Annotated[str, typer.Option(
+    "--template", help="The shape of the draft: default, google-sre, pagerduty, atlassian, "
+    "or the path of your own Jinja2 template (run in a sandbox; a name ending in .html "
+    "autoescapes HTML and writes postmortem.html). Its context: docs/templates.md.")]
+RedactOpt = Annotated[bool, typer.Option(
+    "--redact", help="Replace client addresses, user names, cookies, query-string values "
+    "and tokens in every output by keyed hashes (a random key per build, never stored); "
+    "the figures are unchanged.")]
 BadLinesOpt = Annotated[BadLines, typer.Option(
     "--on-bad-lines", help="warn: count and report bad lines; skip: count quietly; "
     "error: stop at the first bad line.")]
@@ -207,6 +219,8 @@ def build(
     slo: SloOpt = None,
     formats: FormatOpt = DEFAULT_FORMATS,
     display_tz: DisplayTzOpt = "UTC",
+    template: TemplateOpt = "default",
+    redact: RedactOpt = False,
 ) -> None:
     """Find the incident in the logs and write postmortem.md, timeline.json, timeline.png
     and report.html (or the outputs --format names).
@@ -222,6 +236,7 @@ def build(
                                            exclude_client=tuple(exclude_client or ()), slo=slo)
         chosen = timeline.report.parse_formats(formats)
         clock = timeline.report.Clock(display_tz)
+        check_template(template)
     except timeline.UsageError as exc:
         raise _fail(ExitCode.USAGE, str(exc)) from None
     read_options = timeline.ReadOptions(
@@ -234,11 +249,20 @@ def build(
         with report_lock(out):
             data = _read(paths, read_options, quiet)
             analysis = timeline.build(data, window=win, options=options)
-            written = timeline.write_report(analysis, out, formats=chosen, clock=clock)
+            written = timeline.write_report(analysis, out, formats=chosen, clock=clock,
+                                            template=template, redact=redact)
+    except timeline.UsageError as exc:
+        raise _fail(ExitCode.USAGE, str(exc)) from None
     except timeline.InputError as exc:
         raise _fail(ExitCode.INPUT, str(exc)) from None
     except OSError as exc:
         raise _fail(ExitCode.INPUT, f"{out}: cannot write the report: {exc.strerror}") from None
+    # Every draft written is linted; a fault is a warning here (the draft is still useful).
+    for p in written:
+        if p.suffix == ".md":
+            for finding in lint_text(p.read_text(encoding="utf-8")):
+                typer.echo(f"incident-timeline: warning: lint: {terminal(p)}:{finding}",
+                           err=True)
     if quiet:
         return
     from timeline.timefmt import fmt_ts
@@ -304,6 +328,33 @@ def inspect(
             typer.echo(f"  rejected line {r.line}: {terminal(r.reason)}: {terminal(r.excerpt)}")
         for note in s.notes:
             typer.echo(f"  note: {terminal(note)}")
+
+
+@app.command("lint")
+def lint_command(
+    drafts: Annotated[list[Path], typer.Argument(help="Postmortem drafts (Markdown).",
+                                                 show_default=False)],
+) -> None:
+    """Check postmortem drafts: every timeline row has a source, every action item an owner
+    and a type (or says TODO), no blame words, every time carries its zone. Prints
+    FILE:LINE: rule: message for each fault; exits 6 when there is one.
+
+    Example:
+
+        incident-timeline lint incident-report/postmortem.md
+    """
+    faults = 0
+    for path in drafts:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise _fail(ExitCode.INPUT, f"{path}: cannot read it: "
+                        f"{getattr(exc, 'strerror', None) or exc}") from None
+        for finding in lint_text(text):
+            faults += 1
+            typer.echo(f"{terminal(path)}:{finding}")
+    if faults:
+        raise typer.Exit(code=int(ExitCode.LINT))
 
 
 def main() -> None:

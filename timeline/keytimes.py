@@ -36,14 +36,21 @@ DEFINITIONS = (
 )
 
 
-def _from_edge(edge: Edge | None, ts: float, given: bool) -> KeyTime:
-    """A key time from an incident edge (start or end)."""
+def _from_edge(analysis: Analysis, edge: Edge | None, ts: float, given: bool) -> KeyTime:
+    """A key time from an incident edge (start or end). A window given by hand cites
+    ``--window``; an edge found only from the bins cites the first edge request logged in
+    the bin that holds it."""
+    basis, source, note = "bins", "", "the edge of the anomalous bins: nothing finer was logged"
     if edge is not None:
-        return KeyTime(ts, edge.source or ("--window" if edge.basis == "given" else ""),
-                       edge.basis, edge.note)
-    if given:
-        return KeyTime(ts, "--window", "given", "the window was given with --window")
-    return KeyTime(ts, "", "bins", "the edge of the anomalous bins: nothing finer was logged")
+        basis, source, note = edge.basis, edge.source, edge.note
+    elif given:
+        basis, note = "given", "the window was given with --window"
+    if not source and basis == "given":
+        source = "--window"
+    elif not source:
+        lo = analysis.bin_s * (ts // analysis.bin_s)
+        source = _first_line_in(analysis, lo, lo + analysis.bin_s)
+    return KeyTime(ts, source, basis, note)
 
 
 def _detected(analysis: Analysis, inc: Incident) -> KeyTime:
@@ -132,8 +139,8 @@ def measure(analysis: Analysis, inc: Incident) -> KeyTimes:
 
     Deterministic: it reads only the analysis, which is the same for the same input.
     """
-    start = _from_edge(inc.start_edge, inc.start, inc.window_given)
-    resolved = _from_edge(inc.end_edge, inc.end, inc.window_given)
+    start = _from_edge(analysis, inc.start_edge, inc.start, inc.window_given)
+    resolved = _from_edge(analysis, inc.end_edge, inc.end, inc.window_given)
     detected = _detected(analysis, inc)
     acknowledged = _acknowledged(analysis, inc)
     mitigated = _mitigated(analysis, inc, resolved)

@@ -11,7 +11,7 @@ from timeline.model import Analysis
 from timeline.report.atomic import ReportBusyError, Stage, publish, report_lock
 from timeline.report.clock import UTC, Clock
 from timeline.report.json_writer import to_json
-from timeline.report.markdown import to_markdown
+from timeline.report.markdown import is_html_template, to_markdown
 
 __all__ = ["DEFAULT_FORMATS", "FILES", "Clock", "ReportBusyError", "Stage", "parse_formats",
            "publish", "report_lock", "to_json", "to_markdown", "write_report"]
@@ -40,8 +40,14 @@ def parse_formats(text: str) -> tuple[str, ...]:
 
 
 def write_report(analysis: Analysis, outdir: Path, *, chart: bool = True,
-                 formats: Sequence[str] = DEFAULT_FORMATS, clock: Clock = UTC) -> list[Path]:
+                 formats: Sequence[str] = DEFAULT_FORMATS, clock: Clock = UTC,
+                 template: str = "default", redact: bool = False) -> list[Path]:
     """Write the chosen formats (:data:`FILES`) into ``outdir``.
+
+    ``template`` is a built-in template's name or the path of a user's Jinja2 template (one
+    whose name ends in ``.html`` writes ``postmortem.html`` instead). With ``redact``, every
+    output is written from a redacted copy of the analysis (:mod:`timeline.redact`), with
+    one random key for all of them.
 
     The folder is replaced whole (see :mod:`timeline.report.atomic`): a reader sees the
     previous report or this one, never a mix, and no symlink at a report name is followed.
@@ -68,6 +74,15 @@ def write_report(analysis: Analysis, outdir: Path, *, chart: bool = True,
     from timeline.report.jsonl import to_jsonl
     from timeline.report.svg import to_svg
 
+    note = ""
+    if redact:
+        from timeline.redact import REDACTION_NOTE, redact_analysis
+
+        analysis, note = redact_analysis(analysis), REDACTION_NOTE
+    # Rendered before the folder is touched: a broken user template changes nothing.
+    draft = ("postmortem.html" if is_html_template(template) else FILES["md"],
+             to_markdown(analysis, template=template, redaction_note=note, clock=clock)
+             if "md" in formats else "")
     data: list[ChartData] = []
 
     def chart_once() -> ChartData:
@@ -76,12 +91,13 @@ def write_report(analysis: Analysis, outdir: Path, *, chart: bool = True,
         return data[0]
 
     writers: dict[str, Callable[[Stage, str], object]] = {
-        "md": lambda st, name: st.write_text(name, to_markdown(analysis, clock=clock)),
-        "json": lambda st, name: st.write_text(name, to_json(analysis)),
+        "md": lambda st, name: st.write_text(draft[0], draft[1]),
+        "json": lambda st, name: st.write_text(name, to_json(analysis, redacted=redact)),
         "jsonl": lambda st, name: st.write_text(name, to_jsonl(analysis)),
         "png": lambda st, name: write_chart(analysis, st.path(name), clock, chart_once()),
         "svg": lambda st, name: st.write_text(name, to_svg(chart_once(), clock)),
-        "html": lambda st, name: st.write_text(name, to_html(analysis, clock, chart_once())),
+        "html": lambda st, name: st.write_text(
+            name, to_html(analysis, clock, chart_once(), redaction_note=note)),
     }
 
     def fill(stage: Stage) -> None:

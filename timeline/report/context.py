@@ -318,8 +318,8 @@ def _severity(inc: Incident | None) -> Severity | None:
     rules = [f"{lvl}: {words}" for lvl, _, _, words in SEVERITY_RULES]
     for lvl, min_pct, min_s, words in SEVERITY_RULES:
         if pct >= min_pct and inc.duration_s >= min_s:
-            why = (f"{pct:.1f}% of users affected for {duration(inc.duration_s)}: {words} "
-                   f"({'; '.join(rules)})")
+            why = (f"{pct:.1f}% of users affected for {duration(inc.duration_s)}: {words}; "
+                   "the rules are in the appendix")
             return Severity(lvl, Marked(lvl, "suggested", why=why), rules)
     raise AssertionError("the last severity rule matches every incident")
 
@@ -336,11 +336,16 @@ def _source_notes(sources: list[SourceReport]) -> list[SourceNote]:
     return notes
 
 
-def _timeline(inc: Incident | None) -> list[TimelineRow]:
+def _timeline(inc: Incident | None, kt: KeyTimes | None) -> list[TimelineRow]:
+    """The timeline with T+ offsets. The start and the end cite their key time's evidence
+    when the edge itself has no line (a window given with ``--window``, an edge from the
+    bins), so that every row has a source."""
     if inc is None:
         return []
-    return [TimelineRow(e.ts, t_plus(e.ts, inc.start), e.kind, e.text, e.source, e.host,
-                        e.flag, e.links) for e in inc.timeline]
+    fallback = {"start": kt.impact_start.evidence, "end": kt.resolved.evidence} if kt else {}
+    return [TimelineRow(e.ts, t_plus(e.ts, inc.start), e.kind, e.text,
+                        e.source or fallback.get(e.kind, ""), e.host, e.flag, e.links)
+            for e in inc.timeline]
 
 
 def _summary(inc: Incident | None, fmt_ts: Callable[[float], str]) -> Marked:
@@ -383,7 +388,7 @@ def build_context(analysis: Analysis, *, redaction_note: str = "",
         title=_title(inc, fmt_ts), version=ver, n_sources=len(analysis.dataset.sources), inc=inc,
         others=[i for i in analysis.incidents if i is not inc], key_times=kt,
         key_time_labels=KEY_TIME_LABELS, duration_labels=DURATION_LABELS,
-        key_time_definitions=list(DEFINITIONS), timeline=_timeline(inc),
+        key_time_definitions=list(DEFINITIONS), timeline=_timeline(inc, kt),
         actions=[e for e in inc.timeline if e.kind in ACTION_KINDS] if inc else [],
         suggestions=[text for _, text in _suggestions(inc)], action_items=_action_items(inc),
         severity=_severity(inc), lessons=lessons(analysis, inc, kt) if inc else None,

@@ -218,10 +218,14 @@ def events_list(analysis: Analysis) -> list[dict[str, Any]]:
     return out
 
 
-def to_json(analysis: Analysis) -> str:
-    """The whole analysis as a JSON document (deterministic for the same input)."""
+def to_json(analysis: Analysis, *, redacted: bool = False) -> str:
+    """The whole analysis as a JSON document (deterministic for the same input).
+
+    ``redacted`` says the analysis went through :func:`timeline.redact.redact_analysis`
+    (the document says so in ``redacted``)."""
     doc = {
         "schema_version": SCHEMA_VERSION,
+        "redacted": redacted,
         "bin_s": analysis.bin_s,
         "edge_hosts": analysis.edge_hosts,
         "probe_clients_excluded": analysis.probe_clients,

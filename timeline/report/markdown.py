@@ -21,8 +21,8 @@ from timeline.report.context import (
 )
 from timeline.report.escape import md, md_code
 
-__all__ = ["BUILTIN_TEMPLATES", "SUGGESTIONS", "is_html_template", "principal", "render",
-           "to_markdown"]
+__all__ = ["BUILTIN_TEMPLATES", "SUGGESTIONS", "check_template", "is_html_template",
+           "principal", "render", "to_markdown"]
 
 #: The built-in templates by ``--template`` name.
 BUILTIN_TEMPLATES = {
@@ -102,6 +102,12 @@ def _load(template: str) -> jinja2.Template:
         raise UsageError(f"--template {template}: line {exc.lineno}: {exc.message}") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"--template {template}: cannot read it: {exc}") from None
+
+
+def check_template(template: str) -> None:
+    """Load ``--template`` now (before any input is read): raises :class:`UsageError` when
+    it is unknown or malformed."""
+    _load(template)
 
 
 def render(ctx: ReportContext, template: str = "default") -> str:
