@@ -132,3 +132,13 @@ def test_every_draft_the_tool_writes_passes() -> None:
         ctx = build_context(analysis)
         for template in BUILTIN_TEMPLATES:
             assert lint(render(ctx, template)) == [], (name, template)
+
+
+def test_build_lints_the_draft_it_writes(tmp_path: Path) -> None:
+    tpl = tmp_path / "mine.md.j2"
+    tpl.write_text("# {{ title }}\n\nIt was human error at 12:30.\n")
+    result = runner.invoke(app, ["build", str(ROOT / "sample_logs" / "seed-outage"), "-o",
+                                 str(tmp_path / "out"), "--template", str(tpl)])
+    assert result.exit_code == 0, result.output
+    assert "warning: lint:" in result.output and "postmortem.md:3: blame:" in result.output
+    assert "postmortem.md:3: time-zone:" in result.output
