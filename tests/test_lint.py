@@ -129,9 +129,10 @@ def test_every_draft_the_tool_writes_passes() -> None:
     analyses["hostile"] = _hostile()
     assert analyses["silent-host"].incidents and analyses["hostile"].incidents
     for name, analysis in analyses.items():
-        ctx = build_context(analysis)
-        for template in BUILTIN_TEMPLATES:
-            assert lint(render(ctx, template)) == [], (name, template)
+        for tz in ("UTC", "Europe/Berlin"):
+            ctx = build_context(analysis, display_tz=tz)
+            for template in BUILTIN_TEMPLATES:
+                assert lint(render(ctx, template)) == [], (name, tz, template)
 
 
 def test_build_lints_the_draft_it_writes(tmp_path: Path) -> None:

@@ -54,11 +54,12 @@ def _figures(doc: Any) -> Any:
 
 def test_seed_redacted_holds_no_client_address_and_the_same_figures(tmp_path: Path) -> None:
     plain = _build(SEED, tmp_path / "plain")
-    red = _build(SEED, tmp_path / "red", "--redact")
+    red = _build(SEED, tmp_path / "red", "--redact", "--format", "md,html,json,jsonl,png,svg")
     clients = _client_addresses(SEED)
     assert len(clients) > 100 and "127.0.0.1" in clients
     files = _outputs(red)
-    assert {"postmortem.md", "timeline.json", "timeline.png"} <= set(files)
+    assert {"postmortem.md", "report.html", "timeline.json", "timeline.jsonl", "timeline.png",
+            "timeline.svg"} <= set(files)
     for name, data in files.items():
         leaked = sorted(a for a in clients if re.search(
             rb"(?<![\d.])" + re.escape(a.encode()) + rb"(?![\d])", data))
@@ -73,6 +74,7 @@ def test_seed_redacted_holds_no_client_address_and_the_same_figures(tmp_path: Pa
     assert a["incidents"][0]["key_times"] == b["incidents"][0]["key_times"]
     md = (red / "postmortem.md").read_text()
     assert "Redacted with `--redact`" in md and "Every figure is unchanged" in md
+    assert "Redacted with" in (red / "report.html").read_text()
     # One pseudonym for one address throughout the report (Markdown and JSON agree).
     upstream = re.findall(r"upstream (ip-[0-9a-f]{10}):52769", md)
     assert upstream and set(upstream) == set(re.findall(
