@@ -15,10 +15,16 @@ ROOT = Path(__file__).resolve().parents[1]
 SEED = ROOT / "sample_logs" / "seed-outage"
 
 
-def _report(paths: list[str], **opts: object) -> tuple[str, str]:
+def _report(paths: list[str], **opts: object) -> tuple[str, ...]:
+    from timeline.report.chart import chart_data
+    from timeline.report.html import to_html
+    from timeline.report.jsonl import to_jsonl
+    from timeline.report.svg import to_svg
+
     data = timeline.read(paths, timeline.ReadOptions(**opts))  # type: ignore[arg-type]
     analysis = timeline.build(data)
-    return timeline.to_json(analysis), timeline.to_markdown(analysis)
+    return (timeline.to_json(analysis), timeline.to_markdown(analysis), to_html(analysis),
+            to_svg(chart_data(analysis)), to_jsonl(analysis))
 
 
 @pytest.fixture
@@ -108,6 +114,6 @@ def test_gzip_blocks_in_parallel_identical_to_plain(tmp_path: Path,
     # And each range into many blocks, so that block edges fall everywhere.
     monkeypatch.setattr(engine, "READ_BYTES", 3000)
     monkeypatch.setattr(engine, "BLOCK_BYTES", 128 << 10)
-    js, md = _report([str(copy)], jobs=2)
+    js, md, *_ = _report([str(copy)], jobs=2)
     assert js.replace("access.log.gz", "access.log") == plain[0]
     assert md.replace("access.log.gz", "access.log") == plain[1]
