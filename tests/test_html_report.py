@@ -167,6 +167,17 @@ def test_dark_setting_and_print_pages(browser: Any, reports: dict[str, Path]) ->
         assert light.page.evaluate(colour) == "rgb(255, 255, 255)"
         assert dark.page.evaluate(colour) == "rgb(22, 24, 29)"
         assert dark.errors == []
+        # Printed, nothing runs off the right edge: the page's width less the margins
+        # (A4 210 mm, Letter 8.5 in; 12 mm each side) at 96 px an inch.
+        for width in (703, 725):
+            page = browser.new_page(viewport={"width": width, "height": 1000})
+            page.goto(light.url)
+            page.emulate_media(media="print")
+            wide = page.evaluate("[...document.querySelectorAll('body *')].filter(e => "
+                                 "e.getBoundingClientRect().right > innerWidth + 0.5)"
+                                 ".map(e => e.tagName + '#' + e.id)")
+            assert wide == [], (width, wide[:5])
+            page.close()
         # Printed: A4 and Letter pages of the right size, the content on more than one.
         for size, box in (("A4", b"595.9"), ("Letter", b"612 792")):
             pdf = light.page.pdf(format=size)
