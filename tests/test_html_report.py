@@ -82,7 +82,7 @@ def _hostile_copy(dest: Path) -> Path:
 def reports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     base = tmp_path_factory.mktemp("html")
     hostile = _hostile_copy(base)
-    return {"seed": _build(base / "seed", SEED, args=("--format", "html,svg")),
+    return {"seed": _build(base / "seed", SEED, args=("--format", "html,svg,md,json")),
             "hostile": _build(base / "hostile-out", hostile, args=("--format", "html,md"))}
 
 
@@ -154,6 +154,26 @@ def test_seed_report_loads_clean_with_every_section(browser: Any,
         assert shot.shape[0] > 2000 and float(shot[..., :3].std()) > 0.05
         # Not a blank page: a good share of pixels differ from the background.
         assert float((np.abs(shot[..., :3] - shot[0, 0, :3]).sum(axis=2) > 0.1).mean()) > 0.05
+    finally:
+        v.close()
+
+
+def test_same_content_as_the_markdown(browser: Any, reports: dict[str, Path]) -> None:
+    md = (reports["seed"] / "postmortem.md").read_text()
+    doc = json.loads((reports["seed"] / "timeline.json").read_text())
+    v = Visit(browser, reports["seed"] / "report.html")
+    try:
+        headings = v.page.eval_on_selector_all("h1, h2, h3", "els => els.map(e => e.textContent)")
+        for heading in re.findall(r"^#{1,3} (.+)$", md, flags=re.MULTILINE):
+            assert heading in headings, heading
+        text = v.page.inner_text("body")
+        inc = doc["incidents"][0]
+        for entry in inc["timeline"]:
+            assert entry["text"] in text, entry["text"]
+        for cause in inc["causes"]:
+            assert cause["summary"] in text
+        for name, k in inc["key_times"].items():
+            assert (k["evidence"] or k["reason"]) in text, name
     finally:
         v.close()
 
