@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Generate a large, realistic Nginx access log for the benchmarks.
 
-    python benchmarks/generate.py -o benchmarks/out/access-2000000.log        # 2M lines, ~460 MB
+    python benchmarks/generate.py -o benchmarks/out/access-2000000.log        # 2M lines, ~450 MB
     python benchmarks/generate.py --lines 10000000 -o benchmarks/out/access-10000000.log
     python benchmarks/generate.py --format custom --gzip -o benchmarks/out/custom.log.gz
 
@@ -25,9 +25,12 @@ What is in it:
   TLS handshakes sent to the plain-HTTP port (``"\\x16\\x03\\x01..." 400 157``) and
   connections closed before a request (``"-" 400 0``);
 - a monitoring probe (``Blackbox Exporter/0.23.0`` from 10.0.0.50) on ``/healthz``;
-- an incident: from 40% of the span, for 45 minutes, the clients whose address hashes
-  (CRC-32) into the lowest ``--affected`` share get 502 from the upstream on every
-  proxied request (robots.txt, redirects and scanner 404s are answered by Nginx itself).
+- an incident that looks like a real outage: from 40% of the span, for 40 minutes, the
+  clients whose address hashes (CRC-32) into the lowest ``--affected`` share get 502 from
+  the upstream on every proxied request (robots.txt, redirects and scanner 404s are
+  answered by Nginx itself), and some of them give up first (499, 1 in 20); the window
+  holds ``--incident-share`` of the lines (default 30%: users retry, so an outage is busy,
+  and an SRE copies "the outage plus an hour or two" rather than a whole day).
 
 Prints what it wrote: lines, bytes, time span, incident window (UTC), share of users
 affected (clients with a 502 in the window out of the clients active in it).
@@ -411,13 +414,22 @@ def make_specials(rng: random.Random, custom: bool, n: int) -> list[tuple[str, s
 # --------------------------------------------------------------------------------------
 
 
-def minute_counts(rng: random.Random, total: int, start: int, minutes: int) -> list[int]:
-    """Split ``total`` lines over minutes with a daily shape (trough 04:00, peak 15:00 UTC)."""
+def minute_counts(
+    rng: random.Random, total: int, start: int, minutes: int, busy: range, share: float
+) -> list[int]:
+    """Split ``total`` lines over minutes with a daily shape (trough 04:00, peak 15:00 UTC);
+    when ``share`` > 0 the minutes in ``busy`` (the incident) hold that share of them."""
     weights = []
     for m in range(minutes):
         hour = ((start + 60 * m) % 86_400) / 3600.0
         shape = 1.0 + 0.7 * math.cos(2 * math.pi * (hour - 15.0) / 24.0)
         weights.append(max(0.05, shape * rng.uniform(0.93, 1.07)))
+    inside = sum(weights[m] for m in busy)
+    outside = sum(weights) - inside
+    if 0 < share < 1 and inside > 0 and outside > 0:
+        scale = share / (1 - share) * outside / inside
+        for m in busy:
+            weights[m] *= scale
     wsum = sum(weights)
     counts = []
     acc = 0.0
@@ -463,6 +475,9 @@ def generate(args: argparse.Namespace) -> dict[str, Any]:
     client_table = rng.choices(range(len(clients)), cum_weights=cum, k=1 << 20)
 
     mids, tails, mids502, tails502 = make_pool(rng, custom, POOL_SIZE)
+    # A user who gave up: Nginx logs 499 and no body; the upstream had not answered.
+    mids499 = [m.replace(f'" 502 {ERROR_BODY[502]} "', '" 499 0 "') if m else "" for m in mids502]
+    tails499 = [f" 1.000 {BROKEN_UPSTREAM} - 1.000" if custom else "" for _ in mids502]
     n_special = max(1, int(POOL_SIZE * SPECIAL_SHARE / (1 - SPECIAL_SHARE)))
     specials = make_specials(rng, custom, n_special)
     pool_total = POOL_SIZE + n_special
@@ -477,13 +492,13 @@ def generate(args: argparse.Namespace) -> dict[str, Any]:
     else:
         interval, n_probe = span + 1, 0
     traffic = args.lines - n_probe
-    counts = minute_counts(rng, traffic, start, minutes)
-
     inc_start = start + int(span * args.incident_at)
     inc_end = min(start + span, inc_start + int(args.incident_minutes * 60))
+    busy = range((inc_start - start) // 60, math.ceil((inc_end - start) / 60))
+    counts = minute_counts(rng, traffic, start, minutes, busy, args.incident_share)
     active: set[int] = set()
     hit: set[int] = set()
-    n502 = 0
+    n502 = n499 = in_window = 0
 
     out_path = Path(args.output)
     out_path.parent.mkdir(parents=True, exist_ok=True)
@@ -518,9 +533,18 @@ def generate(args: argparse.Namespace) -> dict[str, Any]:
                 continue
             if window and inc_start <= base + s < inc_end:
                 active.add(c)
+                in_window += 1
                 mid = mids502[k]
                 if affected[c] and mid is not None:
                     hit.add(c)
+                    if (k + c) % 20 == 0:
+                        # The user gave up before the upstream answered.
+                        n499 += 1
+                        buf.append(
+                            prefixes[c] + stamps[s] + '] "' + mids499[k] + suffixes[c]
+                            + tails499[k] + "\n"
+                        )
+                        continue
                     n502 += 1
                     buf.append(
                         prefixes[c] + stamps[s] + '] "' + mid + suffixes[c] + tails502[k] + "\n"
@@ -556,6 +580,8 @@ def generate(args: argparse.Namespace) -> dict[str, Any]:
         "users_active_in_window": len(active),
         "users_affected": len(hit),
         "requests_502": n502,
+        "requests_499_in_window": n499,
+        "lines_in_window": in_window,
         "probe_lines": n_probe,
     }
 
@@ -563,19 +589,28 @@ def generate(args: argparse.Namespace) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--lines", type=int, default=2_000_000, help="lines to write (default 2M)")
-    p.add_argument("--hours", type=float, default=24.0, help="time span (default 24)")
+    p.add_argument("--hours", type=float, default=6.0, help="time span (default 6)")
     p.add_argument("--format", choices=("combined", "custom"), default="combined")
     p.add_argument("--clients", type=int, default=40_000, help="distinct client addresses")
     p.add_argument("--gzip", action="store_true", help="gzip the output (level 6, mtime 0)")
     p.add_argument("--seed", default="1", help="random seed (any string)")
     p.add_argument("--start", default="2024-03-11T00:00:00Z", help="first second, UTC")
     p.add_argument("--incident-at", type=float, default=0.4, help="start, share of the span")
-    p.add_argument("--incident-minutes", type=float, default=45.0, help="0: no incident")
+    p.add_argument("--incident-minutes", type=float, default=40.0, help="0: no incident")
+    p.add_argument(
+        "--incident-share",
+        type=float,
+        default=0.30,
+        help="share of the lines logged in the incident window (default 0.30; 0: the daily "
+        "shape alone)",
+    )
     p.add_argument("--affected", type=float, default=0.20, help="share of clients hit")
     p.add_argument("-o", "--output", required=True, help="file to write")
     args = p.parse_args(argv)
     if args.lines < 1 or args.clients < 1:
         p.error("--lines and --clients must be positive")
+    if not 0 <= args.incident_share < 1:
+        p.error("--incident-share must be in [0, 1)")
     t0 = time.perf_counter()
     info = generate(args)
     elapsed = time.perf_counter() - t0
@@ -592,7 +627,10 @@ def main(argv: list[str] | None = None) -> int:
         f"span {info['first']} .. {info['last']}\n"
         f"incident window (UTC) {info['incident_start']} .. {info['incident_end']}: "
         f"{hit:,} of {active:,} active users affected ({pct:.1f}%), "
-        f"{int(info['requests_502']):,} requests answered 502"
+        f"{int(info['requests_502']):,} requests answered 502, "
+        f"{int(info['requests_499_in_window']):,} given up (499); "
+        f"{int(info['lines_in_window']):,} lines in the window "
+        f"({100.0 * int(info['lines_in_window']) / lines:.1f}%)"
     )
     return 0
 

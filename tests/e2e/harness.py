@@ -52,6 +52,8 @@ from zoneinfo import ZoneInfo
 
 #: Set to 1 to skip the e2e scenarios when Nginx or libfaketime is missing (else they fail).
 SKIP_ENV = "INCIDENT_TIMELINE_SKIP_E2E"
+#: A folder: each scenario's logs/ and report/ are copied to FOLDER/<test>/ (to compare versions).
+KEEP_ENV = "INCIDENT_TIMELINE_E2E_KEEP"
 #: Path of libfaketime.so.1 when it is not in a standard place.
 LIBFAKETIME_ENV = "INCIDENT_TIMELINE_LIBFAKETIME"
 #: One real second is this many seconds of log time.
@@ -1641,6 +1643,15 @@ class Harness:
             text=True,
             timeout=180,
         )
+        keep = os.environ.get(KEEP_ENV)
+        if keep:
+            # The scenario's logs and report, to rebuild them with another version of the
+            # tool and compare (the logs differ between runs: they are real traffic).
+            dest = Path(keep) / self.root.name
+            shutil.rmtree(dest, ignore_errors=True)
+            shutil.copytree(self.logs, dest / "logs", symlinks=True)
+            if out.exists():
+                shutil.copytree(out, dest / "report")
         if proc.returncode != 0:
             return {}, f"incident-timeline exited {proc.returncode}: {proc.stderr.strip()}"
         data: dict[str, Any] = json.loads((out / "timeline.json").read_text())
