@@ -36,13 +36,13 @@ from timeline.impact import (
     measure_impact,
     measure_latency,
     measure_slo,
-    routes_of,
     surging_statuses,
 )
 from timeline.ingest import Dataset
 from timeline.method import BASELINE_S, describe_method
 from timeline.model import Analysis, AnalysisOptions, Edge, Incident
 from timeline.narrate import narrate
+from timeline.routes import routes_of
 
 #: Rows after the end read back too, to find where silent hosts serve again.
 ROWS_AFTER_S = 300
@@ -158,7 +158,12 @@ class _SecondPass:
         margin = bins.width + (self.timeout.seconds if cand.detected else 0.0)
         rows = dataset.load_rows(inc.start - margin, inc.end + max(bins.width, ROWS_AFTER_S))
         # Routes once per distinct path, for the breakdowns and the partial-failure test.
-        rows["route"] = routes_of(rows["path"]) if len(rows) else []
+        if not len(rows):
+            rows["route"] = []
+        elif "route" in rows:  # worked out by the second pass's workers
+            rows["route"] = rows["route"].to_numpy(dtype=object)
+        else:
+            rows["route"] = routes_of(rows["path"])
         probe_rows = find_probes(rows)
         self.probes = max(self.probes, int(rows.loc[probe_rows, "client"].nunique())
                           if len(rows) else 0)

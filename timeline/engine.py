@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from itertools import islice
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TypeVar
 
 import numpy as np
 
@@ -32,6 +32,9 @@ from timeline.aggregate import Partial
 from timeline.clients import parse_exclusions
 from timeline.errors import InputError
 from timeline.sources import READ_ERRORS, is_compressed, open_binary
+
+_J = TypeVar("_J")
+_R = TypeVar("_R")
 
 #: Uncompressed request logs larger than this are split into byte ranges.
 SPLIT_BYTES = 32 << 20
@@ -445,6 +448,126 @@ def read_rows(source: Task, first: int, last: int,
             if fh.read(1) != b"\n":
                 fh.readline()  # the range's first line starts after this partial one
         return _concat(module.parse(islice(fh, first - line, last - line + 1), stats, popts))
+
+
+@dataclass(frozen=True)
+class RowsTask:
+    """The second pass over one stretch of a source: its lines ``first``..``last``.
+
+    Reading starts at byte ``start`` (plain files), where line ``line`` begins (a seek
+    point the first pass kept), or in ``data`` (a block of a compressed file inflated by
+    the caller, its first line numbered ``line``). Plain data, like :class:`Task`, so the
+    same function runs inline, in a process pool or on Dask.
+    """
+
+    #: The source's whole-file task (path, parser, options).
+    whole: Task
+    first: int
+    last: int
+    start: int = 0
+    line: int = 1
+    data: bytes | None = None
+    #: A wrapped file's seek points (it is read as one stretch by :func:`read_rows`).
+    seeks: tuple[tuple[int, int], ...] = ()
+
+
+def read_rows_task(task: RowsTask) -> Columns:
+    """The second pass: full rows of one :class:`RowsTask`'s lines (every column of
+    ``parsers.REQUEST_COLUMNS``; bad lines were counted by the first pass and are skipped).
+
+    Raises:
+        InputError: the file cannot be read any more.
+    """
+    source = task.whole
+    module = parsers.by_name(source.parser)
+    stats = ParseStats()
+    if source.options.wrapper:
+        # A wrapped file: one stretch, read by read_rows, which knows where a wrapped line's
+        # records begin and end.
+        return read_rows(source, task.first, task.last, task.seeks)
+    popts = ParseOptions(on_bad_lines="skip", display_path=source.display,
+                         first_line=task.first, log_format=source.options.log_format)
+    wanted = (task.first - task.line, task.last - task.line + 1)
+    try:
+        if task.data is not None:
+            with _no_gc():
+                return _concat(module.parse(islice(io.BytesIO(task.data), *wanted), stats,
+                                            popts))
+        with _no_gc(), open_binary(Path(source.path)) as fh:
+            if task.start > 0:
+                fh.seek(task.start - 1)
+                if fh.read(1) != b"\n":
+                    fh.readline()  # the range's first line starts after this partial one
+            return _concat(module.parse(islice(fh, *wanted), stats, popts))
+    except READ_ERRORS as exc:
+        raise InputError(f"{source.display}: cannot read: {exc}") from None
+
+
+def rows_tasks(source: Task, first: int, last: int,
+               seeks: Sequence[tuple[int, int]]) -> Iterator[RowsTask]:
+    """The second pass over lines ``first``..``last`` of a source, cut into tasks.
+
+    A plain file is cut at the seek points (``(byte offset, line number)`` where the first
+    pass's byte ranges began) inside the span. A compressed file cannot seek: it is inflated
+    here from its top, and the blocks of lines inside the span travel with their tasks (as
+    in the first pass, the workers parse while this process inflates).
+    """
+    if source.data is not None:  # stdin: its bytes are here
+        yield RowsTask(source, first, last, data=source.data)
+        return
+    if source.options.wrapper:
+        yield RowsTask(source, first, last, seeks=tuple(seeks))
+        return
+    if is_compressed(Path(source.path)):
+        yield from _compressed_rows_tasks(source, first, last)
+        return
+    points = sorted(set(seeks) | {(0, 1)}, key=lambda s: s[1])
+    for k, (offset, line) in enumerate(points):
+        nxt = points[k + 1][1] if k + 1 < len(points) else None
+        a, b = max(first, line), last if nxt is None else min(last, nxt - 1)
+        if a <= b:
+            yield RowsTask(source, a, b, offset, line)
+
+
+def _compressed_rows_tasks(source: Task, first: int, last: int) -> Iterator[RowsTask]:
+    try:
+        with open_binary(Path(source.path)) as fh:
+            line = 1
+            while line <= last:
+                block = fh.read(BLOCK_BYTES)
+                if not block:
+                    return
+                if not block.endswith(b"\n"):
+                    block += fh.readline()
+                # Lines as a file iterator splits them: at each \n, a last one without.
+                n = block.count(b"\n") + (not block.endswith(b"\n"))
+                a, b = max(first, line), min(last, line + n - 1)
+                if a <= b:
+                    yield RowsTask(source, a, b, line=line, data=block)
+                line += n
+    except READ_ERRORS as exc:
+        raise InputError(f"{source.display}: cannot read: {exc}") from None
+
+
+def run_rows(jobs: Sequence[_J], executor: Executor | None, work: Callable[[_J], _R],
+             carries: Callable[[_J], bool], in_flight: int = 3) -> list[_R]:
+    """``work`` over every job (inline when ``executor`` is None), results in job order.
+
+    At most ``in_flight`` jobs that ``carries`` (a block of an inflated file) wait in the
+    executor, so an inflated file never sits in memory whole.
+    """
+    if executor is None:
+        return [work(j) for j in jobs]
+    futures: list[Future[_R]] = []
+    carrying: deque[Future[_R]] = deque()
+    for j in jobs:
+        fut = executor.submit(work, j)
+        futures.append(fut)
+        if carries(j):
+            carrying.append(fut)
+            if len(carrying) >= in_flight:
+                carrying.popleft().result()
+    return [f.result() for f in futures]
 
 
 def _wrapped_rows(source: Task, module: Any, wrapper: wrap.Wrapper, popts: ParseOptions,

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import ipaddress
-import re
 
 import numpy as np
 import pandas as pd
@@ -24,6 +23,11 @@ from timeline.model import (
     Quantiles,
     SloReport,
 )
+
+# Re-exported: callers and tests know them from here.
+from timeline.routes import ROUTE_CHARS as ROUTE_CHARS
+from timeline.routes import route_of as route_of
+from timeline.routes import routes_of
 
 
 def measure_impact(
@@ -47,7 +51,7 @@ def measure_impact(
     left out of every count. A user is affected when at least one of their requests inside
     the window failed. Requests a silent edge host did not serve are estimated from its
     usual rate and reported apart, as an estimate. The window's requests are broken down by
-    upstream address and by route (:func:`route_of`).
+    upstream address and by route (:func:`timeline.routes.route_of`).
     """
     imp = Impact()
     inc.impact = imp
@@ -162,46 +166,6 @@ def surging_statuses(fail_status_in: np.ndarray, bins: Bins, inc: Incident) -> l
 
 #: How many upstreams and routes the breakdowns keep.
 TOP_N = 10
-#: Routes are cut to this many characters: paths are attacker-controlled and unbounded.
-ROUTE_CHARS = 100
-
-# One path segment that is an id rather than a name, collapsed to ":id":
-#   123 · 3f2504e0-4f89-11d3-9a0c-0305e82c3301 · 5f3a9c0b1e (hex, 8+ chars, a digit in it)
-#   · dGhpc2lzYXRva2VuMTIz (base64/base64url, 20+ chars, a digit and a letter in it).
-# Requiring a digit keeps words spelt in hex letters (/feedface/) and long slugs without
-# numbers as names.
-_ID_SEGMENT = re.compile(
-    r"\d+"
-    r"|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
-    r"|(?=[^/]*\d)[0-9a-fA-F]{8,}"
-    r"|(?=[^/]*\d)(?=[^/]*[A-Za-z])[A-Za-z0-9_+-]{20,}={0,2}"
-)
-
-
-def route_of(path: str) -> str:
-    """The route of a request path: no query string, ids collapsed to ``:id``.
-
-    ``/api/orders/123/items?x=1`` becomes ``/api/orders/:id/items``. Numbers, UUIDs, hex
-    ids of 8+ characters and long base64-like tokens are ids; the result is cut to
-    :data:`ROUTE_CHARS` characters.
-    """
-    route = _ID_IN_PATH.sub(":id", path.split("?", 1)[0])
-    return route if len(route) <= ROUTE_CHARS else route[: ROUTE_CHARS - 1] + "…"
-
-
-def routes_of(paths: pd.Series | np.ndarray) -> np.ndarray:
-    """:func:`route_of` of every path, computed once per distinct path."""
-    codes, uniques = pd.factorize(np.asarray(paths, dtype=object).astype(str))
-    routes: np.ndarray = np.array([route_of(str(p)) for p in uniques] or [""],
-                                  dtype=object)[codes]
-    return routes
-
-
-# The same ids, found in a whole path at once: a whole segment (after "/" or at the start,
-# up to "/" or the end) that is an id.
-_ID_IN_PATH = re.compile(r"(?:^|(?<=/))(?:" + _ID_SEGMENT.pattern + r")(?=/|$)")
-
-
 def _top(requests: pd.Series, failed: pd.Series) -> list[Breakdown]:
     """The :data:`TOP_N` names by failed requests, then by name (deterministic)."""
     items = sorted(((str(k), int(requests[k]), int(failed.get(k, 0))) for k in requests.index),

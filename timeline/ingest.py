@@ -25,9 +25,19 @@ from parsers.base import (
 )
 from timeline.aggregate import Aggregate, Partial
 from timeline.clients import parse_exclusions
-from timeline.engine import Task, TaskResult, plan, read_rows, run
+from timeline.engine import (
+    RowsTask,
+    Task,
+    TaskResult,
+    plan,
+    read_rows_task,
+    rows_tasks,
+    run,
+    run_rows,
+)
 from timeline.errors import InputError, NothingRecognisedError, UsageError
 from timeline.nginxconf import NginxConf, describe, read_nginx_conf
+from timeline.routes import routes_of
 from timeline.sources import READ_ERRORS, Source, discover, read_head, sniff_stdin
 
 #: Called with the number of bytes just read, for progress display.
@@ -445,19 +455,83 @@ def _loader(plan: ReadPlan, agg: Aggregate, seeks: dict[int, list[tuple[int, int
     host_from_line = plan.options.host_from_line
 
     def load(lo: float, hi: float) -> pd.DataFrame:
-        frames = []
-        for i, (first, last) in agg.line_ranges(lo, hi).items():
-            cols = read_rows(plan.whole[i], first, last, seeks.get(i, [(0, 1)]))
-            frame = pd.DataFrame(cols)
-            host = plan.sources[i].host
-            frame["host"] = host
-            if host_from_line:
-                frame["host"] = frame["vhost"].where(frame["vhost"] != "", host)
-            frame["source"] = i
-            frames.append(frame[(frame["ts"] >= lo) & (frame["ts"] <= hi)])
+        tasks = [_RowsJob(t, i, plan.sources[i].host, host_from_line, lo, hi)
+                 for i, (first, last) in agg.line_ranges(lo, hi).items()
+                 for t in rows_tasks(plan.whole[i], first, last, seeks.get(i, [(0, 1)]))]
+        # Workers only when there is more than one stretch to read (and never for stdin,
+        # whose bytes would travel to them whole).
+        parallel = len(tasks) > 1 and all(j.task.whole.data is None for j in tasks)
+        executor, shutdown = _executor(plan.jobs if parallel else 1, plan.options.scheduler
+                                       if parallel else None)
+        try:
+            done = run_rows(tasks, executor, _rows_frame, lambda j: j.task.data is not None)
+        finally:
+            shutdown()
+        _same_categories(done)
+        frames: list[pd.DataFrame] = []
+        for i in sorted({j.source for j in tasks}):
+            # One frame per source, as one read of its lines gives: an empty stretch only
+            # when the whole source has nothing in the span (it keeps the parsed dtypes).
+            mine = [f for j, f in zip(tasks, done, strict=True) if j.source == i]
+            full = [f for f in mine if len(f)]
+            frames.append(pd.concat(full, ignore_index=True) if len(full) > 1
+                          else (full or mine)[0])
         return _requests_frame(frames)
 
     return load
+
+
+@dataclass(frozen=True)
+class _RowsJob:
+    """A :class:`RowsTask` with what makes its rows a frame: the source's index and host,
+    and the span kept."""
+
+    task: RowsTask
+    source: int
+    host: str
+    host_from_line: bool
+    lo: float
+    hi: float
+
+
+def _rows_frame(job: _RowsJob) -> pd.DataFrame:
+    """The rows of one stretch between ``lo`` and ``hi``, with their host and source (runs
+    in a worker: the frame travels back, not the lists of values)."""
+    frame = pd.DataFrame(read_rows_task(job.task))
+    frame["host"] = job.host
+    if job.host_from_line:
+        frame["host"] = frame["vhost"].where(frame["vhost"] != "", job.host)
+    frame["source"] = job.source
+    out: pd.DataFrame = frame[(frame["ts"] >= job.lo) & (frame["ts"] <= job.hi)]
+    # The repeated text columns travel as codes and their distinct values (the caller
+    # gives every stretch the same categories: see _same_categories); the route of each
+    # distinct path is worked out here, in parallel, rather than by the caller.
+    out = out.assign(route=pd.Categorical(routes_of(out["path"])) if len(out) else
+                     pd.Categorical([]))
+    for col in (*_CATEGORICAL, "route"):
+        if col in out and not isinstance(out[col].dtype, pd.CategoricalDtype):
+            out[col] = out[col].astype("category")
+    return out
+
+
+def _same_categories(frames: list[pd.DataFrame]) -> None:
+    """Give each categorical column of ``frames`` the sorted union of their categories, in
+    place, so that concatenating them keeps it categorical with the categories one
+    ``astype("category")`` of all the values would give (sorted distinct values)."""
+    cols = [c for c in (*_CATEGORICAL, "route")
+            if all(c in f and isinstance(f[c].dtype, pd.CategoricalDtype) for f in frames)]
+    for col in cols:
+        union: set[str] = set()
+        for f in frames:
+            union.update(f[col].cat.categories.tolist())
+        try:
+            cats = sorted(union)
+        except TypeError:  # values of mixed types: leave the column as values
+            for f in frames:
+                f[col] = f[col].astype(object)
+            continue
+        for f in frames:
+            f[col] = f[col].cat.set_categories(cats)
 
 
 _YEAR = re.compile(rb"\[\d\d/[A-Z][a-z]{2}/(\d{4}):")

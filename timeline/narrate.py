@@ -10,7 +10,6 @@ import numpy as np
 import pandas as pd
 
 from timeline.bins import Bins
-from timeline.impact import routes_of
 from timeline.ingest import Dataset
 from timeline.links import (
     ACCESS_TOP,
@@ -21,6 +20,7 @@ from timeline.links import (
     worth_linking,
 )
 from timeline.model import Cause, Entry, ErrorGroup, Impact, Incident, Link, end_of, records
+from timeline.routes import routes_of
 from timeline.timefmt import fmt_hms
 
 #: Look this far before the start for triggers (deploys, changes) and early alerts.
