@@ -4,7 +4,7 @@
 Runs the same library calls as ``incident-timeline build`` in this process and times each
 phase, for the window the build detects and for ``--window`` over the whole file. The
 second pass (the window's lines read again) is timed inside the analysis through the
-dataset's reading functions (``load_rows``, ``scan``), so the correlator's own share
+dataset's ``load_rows``, so the correlator's own share
 (detection, impact, timeline, causes) is what is left of the analysis. Several rounds,
 a fresh interpreter each; medians printed.
 
@@ -29,7 +29,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 #: The Dataset attributes through which the second pass reads lines again.
-READERS = ("load_rows", "scan")
+READERS = ("load_rows",)
 
 
 def _round(paths: list[str], jobs: int, window: str | None) -> dict[str, float]:
@@ -44,8 +44,7 @@ def _round(paths: list[str], jobs: int, window: str | None) -> dict[str, float]:
     if window:
         a, _, b = window.partition("..")
         win = (epoch_of(a), epoch_of(b))
-    dataset = read(paths, ReadOptions(jobs=jobs, window=win) if _takes_window()
-                   else ReadOptions(jobs=jobs))
+    dataset = read(paths, ReadOptions(jobs=jobs))
     t2 = time.perf_counter()
     spent = [0.0]
 
@@ -68,16 +67,6 @@ def _round(paths: list[str], jobs: int, window: str | None) -> dict[str, float]:
     t4 = time.perf_counter()
     return {"imports": t1 - t0, "first pass": t2 - t1, "second pass": spent[0],
             "correlator": (t3 - t2) - spent[0], "report": t4 - t3, "total": t4 - t0}
-
-
-def _takes_window() -> bool:
-    """True when ReadOptions has a window (the first pass then keeps the window's
-    accumulators: one pass)."""
-    from dataclasses import fields
-
-    from timeline.ingest import ReadOptions
-
-    return any(f.name == "window" for f in fields(ReadOptions))
 
 
 def main() -> int:

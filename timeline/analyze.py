@@ -75,15 +75,26 @@ def find_probes(rows: pd.DataFrame) -> np.ndarray:
     if rows.empty:
         return np.zeros(0, dtype=bool)
     # Each test runs once per distinct agent and path, not per row.
-    codes, agents = pd.factorize(rows["user_agent"].astype(str))
+    codes, agents = _distinct(rows["user_agent"])
     by_ua = np.array([bool(PROBE_UA.search(a)) for a in agents], dtype=bool)[codes]
-    pcodes, paths = pd.factorize(rows["path"].astype(str))
+    pcodes, paths = _distinct(rows["path"])
     health = np.array([HEALTH_PATH.match(p) is not None for p in paths], dtype=bool)[pcodes]
-    ccodes, _ = pd.factorize(rows["client"].astype(str))
+    ccodes, _ = _distinct(rows["client"])
     # A client is a probe when every one of its requests is to a health path.
     not_health = np.bincount(ccodes, weights=~health, minlength=ccodes.max() + 1)
     out: np.ndarray = by_ua | (not_health[ccodes] == 0)
     return out
+
+
+def _distinct(col: pd.Series) -> tuple[np.ndarray, list[str]]:
+    """Codes of each row's text (``astype(str)``) and the distinct texts: a categorical
+    column's own codes and categories when every row has one (no hashing of the rows)."""
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        codes = col.cat.codes.to_numpy()
+        if not (codes < 0).any():
+            return codes, [str(c) for c in col.cat.categories]
+    found, uniques = pd.factorize(col.astype(str))
+    return found, [str(u) for u in uniques]
 
 
 def build(dataset: Dataset, window: tuple[float, float] | None = None,

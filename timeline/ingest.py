@@ -476,7 +476,14 @@ def _loader(plan: ReadPlan, agg: Aggregate, seeks: dict[int, list[tuple[int, int
             full = [f for f in mine if len(f)]
             frames.append(pd.concat(full, ignore_index=True) if len(full) > 1
                           else (full or mine)[0])
-        return _requests_frame(frames)
+        rows = _requests_frame(frames)
+        for col in rows.columns:
+            # Text columns travelled as categories; the ones the table keeps as values are
+            # given back as values (each distinct text is one object, shared by its rows).
+            if (col not in _CATEGORICAL and col != "route"
+                    and isinstance(rows[col].dtype, pd.CategoricalDtype)):
+                rows[col] = rows[col].astype(object)
+        return rows
 
     return load
 
@@ -503,35 +510,40 @@ def _rows_frame(job: _RowsJob) -> pd.DataFrame:
         frame["host"] = frame["vhost"].where(frame["vhost"] != "", job.host)
     frame["source"] = job.source
     out: pd.DataFrame = frame[(frame["ts"] >= job.lo) & (frame["ts"] <= job.hi)]
-    # The repeated text columns travel as codes and their distinct values (the caller
-    # gives every stretch the same categories: see _same_categories); the route of each
-    # distinct path is worked out here, in parallel, rather than by the caller.
+    # Text columns travel as codes and their distinct values (the caller gives every
+    # stretch the same categories: see _same_categories), so each distinct text is one
+    # object in the caller, not one per stretch; the route of each distinct path is
+    # worked out here, in parallel, rather than by the caller.
     out = out.assign(route=pd.Categorical(routes_of(out["path"])) if len(out) else
                      pd.Categorical([]))
-    for col in (*_CATEGORICAL, "route"):
-        if col in out and not isinstance(out[col].dtype, pd.CategoricalDtype):
+    for col in out.columns:
+        if out[col].dtype == object and pd.api.types.infer_dtype(out[col]) == "string":
             out[col] = out[col].astype("category")
     return out
 
 
 def _same_categories(frames: list[pd.DataFrame]) -> None:
-    """Give each categorical column of ``frames`` the sorted union of their categories, in
-    place, so that concatenating them keeps it categorical with the categories one
-    ``astype("category")`` of all the values would give (sorted distinct values)."""
-    cols = [c for c in (*_CATEGORICAL, "route")
-            if all(c in f and isinstance(f[c].dtype, pd.CategoricalDtype) for f in frames)]
+    """Give each column that is categorical in every non-empty frame of ``frames`` the
+    sorted union of their categories, in place (empty frames too), so that concatenating
+    them keeps it categorical with the categories one ``astype("category")`` of all the
+    values would give (sorted distinct values)."""
+    full = [f for f in frames if len(f)]
+    cols = sorted({c for f in full for c in f.columns
+                   if all(c in g and isinstance(g[c].dtype, pd.CategoricalDtype)
+                          for g in full)})
     for col in cols:
         union: set[str] = set()
-        for f in frames:
+        for f in full:
             union.update(f[col].cat.categories.tolist())
         try:
-            cats = sorted(union)
+            dtype = pd.CategoricalDtype(sorted(union))
         except TypeError:  # values of mixed types: leave the column as values
-            for f in frames:
+            for f in full:
                 f[col] = f[col].astype(object)
             continue
         for f in frames:
-            f[col] = f[col].cat.set_categories(cats)
+            if col in f:
+                f[col] = f[col].astype(dtype)
 
 
 _YEAR = re.compile(rb"\[\d\d/[A-Z][a-z]{2}/(\d{4}):")
