@@ -295,7 +295,10 @@ def _gcp_entry(host: str, i: int, ln: Line, http: bool) -> dict[str, object]:
     if a is None:
         entry["textPayload"] = _text(ln.text)
         return entry
-    ip, _, method, url, version, status, size, ref, ua = (_text(x) for x in a.groups())
+    # Cloud Logging holds the values themselves, not Nginx's \xHH escapes of them.
+    ip, _, method, url, version, status, size, ref, ua = (
+        _text(re.sub(rb"\\x([0-9A-Fa-f]{2})", lambda m: bytes([int(m.group(1), 16)]), x))
+        for x in a.groups())
     req: dict[str, object] = {"requestMethod": method, "requestUrl": url,
                               "status": int(status), "responseSize": size if size != "-" else "0",
                               "remoteIp": ip, "protocol": f"HTTP/{version}"}

@@ -72,8 +72,9 @@ def _unwrap_file(module: Any, path: Path, options: ParseOptions) -> tuple[Any, P
 
 # --- generated lines --------------------------------------------------------------------
 
-_text = st.text(st.characters(blacklist_categories=("Cs", "Cc"), blacklist_characters='"\\'),
-                max_size=40)
+# Nginx writes a backslash in a value as \x5C (escape=default).
+_text = st.text(st.characters(blacklist_categories=("Cs", "Cc"), blacklist_characters='"'),
+                max_size=40).map(lambda t: t.replace("\\", "\\x5C"))
 _ip = st.tuples(*[st.integers(0, 255)] * 4).map(lambda t: ".".join(map(str, t)))
 
 

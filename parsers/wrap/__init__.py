@@ -65,6 +65,7 @@ JOINED_REASON = "continuation of a line split over several records (joined to th
 #: The official image's entrypoint (``/docker-entrypoint.sh: ...``,
 #: ``10-listen-on-ipv6-by-default.sh: info: ...``) writes to stdout before Nginx starts.
 _ENTRYPOINT = re.compile(rb"(?:/docker-entrypoint\.sh|[\w.-]+\.(?:sh|envsh)): ")
+_ENTRYPOINT_ANY = re.compile(b"\n" + _ENTRYPOINT.pattern)
 ENTRYPOINT_REASON = "the container image's entrypoint output"
 
 
@@ -300,9 +301,9 @@ def _route_requests(u: Unwrapped, stats: ParseStats) -> tuple[list[bytes], list[
             stats.skip(MIXED_REASON, len(lines) - len(keep))
             lines = [lines[i] for i in keep]
             numbers = [numbers[i] for i in keep]
-    entry = _ENTRYPOINT.match
-    if any(map(entry, lines[:1])) or any(ln[:1] in (b"/", b"1", b"2", b"3") and entry(ln)
-                                         for ln in lines):
+    # One search over the lines: the entrypoint writes a few lines at each start.
+    if lines and _ENTRYPOINT_ANY.search(b"\n" + b"\n".join(lines)):
+        entry = _ENTRYPOINT.match
         keep = [i for i, ln in enumerate(lines) if not entry(ln)]
         stats.skip(ENTRYPOINT_REASON, len(lines) - len(keep))
         lines = [lines[i] for i in keep]

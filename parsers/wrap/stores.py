@@ -80,12 +80,14 @@ def _str(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value)
 
 
-def _quoted(value: str | None) -> str:
-    """A value as Nginx writes it between quotes (escape=default): ``"``, ``\\`` and control
-    bytes as ``\\xHH``; a missing one (None) as ``-``."""
+def _quoted(value: str | None, nginx_text: bool) -> str:
+    """A value as Nginx writes it between quotes (escape=default): ``"``, control bytes
+    and (unless ``nginx_text``, a value cut from an Nginx line, whose backslashes already
+    start Nginx's escapes) ``\\`` as ``\\xHH``; a missing one (None) as ``-``."""
     if value is None:
         return "-"
-    return re.sub(r'["\\\x00-\x1f\x7f]', lambda m: f"\\x{ord(m.group()):02X}", value)
+    special = r'["\x00-\x1f\x7f]' if nginx_text else r'["\\\x00-\x1f\x7f]'
+    return re.sub(special, lambda m: f"\\x{ord(m.group()):02X}", value)
 
 
 def time_local(ts: float) -> str:
@@ -95,11 +97,13 @@ def time_local(ts: float) -> str:
 
 def access_line(*, client: str, user: str, ts: float, method: str, url: str, protocol: str,
                 status: int, size: str, referer: str | None, agent: str | None,
-                request_time: str | None = None) -> bytes:
-    """A combined access line (plus ``$request_time``) from a store's parsed fields."""
+                request_time: str | None = None, nginx_text: bool = False) -> bytes:
+    """A combined access line (plus ``$request_time``) from a store's parsed fields
+    (``nginx_text``: cut from an Nginx line, with its escapes, as Filebeat's are)."""
     request = " ".join(p for p in (method, url, protocol) if p)
-    line = (f'{client or "-"} - {user or "-"} [{time_local(ts)}] "{_quoted(request)}" '
-            f'{status:03d} {size or "0"} "{_quoted(referer)}" "{_quoted(agent)}"')
+    esc = nginx_text
+    line = (f'{client or "-"} - {user or "-"} [{time_local(ts)}] "{_quoted(request, esc)}" '
+            f'{status:03d} {size or "0"} "{_quoted(referer, esc)}" "{_quoted(agent, esc)}"')
     if request_time is not None:
         line += f" {request_time}"
     return line.encode("utf-8", "surrogatepass")
@@ -268,7 +272,7 @@ def _ecs_access(src: Any, ts: float) -> bytes:
         protocol=f"HTTP/{version}" if version else "", status=status,
         size=str(int(size)) if isinstance(size, (int, float)) else _str(size),
         referer=_present(_get(src, "http.request.referrer")),
-        agent=_present(_get(src, "user_agent.original")))
+        agent=_present(_get(src, "user_agent.original")), nginx_text=True)
 
 
 def _ecs_error(src: Any, ts: float, msg: str) -> bytes:
