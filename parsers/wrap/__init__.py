@@ -350,14 +350,26 @@ def parse_events(
     hosts: list[str] = []
     walls: list[bytes] = []
 
+    entry = _ENTRYPOINT.match
+
     def feed() -> Iterator[bytes]:
         for block in whole_records(blocks, w):
             u = w.unwrap(block, options.first_line + stats.lines, stats, options, True)
-            numbers.extend(u.numbers)
-            walls.extend(u.stamps)
-            hosts.extend(u.hosts or [""] * len(u.lines))
-            for line, stamp in zip(u.lines, u.stamps, strict=True):
-                yield (stamp + b" " + line + b"\n") if stamp else line + b"\n"
+            hosts_ = u.hosts or [""] * len(u.lines)
+            for i, line in enumerate(u.lines):
+                if entry(line):
+                    stats.skip(ENTRYPOINT_REASON)
+                    continue
+                numbers.append(u.numbers[i])
+                walls.append(u.stamps[i])
+                hosts.append(hosts_[i])
+                # The record's time goes in front of an entry's first line only (a line
+                # of its own, or "nginx: [emerg]" without a time); the next lines of a
+                # multi-line entry stay bare, as in the file Nginx wrote.
+                if u.stamps[i] and (ERROR_LINE.match(line) or line[:7] == b"nginx: "):
+                    yield u.stamps[i] + b" " + line + b"\n"
+                else:
+                    yield line + b"\n"
 
     st = ParseStats()
     counts = _Counts(stats, options)

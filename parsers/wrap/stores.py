@@ -296,20 +296,28 @@ def _hits(doc: Any) -> list[Any] | None:
 
 class _Elastic:
     NAME = "elasticsearch"
-    DESCRIPTION = "Elasticsearch/OpenSearch _search answer (hits.hits[]._source, ECS)"
+    DESCRIPTION = ("Elasticsearch/OpenSearch _search answer (hits.hits[]._source, ECS), or "
+                   "an array of its hits")
     LINES = False
 
     @staticmethod
     def sniff(head: bytes) -> bool:
-        """A JSON object with ``hits`` and a ``_source`` in it."""
+        """A JSON object with ``hits`` and a ``_source`` in it, or an array of hits or ECS
+        documents (``jq .hits.hits``, Filebeat's own test output)."""
         body = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+        if body[:1] == b"[":
+            return b'"_source"' in body[:4096] or (
+                b'"@timestamp"' in body[:4096] and re.search(
+                    rb'"(?:ecs\.version|event\.dataset|ecs|event)"\s*:', body[:4096]) is not None)
         return (body[:1] == b"{" and re.search(rb'"hits"\s*:\s*\{', body) is not None
                 and b'"_source"' in body)
 
     @staticmethod
     def head_block(head: bytes) -> bytes:
         """The head's first complete hits, as a document."""
-        return json.dumps({"hits": {"hits": _items(head, rb'"hits"\s*:\s*\[')}}).encode()
+        array = rb"\A[\xef\xbb\xbf \t\r\n]*\[" if head.lstrip()[:1] == b"[" else (
+            rb'"hits"\s*:\s*\[')
+        return json.dumps({"hits": {"hits": _items(head, array)}}).encode()
 
     @staticmethod
     def continued(record: bytes) -> bool:
