@@ -593,9 +593,30 @@ def _wrapped_rows(source: Task, module: Any, wrapper: wrap.Wrapper, popts: Parse
             _seek_line(fh, offset, wrapper)
         else:
             offset, line = 0, 1
-        block = b"".join(islice(fh, first - line, last - line + 1))
-        block = wrap.extend_record(block, fh.readline, wrapper)
-        return _concat(parse([block], stats, popts))
+        lines = islice(fh, first - line, last - line + 1)
+        return _concat(parse(_line_chunks(lines, fh, wrapper), stats, popts))
+
+
+def _line_chunks(lines: Iterable[bytes], fh: BinaryIO, wrapper: wrap.Wrapper
+                 ) -> Iterator[bytes]:
+    """``lines`` in blocks of about ``READ_BYTES``, the last one read on (from ``fh``) to
+    the end of its record's line."""
+    pending: bytes | None = None
+    buf: list[bytes] = []
+    size = 0
+    for ln in lines:
+        buf.append(ln)
+        size += len(ln)
+        if size >= READ_BYTES:
+            if pending is not None:
+                yield pending
+            pending, buf, size = b"".join(buf), [], 0
+    if buf:
+        if pending is not None:
+            yield pending
+        pending = b"".join(buf)
+    if pending is not None:
+        yield wrap.extend_record(pending, fh.readline, wrapper)
 
 
 @functools.lru_cache(maxsize=4)

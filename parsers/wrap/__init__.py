@@ -188,8 +188,9 @@ def sniff(head: bytes, path: str = "") -> Sniffed | None:
             continue
         if not u.lines:
             continue
-        lines, _ = _route_requests(u, ParseStats())
-        access = [ln for ln in lines if not ERROR_LINE.match(ln) and ln[:7] != b"nginx: "]
+        text, _ = _route_requests(u, ParseStats())
+        access = [ln for ln in text.split(b"\n")[:-1]
+                  if not ERROR_LINE.match(ln) and ln[:7] != b"nginx: "]
         pick = access if access and nginx_access.sniff(_head_of(access)) else u.lines
         return Sniffed(w, _head_of(pick), w.host_of(path, head))
     return None
@@ -291,9 +292,10 @@ class _Counts:
         st.notes.extend(n for n in inner.notes if n not in st.notes)
 
 
-def _route_requests(u: Unwrapped, stats: ParseStats) -> tuple[list[bytes], list[int]]:
-    """The inner lines an access parser reads: stderr records (the official image's error
-    log) and the entrypoint's lines are counted as skipped here."""
+def _route_requests(u: Unwrapped, stats: ParseStats) -> tuple[bytes, list[int]]:
+    """The inner lines an access parser reads, as one block, and their numbers: stderr
+    records (the official image's error log) and the entrypoint's lines are counted as
+    skipped here."""
     lines, numbers = u.lines, u.numbers
     if u.streams and "stderr" in u.streams:
         keep = [i for i, s in enumerate(u.streams) if s != "stderr"]
@@ -301,14 +303,16 @@ def _route_requests(u: Unwrapped, stats: ParseStats) -> tuple[list[bytes], list[
             stats.skip(MIXED_REASON, len(lines) - len(keep))
             lines = [lines[i] for i in keep]
             numbers = [numbers[i] for i in keep]
-    # One search over the lines: the entrypoint writes a few lines at each start.
-    if lines and _ENTRYPOINT_ANY.search(b"\n" + b"\n".join(lines)):
+    text = b"\n".join(lines) + b"\n" if lines else b""
+    # The entrypoint writes a few lines at each start: one cheap search first.
+    if b".sh: " in text and _ENTRYPOINT_ANY.search(b"\n" + text):
         entry = _ENTRYPOINT.match
         keep = [i for i, ln in enumerate(lines) if not entry(ln)]
         stats.skip(ENTRYPOINT_REASON, len(lines) - len(keep))
         lines = [lines[i] for i in keep]
         numbers = [numbers[i] for i in keep]
-    return lines, numbers
+        text = b"\n".join(lines) + b"\n" if lines else b""
+    return text, numbers
 
 
 def parse_requests(
@@ -322,12 +326,12 @@ def parse_requests(
     counts = _Counts(stats, options)
     for block in whole_records(blocks, w):
         u = w.unwrap(block, options.first_line + stats.lines, stats, options, False)
-        lines, numbers = _route_requests(u, stats)
-        if not lines:
+        text, numbers = _route_requests(u, stats)
+        if not numbers:
             continue
         st = ParseStats()
         nums = np.asarray(numbers, dtype=np.int64)
-        for chunk in parse_blocks([b"\n".join(lines) + b"\n"], st, inner):
+        for chunk in parse_blocks([text], st, inner):
             line = chunk["line"]
             if isinstance(line, np.ndarray):
                 chunk["line"] = nums[line - 1]

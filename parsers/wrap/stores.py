@@ -345,7 +345,8 @@ class _ElasticLines:
 
     @staticmethod
     def sniff(head: bytes) -> bool:
-        """The first line is a hit (``_source``) or an ECS document with ``@timestamp``."""
+        """The first line is a hit (``_source``) or a shipper's ECS document
+        (``@timestamp`` with ``ecs.version``, ``event.original`` or ``agent.type``)."""
         first = head.lstrip(b"\xef\xbb\xbf \t\r\n").split(b"\n", 1)[0].strip()
         if not (first.startswith(b"{") and first.endswith(b"}")):
             return False
@@ -356,10 +357,12 @@ class _ElasticLines:
         if not isinstance(doc, dict):
             return False
         src = doc.get("_source", doc)
+        # (Not any JSON with ECS names: an Nginx log_format may use them, and is read by
+        # its keys as a plain JSON access log.)
         return isinstance(src, dict) and ("_source" in doc or (
             _get(src, "@timestamp") is not None and (
                 _get(src, "ecs.version") is not None or _get(src, "event.original") is not None
-                or _get(src, "http.response.status_code") is not None)))
+                or _get(src, "agent.type") is not None)))
 
     @staticmethod
     def continued(record: bytes) -> bool:
