@@ -3,6 +3,7 @@
 
     python benchmarks/run.py --generate 2000000 --jobs 2 --gzip   # the acceptance run
     python benchmarks/run.py --generate 2000000 10000000 --jobs 2 --no-goaccess  # 2M -> 10M
+    python benchmarks/run.py --generate 2000000 --wrapped --windows detected  # + Docker json-file
     python benchmarks/run.py --files /var/log/nginx/access.log --rounds 5 --json
 
 Each build is measured twice: with the window it detects, and with ``--window`` over the
@@ -47,6 +48,7 @@ RSS_TARGET_MB = 350.0  # peak RSS of build (either window) at 2M lines
 RSS_GROWTH_TARGET = 0.10  # peak RSS growth from the smallest to the largest file
 WHOLE_TARGET = 1.3  # build --window over the whole file / build with the detected window
 GZIP_TARGET = 1.1  # build on the .gz copy / build on the plain file
+WRAPPED_TARGET = 1.5  # build on the Docker json-file copy / build on the plain file
 
 
 # --------------------------------------------------------------------------------------
@@ -278,6 +280,34 @@ def whole_window(path: Path) -> str:
             + time.strftime(iso, time.gmtime(max(times) + 1)))
 
 
+def docker_copy(path: Path) -> Path:
+    """benchmarks/out/NAME.docker-json.log: the log as Docker's json-file driver keeps it
+    (one record a line, stdout, the line's own time), made unless present and newer."""
+    dest = OUT / (path.stem + ".docker-json.log")
+    if dest.exists() and dest.stat().st_mtime >= path.stat().st_mtime:
+        return dest
+    OUT.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_suffix(".log.part")
+    print(f"wrapping {path} -> {dest}", file=sys.stderr)
+    months = {m: i for i, m in enumerate("Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec"
+                                         .split(), 1)}
+    stamps: dict[str, str] = {}
+    with open(path, encoding="utf-8", errors="surrogateescape") as src, \
+            open(tmp, "w", encoding="utf-8", errors="surrogateescape") as out:
+        for line in src:
+            local = line[line.find("[") + 1 : line.find("]")]
+            stamp = stamps.get(local)
+            if stamp is None:
+                # 20/Mar/2023:12:30:00 +0000 -> 2023-03-20T12:30:00.000000000Z (offset +0000)
+                stamp = stamps[local] = (f"{local[7:11]}-{months.get(local[3:6], 1):02d}-"
+                                         f"{local[0:2]}T{local[12:20]}.000000000Z")
+            text = line.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+            out.write(json.dumps({"log": text, "stream": "stdout", "time": stamp},
+                                 separators=(",", ":"), ensure_ascii=False) + "\n")
+    tmp.rename(dest)
+    return dest
+
+
 def warm(path: Path) -> None:
     """The warm-up read: ``cat FILE > /dev/null``."""
     subprocess.run(["cat", str(path)], stdout=subprocess.DEVNULL, check=True)
@@ -297,6 +327,8 @@ class Tool:
     gzip: bool = False
     #: build --window over the whole file (else the detected window)
     whole: bool = False
+    #: build on the Docker json-file copy of the file
+    wrapped: bool = False
 
 
 @dataclass
@@ -477,8 +509,20 @@ def targets(results: list[Result]) -> list[dict[str, Any]]:
                         "met": ratio <= GZIP_TARGET,
                     }
                 )
+    # A wrapped copy costs at most WRAPPED_TARGET times the plain file (same jobs, same run).
+    for r in results:
+        if r.tool.wrapped and r.runs:
+            plain = next((p for p in results if p.source == r.source and p.runs
+                          and p.tool.kind == "build" and not p.tool.gzip and not p.tool.whole
+                          and not p.tool.wrapped and p.tool.jobs == r.tool.jobs), None)
+            if plain is not None:
+                ratio = r.median / plain.median
+                out.append({"target": f"wrapped / plain time <= {WRAPPED_TARGET:g}",
+                            "row": r.tool.name, "file": str(r.file),
+                            "value": round(ratio, 2), "met": ratio <= WRAPPED_TARGET})
     # Memory growth from the smallest to the largest plain file, per jobs value and window.
-    builds = [r for r in results if r.tool.kind == "build" and not r.tool.gzip and r.runs]
+    builds = [r for r in results if r.tool.kind == "build" and not r.tool.gzip
+              and not r.tool.wrapped and r.runs]
     for jobs, whole in sorted({(r.tool.jobs or 0, r.tool.whole) for r in builds}):
         rows = sorted((r for r in builds if (r.tool.jobs or 0) == jobs
                        and r.tool.whole == whole), key=lambda r: r.lines)
@@ -596,6 +640,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--jobs", default="1,2", help="build --jobs values, comma-separated")
     p.add_argument("--rounds", type=int, default=3, help="rounds per tool (median reported)")
     p.add_argument("--gzip", action="store_true", help="also build on a .gz copy of each file")
+    p.add_argument("--wrapped", action="store_true",
+                   help="also build on a Docker json-file copy of each file")
     p.add_argument("--json", action="store_true", help="print JSON instead of the table")
     p.add_argument("--no-goaccess", action="store_true", help="skip GoAccess")
     p.add_argument("--no-lnav", action="store_true", help="skip lnav")
@@ -695,6 +741,7 @@ def main(argv: list[str] | None = None) -> int:
                     [lnav, "-n", "-c", LNAV_QUERY, "{file}"],
                 )
             )
+        gz = f
         if args.gzip and not compressed:
             gz = gzip_copy(f)
             sizes[gz] = gz.stat().st_size
@@ -711,12 +758,23 @@ def main(argv: list[str] | None = None) -> int:
             ]
         else:
             gz_tools = []
+        wrapped = f
+        if args.wrapped and not compressed:
+            wrapped = docker_copy(f)
+            sizes[wrapped] = wrapped.stat().st_size
+            gz_tools += [
+                Tool(f"incident-timeline build -j{j} (docker json-file)", "build",
+                     [build, "build", "{file}", "-o", "{tmp}", "-q", "--jobs", str(j)],
+                     j, False, False, True)
+                for j in jobs
+                if "detected" in modes
+            ]
         for tool in tools:
             res = Result(tool, f, f, lines)
             run_tool(res, args.rounds, args.json)
             results.append(res)
         for tool in gz_tools:
-            res = Result(tool, gz, f, lines)
+            res = Result(tool, wrapped if tool.wrapped else gz, f, lines)
             run_tool(res, args.rounds, args.json)
             results.append(res)
 
