@@ -180,3 +180,4 @@ def test_stage_refuses_names_outside_it(tmp_path: Path) -> None:
     for bad in ("../x", "/etc/passwd", MANIFEST, ""):
         with pytest.raises(ValueError):
             stage.path(bad)
+

@@ -7,6 +7,7 @@ what the command line can do, a caller of the library can do too.
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from enum import IntEnum, StrEnum
 from pathlib import Path
@@ -92,7 +93,7 @@ LogFormatOpt = Annotated[str | None, typer.Option(
     "ingress_nginx. Prefix escape=json for JSON logs. Without it, JSON logs (by their keys) "
     "and timing fields after combined/main (by their shape) are recognised.")]
 JobsOpt = Annotated[int, typer.Option(
-    "--jobs", "-j", help="Worker processes for parsing (0: one per CPU core).", min=0)]
+    "--jobs", "-j", help="Worker processes for parsing (0: one per CPU core; never more than the CPUs).", min=0)]
 SchedulerOpt = Annotated[str | None, typer.Option(
     "--scheduler", help="Parse on a Dask cluster: the scheduler's address, e.g. "
     "tcp://10.0.0.5:8786. The workers must see the input files at the same paths. "
@@ -357,14 +358,34 @@ def lint_command(
         raise typer.Exit(code=int(ExitCode.LINT))
 
 
+class Terminated(BaseException):
+    """SIGTERM or SIGHUP arrived: unwind like Ctrl-C (workers killed, partial output removed).
+
+    A BaseException, as KeyboardInterrupt is, so that no ``except Exception`` swallows it.
+    """
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _terminate(signum: int, _frame: object) -> None:
+    raise Terminated(signum)
+
+
 def main() -> None:
     """Entry point of the ``incident-timeline`` console script."""
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _terminate)
     try:
         app()
     except BrokenPipeError:
         sys.exit(0)
     except KeyboardInterrupt:
         sys.exit(130)
+    except Terminated as exc:
+        typer.echo(f"incident-timeline: stopped by {signal.Signals(exc.signum).name}", err=True)
+        sys.exit(128 + exc.signum)
     except Exception as exc:  # noqa: BLE001 - the promise is "never a traceback"
         if os.environ.get("INCIDENT_TIMELINE_DEBUG"):
             raise

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import calendar
+import contextlib
 import datetime as dt
-import os
 import re
-from collections.abc import Callable, Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -37,6 +37,7 @@ from timeline.engine import (
 )
 from timeline.errors import InputError, NothingRecognisedError, UsageError
 from timeline.nginxconf import NginxConf, describe, read_nginx_conf
+from timeline.pool import cpu_count, process_pool, worker_count
 from timeline.routes import routes_of
 from timeline.sources import READ_ERRORS, Source, discover, read_head, sniff_stdin
 
@@ -158,8 +159,9 @@ def _shift_local(ts: list[float], zone: ZoneInfo | None, offset: int) -> list[fl
     return out
 
 
-def _executor(jobs: int, scheduler: str | None) -> tuple[Executor | None, Callable[[], None]]:
-    """The executor for the map step, and how to shut it down."""
+@contextlib.contextmanager
+def _executor(workers: int, scheduler: str | None) -> Iterator[Executor | None]:
+    """The executor for the map step (None: inline), shut down when the block ends."""
     if scheduler:
         try:
             from distributed import Client
@@ -170,11 +172,15 @@ def _executor(jobs: int, scheduler: str | None) -> tuple[Executor | None, Callab
             client = Client(scheduler, timeout=10)  # type: ignore[no-untyped-call]
         except OSError as exc:
             raise UsageError(f"--scheduler {scheduler}: cannot connect: {exc}") from None
-        return client.get_executor(), client.close  # type: ignore[no-untyped-call]
-    if jobs <= 1:
-        return None, lambda: None
-    pool = ProcessPoolExecutor(max_workers=jobs)
-    return pool, lambda: pool.shutdown(cancel_futures=True)
+        try:
+            yield client.get_executor()  # type: ignore[no-untyped-call]
+        finally:
+            client.close()  # type: ignore[no-untyped-call]
+    elif workers <= 1:
+        yield None
+    else:
+        with process_pool(workers) as pool:
+            yield pool
 
 
 @dataclass
@@ -270,7 +276,8 @@ def plan_read(paths: Sequence[str], options: ReadOptions | None = None) -> ReadP
             want_client=want_client, wrapper=src.wrapper)
         whole[i] = Task(i, "-" if src.path is None else str(src.path), src.parser.NAME, popts,
                         data=stdin.get(i), exclude=options.exclude_client)
-    jobs = options.jobs if options.jobs > 0 else (os.cpu_count() or 1)
+    # Never more workers than CPUs: --jobs 1000 would start 1,000 processes for 11 files.
+    jobs = worker_count(options.jobs, cpu_count())
     # Large uncompressed request logs are cut into byte ranges even for one job: the
     # progress bar moves per range, and the second pass can seek to a range.
     tasks = [t for i, w in whole.items() for t in plan(w, size=sources[i].size, jobs=jobs)]
@@ -291,15 +298,14 @@ def _check_recognised(paths: Sequence[str], sources: list[Source]) -> None:
 
 def _run(plan: ReadPlan, progress: ProgressFn | None) -> list[TaskResult]:
     """The first pass: every task, inline or in the executor the options ask for."""
-    parallel = len(plan.tasks) > 1 or any(t.expand for t in plan.tasks)
-    executor, shutdown = _executor(plan.jobs if parallel else 1, plan.options.scheduler)
-    try:
-        return run(plan.tasks, executor, progress)
-    except READ_ERRORS as exc:
-        name = getattr(exc, "filename", None) or ""
-        raise InputError(f"{name or 'input'}: cannot read: {exc}") from None
-    finally:
-        shutdown()
+    # A compressed file is expanded into blocks as it is read: as many pieces as workers.
+    units = sum(plan.jobs if t.expand else 1 for t in plan.tasks)
+    with _executor(worker_count(plan.jobs, units), plan.options.scheduler) as executor:
+        try:
+            return run(plan.tasks, executor, progress)
+        except READ_ERRORS as exc:
+            name = getattr(exc, "filename", None) or ""
+            raise InputError(f"{name or 'input'}: cannot read: {exc}") from None
 
 
 @dataclass
@@ -461,12 +467,9 @@ def _loader(plan: ReadPlan, agg: Aggregate, seeks: dict[int, list[tuple[int, int
         # Workers only when there is more than one stretch to read (and never for stdin,
         # whose bytes would travel to them whole).
         parallel = len(tasks) > 1 and all(j.task.whole.data is None for j in tasks)
-        executor, shutdown = _executor(plan.jobs if parallel else 1, plan.options.scheduler
-                                       if parallel else None)
-        try:
+        workers = worker_count(plan.jobs, len(tasks)) if parallel else 1
+        with _executor(workers, plan.options.scheduler if parallel else None) as executor:
             done = run_rows(tasks, executor, _rows_frame, lambda j: j.task.data is not None)
-        finally:
-            shutdown()
         _same_categories(done)
         frames: list[pd.DataFrame] = []
         for i in sorted({j.source for j in tasks}):

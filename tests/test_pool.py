@@ -1,0 +1,61 @@
+"""The first pass's process pool: sized to the work (issue 14, group 9), dying with its
+parent (group 2; killed builds are in tests/test_faults.py)."""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import timeline
+from timeline.pool import cpu_count, process_pool, worker_count
+
+SEED = Path(__file__).resolve().parents[1] / "sample_logs" / "seed-outage"
+
+
+def test_jobs_are_capped_at_the_work_and_the_cpus() -> None:
+    assert worker_count(1000, 11) == min(11, cpu_count())
+    assert worker_count(0, 1) == 1
+    assert worker_count(2, 0) == 1
+    assert worker_count(1, 50) == 1
+
+
+def test_jobs_1000_for_11_files_starts_no_more_workers_than_cpus(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The issue's case: ``--jobs 1000`` started 1,000 processes for 11 files."""
+    for i in range(11):
+        shutil.copy(SEED / "web-1" / "access.log", tmp_path / f"access-{i}.log")
+    started: list[int] = []
+    real = process_pool
+
+    @contextlib.contextmanager
+    def spy(workers: int) -> Iterator[object]:
+        started.append(workers)
+        with real(workers) as pool:
+            yield pool
+
+    monkeypatch.setattr("timeline.ingest.process_pool", spy)
+    data = timeline.read([str(tmp_path)], timeline.ReadOptions(jobs=1000, host="web-1"))
+    assert sum(s.parsed for s in data.sources) > 0
+    assert all(n <= min(11, cpu_count()) for n in started), started
+
+
+def _worker_state() -> tuple[int, object, object]:
+    import os
+    import signal
+
+    return os.getpid(), signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+
+
+def test_workers_leave_ctrl_c_to_the_parent() -> None:
+    import os
+    import signal
+
+    with process_pool(2) as pool:
+        pid, sigint, sigterm = pool.submit(_worker_state).result(timeout=60)
+    assert pid != os.getpid()
+    assert sigint == signal.SIG_IGN
+    assert sigterm == signal.SIG_DFL

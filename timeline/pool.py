@@ -1,0 +1,141 @@
+"""The local process pool of the first pass: sized to the work, and dying with its parent.
+
+A build that is killed (SIGTERM, SIGKILL, a closed terminal) must not leave its workers
+behind: a worker blocked on its task queue under PID 1 holds the build's stdout open for
+ever, so ``incident-timeline build ... | cat`` would never end. Each worker therefore
+
+- asks the kernel for SIGKILL when its parent dies (``prctl(PR_SET_PDEATHSIG)`` on Linux),
+- and, where that is not available or the parent died before the call, watches its parent
+  from a thread and exits when it is gone (the parent-watch fallback);
+- ignores SIGINT and takes the default action for SIGTERM: Ctrl-C reaches the whole
+  process group, and the parent, not each worker, decides what happens (it kills the
+  workers and removes its partial output).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import ctypes.util
+import multiprocessing
+import multiprocessing.context
+import multiprocessing.process
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+
+#: ``PR_SET_PDEATHSIG`` from <linux/prctl.h>.
+_PR_SET_PDEATHSIG = 1
+#: How often a worker checks that its parent is alive (the fallback only).
+WATCH_S = 0.5
+
+
+def cpu_count() -> int:
+    """The CPUs this process may run on (its affinity mask where known)."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def worker_count(requested: int, units: int) -> int:
+    """Workers for ``units`` pieces of work: ``requested`` (0: one per CPU), but never more
+    than there are pieces or CPUs (``--jobs 1000`` for 11 files starts 2 on 2 cores)."""
+    want = requested if requested > 0 else cpu_count()
+    return max(1, min(want, units, cpu_count()))
+
+
+def _die_with_parent() -> bool:
+    """Ask the kernel to SIGKILL this process when its parent exits (Linux only)."""
+    if not sys.platform.startswith("linux"):
+        return False
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return False
+    try:
+        libc = ctypes.CDLL(name, use_errno=True)
+        return int(libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def _watch(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(WATCH_S)
+    os._exit(1)  # the parent is gone: nobody will read our results
+
+
+def init_worker(parent: int) -> None:
+    """The pool's initializer: die with the parent, leave signals to the parent."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_DFL)
+    # Blocked by the parent around the fork (see _MaskedStart); the handlers above are ours.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
+    _die_with_parent()
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(1)
+    threading.Thread(target=_watch, args=(parent,), name="watch-parent", daemon=True).start()
+
+
+#: The signals the parent turns into an unwinding exception.
+_STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
+
+
+def _masked_context() -> multiprocessing.context.BaseContext:
+    """The default multiprocessing context, whose processes start with the stop signals
+    blocked.
+
+    A signal handler that raises while the parent forks runs inside the fork hooks, where
+    Python prints the exception and drops it ("Exception ignored in _releaseLock"): the
+    build would go on after SIGTERM. Blocked across ``start()``, the signal is delivered
+    just after it, at a point where it unwinds; the child inherits the mask and unblocks the
+    signals in :func:`init_worker`, once it has its own handlers.
+    """
+    base = multiprocessing.get_context()
+
+    def start(self: multiprocessing.process.BaseProcess) -> None:
+        old = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+        try:
+            process_start(self)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+    process_start = base.Process.start
+    masked = type("MaskedProcess", (base.Process,), {"start": start})
+
+    class Context(type(base)):  # type: ignore[misc]
+        Process = masked
+
+    return Context()
+
+
+def kill_workers(pool: ProcessPoolExecutor) -> None:
+    """Kill the pool's workers now (on an interrupt: their results are not wanted)."""
+    processes = dict(getattr(pool, "_processes", None) or {})
+    # A worker whose start() was interrupted is not in the pool's table yet, but it is one
+    # of this process's children: left alive, the exit would wait for it for ever.
+    for proc in multiprocessing.active_children():
+        processes.setdefault(proc.pid, proc)
+    for proc in processes.values():
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            proc.kill()
+
+
+@contextlib.contextmanager
+def process_pool(workers: int) -> Iterator[ProcessPoolExecutor]:
+    """A process pool whose workers die with this process; on an exception (an interrupt
+    included) they are killed rather than waited for."""
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=_masked_context(),
+                               initializer=init_worker, initargs=(os.getpid(),))
+    try:
+        yield pool
+    except BaseException:
+        kill_workers(pool)
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
