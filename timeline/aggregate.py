@@ -14,6 +14,7 @@ through the per-minute line ranges kept here.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -305,6 +306,14 @@ class Aggregate:
             c[(c["minute"] >= m_lo) & (c["minute"] <= m_hi)].reset_index(drop=True),
             m[(m["minute"] >= m_lo) & (m["minute"] <= m_hi)].reset_index(drop=True),
             lat[(lat["minute"] >= m_lo) & (lat["minute"] <= m_hi)].reset_index(drop=True))
+
+    def between(self, lo: float, hi: float) -> pd.DataFrame:
+        """The ``counts`` rows of the minutes from ``lo`` to before ``hi`` (a slice: the
+        table is sorted by minute, so a long input's segments cost no scan each)."""
+        minute = self.counts["minute"].to_numpy(dtype=np.int64)
+        a = int(np.searchsorted(minute, math.floor(lo / 60), side="left"))
+        b = int(np.searchsorted(minute, math.ceil(hi / 60), side="left"))
+        return self.counts.iloc[a:b]
 
     @property
     def empty(self) -> bool:

@@ -16,7 +16,15 @@ from timeline.aggregate import (
     is_client_error,
     is_failed,
 )
-from timeline.bins import Bins, bin_traffic
+from timeline.bins import (
+    FINE_S,
+    SEGMENT_BINS,
+    Bins,
+    TimeOutliers,
+    bin_traffic,
+    dense_span,
+    segments,
+)
 from timeline.clients import ClientRule, match_exclusions, user_keys
 from timeline.detect import Window, detect
 from timeline.edges import (
@@ -42,7 +50,9 @@ from timeline.ingest import Dataset
 from timeline.method import BASELINE_S, describe_method
 from timeline.model import Analysis, AnalysisOptions, Edge, Incident
 from timeline.narrate import narrate
+from timeline.report.escape import md_code
 from timeline.routes import routes_of
+from timeline.timefmt import fmt_ts
 
 #: Rows after the end read back too, to find where silent hosts serve again.
 ROWS_AFTER_S = 300
@@ -109,19 +119,19 @@ def build(dataset: Dataset, window: tuple[float, float] | None = None,
         options: the user key, clients that are not users, the availability target.
     """
     options = options or AnalysisOptions()
-    agg = dataset.agg
+    # Requests dated far from the rest (a stray 1970 or next-year line) are left out of
+    # binning and detection: they would widen the bins until the incident vanished.
+    span, outliers = dense_span(dataset.agg)
+    agg = dataset.agg.restrict(*span) if span and outliers.requests else dataset.agg
     edge_hosts = find_edge_hosts(agg)
-    bins = bin_traffic(agg, edge_hosts, _span(dataset))
+    bins = bin_traffic(agg, edge_hosts, span or _span(dataset))
     if window is not None:
         given = Incident(start=window[0], end=window[1], signals=["given by --window"],
                          window_given=True)
         given.start_edge, given.end_edge = Edge(window[0], "given"), Edge(window[1], "given")
         candidates = [_Candidate(given, [], None, (given.start_edge, given.end_edge), False)]
     elif bins.count > 1 and not agg.empty:
-        bursts, burst_lines = _error_bursts(dataset.events, bins)
-        candidates = [_refine(w, dataset, edge_hosts, bins, burst_lines)
-                      for w in detect(bins, edge_hosts, bursts,
-                                      _latency_hist(agg, edge_hosts, bins))]
+        candidates = _detect(dataset, agg, edge_hosts, bins)
     else:
         candidates = []
     candidates.sort(key=lambda c: (c.inc.start, c.inc.end))
@@ -129,8 +139,67 @@ def build(dataset: Dataset, window: tuple[float, float] | None = None,
     incidents = [inc for inc in map(second.describe, candidates) if inc is not None]
     method = describe_method(bins.width, edge_hosts, options, timed=not agg.latency.empty,
                              given=window is not None)
+    method += _scales(bins, outliers, dataset)
     return Analysis(dataset, bins.width, bins.table, incidents, edge_hosts, second.probes,
                     method, options)
+
+
+def _detect_at(dataset: Dataset, agg: Aggregate, edge_hosts: list[str], bins: Bins
+               ) -> list[_Candidate]:
+    """Detected windows at one scale, with what the first pass knows of their edges."""
+    bursts, burst_lines = _error_bursts(dataset.events, bins)
+    return [_refine(w, dataset, edge_hosts, bins, burst_lines)
+            for w in detect(bins, edge_hosts, bursts, _latency_hist(agg, edge_hosts, bins))]
+
+
+def _detect(dataset: Dataset, agg: Aggregate, edge_hosts: list[str], bins: Bins
+            ) -> list[_Candidate]:
+    """Windows at the analysis's bins; for a long input, whose bins are wider than a
+    minute, also a scan at one-minute bins a segment at a time, so that a ten-minute outage
+    in two years of logs is not averaged away in a day's bin.
+
+    A window the fine scan finds replaces the coarse ones it overlaps; one the fine scan
+    cuts at a segment's end (longer than the segments overlap) is left to the coarse scale.
+    """
+    found = _detect_at(dataset, agg, edge_hosts, bins)
+    if bins.width <= FINE_S:
+        return found
+    fine: list[_Candidate] = []
+    cut: list[_Candidate] = []
+    end = bins.t0 + bins.count * bins.width
+    for lo, hi, own_lo, own_hi in segments((bins.t0, end)):
+        local = bin_traffic(agg, edge_hosts, (lo, hi - 1), width=FINE_S)
+        for cand in _detect_at(dataset, agg, edge_hosts, local):
+            first = cand.bins[0].ts
+            if not own_lo <= first < own_hi:
+                continue
+            cand.scale = local
+            (cut if cand.bins[1].ts >= hi and hi < end else fine).append(cand)
+
+    def overlaps(a: _Candidate, b: _Candidate) -> bool:
+        return a.bins[0].ts < b.bins[1].ts and b.bins[0].ts < a.bins[1].ts
+
+    coarse = [c for c in found if not any(overlaps(c, f) for f in fine)]
+    # A window cut by its segment with no coarse window over it is still a window.
+    fine += [c for c in cut if not any(overlaps(c, k) for k in coarse)]
+    return fine + coarse
+
+
+def _scales(bins: Bins, outliers: TimeOutliers, dataset: Dataset) -> list[str]:
+    """The method's sentences on the scale of the analysis: the fine scan, time outliers."""
+    out = []
+    if bins.width > FINE_S:
+        out.append(f"The input spans {bins.count * bins.width / 86400:.0f} days, so it was "
+                   f"also scanned in {FINE_S // 60}-minute bins, {SEGMENT_BINS // 1440} days "
+                   "at a time against each stretch's own baseline: a short outage is found "
+                   "however long the logs.")
+    if outliers.requests:
+        shown = ", ".join(f"{md_code(f'{dataset.sources[s].path}:{line}')} ({fmt_ts(ts)})"
+                          for ts, s, line in outliers.examples)
+        more = " ..." if outliers.requests > len(outliers.examples) else ""
+        out.append(f"{outliers.requests} request(s) dated far from the rest of the traffic "
+                   f"were left out of the bins and of detection (time outliers: {shown}{more}).")
+    return out
 
 
 def _span(dataset: Dataset) -> tuple[float, float]:
@@ -162,7 +231,7 @@ class _SecondPass:
 
     def describe(self, cand: _Candidate) -> Incident | None:
         """Settle, measure and narrate one incident; None for a scanner's burst of 4xx."""
-        inc, bins, edge_hosts = cand.inc, self.bins, self.edge_hosts
+        inc, bins, edge_hosts = cand.inc, cand.scale or self.bins, self.edge_hosts
         dataset, options, rules = self.dataset, self.options, self.options.rules
         # The rows around this window only, read back from the files; from a proxy timeout
         # earlier, since a request is logged when it ends.
@@ -202,7 +271,7 @@ class _SecondPass:
         count_exclusions(inc, rows, rule_of, rules)
         self._latency(inc, rows, not_users)
         if options.slo is not None:
-            measure_slo(inc, bins.table, options.slo, bins.width)
+            measure_slo(inc, self.bins.table, options.slo, self.bins.width)
         if _is_scan(inc):
             return None
         dropped = self._dropped(inc)
@@ -285,6 +354,8 @@ class _Candidate:
     bins: tuple[Edge, Edge]
     #: False for a window given with --window (its edges are kept as given).
     detected: bool = True
+    #: The bins it was found in, when finer than the analysis's (a long input's fine scan).
+    scale: Bins | None = None
 
 
 def _refine(w: Window, dataset: Dataset, edge_hosts: list[str], bins: Bins,

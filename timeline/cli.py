@@ -93,7 +93,8 @@ LogFormatOpt = Annotated[str | None, typer.Option(
     "ingress_nginx. Prefix escape=json for JSON logs. Without it, JSON logs (by their keys) "
     "and timing fields after combined/main (by their shape) are recognised.")]
 JobsOpt = Annotated[int, typer.Option(
-    "--jobs", "-j", help="Worker processes for parsing (0: one per CPU core; never more than the CPUs).", min=0)]
+    "--jobs", "-j", help="Worker processes for parsing (0: one per CPU core; never more "
+    "than the CPUs).", min=0)]
 SchedulerOpt = Annotated[str | None, typer.Option(
     "--scheduler", help="Parse on a Dask cluster: the scheduler's address, e.g. "
     "tcp://10.0.0.5:8786. The workers must see the input files at the same paths. "

@@ -18,6 +18,7 @@ from timeline.detect import (
     VANISH_SHARE,
 )
 from timeline.model import AnalysisOptions
+from timeline.report.escape import md, md_code
 
 #: Latency is compared with the edge's requests in this many seconds before the start.
 BASELINE_S = 3600
@@ -46,7 +47,8 @@ def describe_method(bin_s: int, edge_hosts: list[str], options: AnalysisOptions,
             f"at least {LATENCY_MIN_N} timed requests (quantiles from 25%-wide buckets).")
     method += [
         f"Requests were counted in {bin_s // 60 or 1}-minute bins at the edge tier "
-        f"({', '.join(edge_hosts) or 'no access logs'}): the hosts whose requests do not carry "
+        f"({', '.join(md(h) for h in edge_hosts) or 'no access logs'}): the hosts whose "
+        "requests do not carry "
         "X-Forwarded-For, i.e. the ones users talk to.",
         "A request failed when the user got an error or nothing: status 5xx, 000 or 444; "
         "a 4xx or 499 (the user gave up waiting) only where its status surged.",
@@ -63,7 +65,8 @@ def describe_method(bin_s: int, edge_hosts: list[str], options: AnalysisOptions,
         "logged time minus $request_time; a 504 logged without one waited the proxy timeout), "
         "the end the last such failure logged; background failures and strays make no edge. "
         "When nothing failed at the edge, a host's silence or an error-log burst gives them.",
-        f"At the edge tier, users are {key.description} (`--user-key {key.spec}`); "
+        f"At the edge tier, users are {key.description} "
+        f"({md_code('--user-key ' + key.spec)}); "
         "a user is affected when at least one of their requests in the window failed. "
         "Monitoring probes (known health-check user agents, or clients that only request "
         "health paths) are not users"
