@@ -37,6 +37,7 @@ from timeline.edges import (
     request_starts,
     trim_strays,
 )
+from timeline.errors import UsageError
 from timeline.impact import (
     bound_users,
     count_exclusions,
@@ -126,6 +127,7 @@ def build(dataset: Dataset, window: tuple[float, float] | None = None,
     edge_hosts = find_edge_hosts(agg)
     bins = bin_traffic(agg, edge_hosts, span or _span(dataset))
     if window is not None:
+        _check_window(window, agg, span or _span(dataset))
         given = Incident(start=window[0], end=window[1], signals=["given by --window"],
                          window_given=True)
         given.start_edge, given.end_edge = Edge(window[0], "given"), Edge(window[1], "given")
@@ -142,6 +144,23 @@ def build(dataset: Dataset, window: tuple[float, float] | None = None,
     method += _scales(bins, outliers, dataset)
     return Analysis(dataset, bins.width, bins.table, incidents, edge_hosts, second.probes,
                     method, options)
+
+
+def _check_window(window: tuple[float, float], agg: Aggregate,
+                  span: tuple[float, float]) -> None:
+    """Refuse a ``--window`` that holds no request: its report would be 0 of 0 users.
+
+    Raises:
+        UsageError: no request lies in the window.
+    """
+    minute = agg.counts["minute"].to_numpy(dtype=np.int64)
+    inside = (minute >= np.floor(window[0] / 60)) & (minute <= np.floor(window[1] / 60))
+    if inside.any():
+        return
+    where = (f"the requests run from {fmt_ts(span[0])} to {fmt_ts(span[1])}"
+             if not agg.empty else "the inputs hold no request")
+    raise UsageError(f"--window {fmt_ts(window[0])}..{fmt_ts(window[1])}: no request in "
+                     f"that window ({where}); give a window inside the data")
 
 
 def _detect_at(dataset: Dataset, agg: Aggregate, edge_hosts: list[str], bins: Bins

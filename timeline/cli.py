@@ -239,12 +239,13 @@ def build(
         chosen = timeline.report.parse_formats(formats)
         clock = timeline.report.Clock(display_tz)
         check_template(template)
+        read_options = timeline.ReadOptions(
+            host=host, tz=tz, on_bad_lines=on_bad_lines.policy, jobs=jobs,
+            log_format=log_format, host_from_line=host_from_line, since=_epoch(since),
+            until=_epoch(until), nginx_conf=nginx_conf, scheduler=scheduler,
+            exclude_client=options.exclude_client)
     except timeline.UsageError as exc:
         raise _fail(ExitCode.USAGE, str(exc)) from None
-    read_options = timeline.ReadOptions(
-        host=host, tz=tz, on_bad_lines=on_bad_lines.policy, jobs=jobs, log_format=log_format,
-        host_from_line=host_from_line, since=_epoch(since), until=_epoch(until),
-        nginx_conf=nginx_conf, scheduler=scheduler, exclude_client=options.exclude_client)
     try:
         # Held from before the read: a second build into the same folder is refused at once,
         # not after it has parsed everything.
@@ -307,8 +308,11 @@ def inspect(
     """
     from timeline.timefmt import fmt_ts
 
-    read_options = timeline.ReadOptions(host=host, tz=tz, on_bad_lines=on_bad_lines.policy,
-                                        log_format=log_format, nginx_conf=nginx_conf)
+    try:
+        read_options = timeline.ReadOptions(host=host, tz=tz, on_bad_lines=on_bad_lines.policy,
+                                            log_format=log_format, nginx_conf=nginx_conf)
+    except timeline.UsageError as exc:
+        raise _fail(ExitCode.USAGE, str(exc)) from None
     data = _read(paths, read_options, quiet=True)
     for note in data.config_notes:
         typer.echo(f"nginx.conf: {terminal(note)}")

@@ -127,6 +127,27 @@ class ReadOptions:
     #: ``ua:REGEX`` or ``path:PREFIX`` each; see :func:`timeline.clients.parse_exclusions`.
     exclude_client: tuple[str, ...] = ()
 
+    def __post_init__(self) -> None:
+        """Check the options that can be checked before any input is read.
+
+        Raises:
+            UsageError: ``log_format`` does not compile, ``since`` is after ``until``, or
+                ``scheduler`` is not an address.
+        """
+        if self.log_format:
+            try:
+                parsers.log_format.compile_format(*parsers.log_format.split_escape(
+                    self.log_format))
+            except ValueError as exc:
+                raise UsageError(f"--log-format {self.log_format!r}: {exc}") from None
+        if self.since is not None and self.until is not None and self.since > self.until:
+            raise UsageError("--since is after --until: nothing to analyse (give the earlier "
+                             "time to --since)")
+        if self.scheduler is not None and not re.fullmatch(
+                r"(?:[a-z]+://)?(?:\[[0-9a-fA-F:.]+\]|[^\s:/\[\]]+):\d{1,5}/?", self.scheduler):
+            raise UsageError(f"--scheduler {self.scheduler}: not a scheduler address; give "
+                             "one such as tcp://10.0.0.5:8786")
+
 
 def _zone(name: str) -> ZoneInfo:
     try:
@@ -170,7 +191,7 @@ def _executor(workers: int, scheduler: str | None) -> Iterator[Executor | None]:
                              ) from None
         try:
             client = Client(scheduler, timeout=10)  # type: ignore[no-untyped-call]
-        except OSError as exc:
+        except (OSError, ValueError, TypeError) as exc:
             raise UsageError(f"--scheduler {scheduler}: cannot connect: {exc}") from None
         try:
             yield client.get_executor()  # type: ignore[no-untyped-call]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bz2
+import errno
 import gzip
 import io
 import lzma
@@ -178,6 +179,20 @@ def _choose_format(src: Source, head: bytes, given: str | None,
         src.parser, src.log_format = nginx_access, guess
 
 
+def _missing(path: Path) -> str:
+    """Why an input path cannot be opened: absent, a symlink loop, or a dangling link."""
+    try:
+        os.stat(path)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "a symlink loop (a link that points back to itself); give the real path"
+        if os.path.islink(path):
+            return f"a symlink to {os.readlink(path)}, which does not exist"
+        if exc.errno in (errno.EACCES, errno.EPERM):
+            return "permission denied (make the folder above it readable)"
+    return "no such file or directory"
+
+
 def discover(paths: Sequence[str], *, host: str | None = None,
              log_format: str | None = None, conf: NginxConf | None = None) -> list[Source]:
     """Walk the given files and folders (recursively) and sniff every file's format.
@@ -200,7 +215,7 @@ def discover(paths: Sequence[str], *, host: str | None = None,
             continue
         root = Path(given)
         if not root.exists():
-            raise InputError(f"{given}: no such file or directory")
+            raise InputError(f"{given}: {_missing(root)}")
         if root.is_dir():
             files: list[Path] = []
             for dirpath, dirnames, filenames in os.walk(root):
