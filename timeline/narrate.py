@@ -322,28 +322,47 @@ def _start_text(inc: Incident) -> str:
     return "; ".join(parts) or ", ".join(inc.signals)
 
 
+#: Kinds that matter from a single line (a crash or a refused config is never background).
+_ALWAYS_UNUSUAL = ("worker_crash", "config_error", "bind_failed")
+#: The error groups a window keeps (the most lines first).
+MAX_ERROR_GROUPS = 12
+
+
 def _error_groups(events: pd.DataFrame, inc: Incident) -> list[ErrorGroup]:
-    """Error-log templates whose rate inside the window is well above their rate outside."""
+    """Error-log templates whose rate inside the window is well above their rate outside.
+
+    Counted per (host, kind, message) with one group-by inside the window and one outside,
+    so the cost grows with the lines, not with lines times templates (20,000 distinct
+    messages once took minutes); only the groups kept are materialised.
+    """
     ev = events[(events["kind"] != "alert") & ~events["kind"].isin(LIFECYCLE)
                 & (events["parser"] == "nginx_error")]
     if ev.empty:
         return []
-    inside = (ev["ts"] >= inc.start - 60) & (ev["ts"] <= inc.end + 60)
+    inside = ((ev["ts"] >= inc.start - 60) & (ev["ts"] <= inc.end + 60)).to_numpy()
     dur = max(inc.end - inc.start + 120, 60.0)
     span = max(float(ev["ts"].max() - ev["ts"].min()), dur)
-    out = []
     keys = ["host", "kind", "message"]
-    for key, group in ev[inside].groupby(keys, sort=True):
-        host, kind, message = (str(k) for k in key)
-        n_in = int(group["count"].sum())
-        out_mask = (~inside) & (ev["host"] == host) & (ev["kind"] == kind) & (
-            ev["message"] == message)
-        n_out = int(ev.loc[out_mask, "count"].sum())
-        expected = n_out * dur / max(span - dur, 1.0)
-        if n_in < 3 and kind not in ("worker_crash", "config_error", "bind_failed"):
-            continue
-        if n_in <= 3 * expected:
-            continue
+    frame = ev[keys].astype(str).assign(count=ev["count"].to_numpy(), ts=ev["ts"].to_numpy())
+    grouped = frame[inside].groupby(keys, sort=True)
+    n_in = grouped["count"].sum()
+    n_out = frame[~inside].groupby(keys, sort=True)["count"].sum().reindex(
+        n_in.index, fill_value=0)
+    expected = n_out.to_numpy(dtype=float) * dur / max(span - dur, 1.0)
+    counts = n_in.to_numpy(dtype=np.int64)
+    kinds = n_in.index.get_level_values("kind")
+    keep = ((counts >= 3) | kinds.isin(_ALWAYS_UNUSUAL)) & (counts > 3 * expected)
+    table = pd.DataFrame({"n": counts, "first_ts": grouped["ts"].first().to_numpy(),
+                          "order": np.arange(len(counts))})[keep]
+    # The order the list is cut in: most lines, then earliest (ties keep the key order).
+    top = table.sort_values(["n", "first_ts", "order"], ascending=[False, True, True],
+                            kind="stable").head(MAX_ERROR_GROUPS)
+    positions = grouped.indices
+    sub = ev[inside]
+    out = []
+    for i in top["order"].tolist():
+        host, kind, message = (str(k) for k in n_in.index[i])
+        group = sub.iloc[np.sort(positions[(host, kind, message)])]
         first = group.iloc[0]
         peer_counts: dict[str, int] = {}
         for a, n in zip(group["attrs"], group["count"], strict=True):
@@ -351,11 +370,11 @@ def _error_groups(events: pd.DataFrame, inc: Incident) -> list[ErrorGroup]:
                 p = peer_of(str(a["upstream"]))
                 peer_counts[p] = peer_counts.get(p, 0) + int(n)
         out.append(ErrorGroup(
-            host=host, kind=kind, message=message, count=n_in, first_ts=float(first["ts"]),
-            last_ts=float(group["ts"].max()), source=f"{first['source_file']}:{first['line']}",
-            sample=str(first["sample"]), peer_counts=peer_counts, rows=group))
-    out.sort(key=lambda g: (-g.count, g.first_ts))
-    return out[:12]
+            host=host, kind=kind, message=message, count=int(counts[i]),
+            first_ts=float(first["ts"]), last_ts=float(group["ts"].max()),
+            source=f"{first['source_file']}:{first['line']}", sample=str(first["sample"]),
+            peer_counts=peer_counts, rows=group))
+    return out
 
 
 def _causes(
