@@ -26,6 +26,7 @@ from pathlib import Path
 
 import pytest
 
+from timeline.report import DEFAULT_FORMATS, FILES
 from timeline.report.atomic import MANIFEST
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -191,6 +192,6 @@ def test_two_concurrent_builds_into_one_folder(tmp_path: Path, refs: dict[str, o
     # Whatever the order, the folder holds one build's report whole.
     got = _snapshot(out)
     names = set((out / MANIFEST).read_text().split())
-    assert names == {"postmortem.md", "timeline.json", "timeline.png"}
+    assert names == {FILES[f] for f in DEFAULT_FORMATS}
     assert set(got) == names | {MANIFEST}
     assert got != refs["old"]
