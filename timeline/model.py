@@ -326,6 +326,9 @@ class Incident:
     #: The alerts that relate to the incident (firing inside it or shortly before, not
     #: always-on), in time order: the narrative, the writers and the chart all use these.
     alerts: list[EventRecord] = field(default_factory=list)
+    #: Related alerts beyond the first ``narrate.MAX_ALERTS`` (by firing time): counted in
+    #: one timeline entry, not listed (they are all in timeline.json's events).
+    alerts_more: int = 0
 
     @property
     def duration_s(self) -> float:

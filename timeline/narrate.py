@@ -23,6 +23,8 @@ from timeline.model import Cause, Entry, ErrorGroup, Impact, Incident, Link, end
 from timeline.routes import routes_of
 from timeline.timefmt import fmt_hms
 
+#: Related alerts listed one by one (the earliest first); more are counted in one entry.
+MAX_ALERTS = 100
 #: Look this far before the start for triggers (deploys, changes) and early alerts.
 LOOKBACK_S = 30 * 60
 #: An Nginx reload, restart or start acts at once (the new workers serve the new
@@ -178,6 +180,19 @@ def narrate(inc: Incident, dataset: Dataset, rows: pd.DataFrame, bins: Bins) -> 
 
     # Alerts.
     alerts = relevant_alerts(events, inc) if not events.empty else events
+    ordered = alerts.sort_values("ts", kind="stable")
+    if len(alerts) > MAX_ALERTS:
+        # A flood of alerts (tens of thousands) is counted, not listed: each one would be
+        # a timeline line, a chart mark and an HTML row.
+        alerts = ordered.iloc[:MAX_ALERTS]
+        rest = ordered.iloc[MAX_ALERTS:]
+        inc.alerts_more = len(rest)
+        first_more = rest.iloc[0]
+        entries.append(Entry(
+            float(first_more["ts"]), "alert_firing",
+            f"{len(rest)} more related alerts fired from here on (each is in "
+            "timeline.json's events)",
+            f"{first_more['source_file']}:{first_more['line']}", ""))
     inc.alerts = records(alerts)
     for ev in inc.alerts:
         name = ev["attrs"].get("alertname", "alert")
@@ -197,7 +212,9 @@ def narrate(inc: Incident, dataset: Dataset, rows: pd.DataFrame, bins: Bins) -> 
         inc.first_alert_name = str(first["attrs"].get("alertname", ""))
         inc.first_alert_source = f"{first['source_file']}:{first['line']}"
         # Pages (PagerDuty, Opsgenie) say when a person acknowledged and resolved them.
-        for ev in records(alerts.sort_values("ts", kind="stable")):
+        paged = ordered[ordered["attrs"].map(
+            lambda a: "acknowledged_at" in a or "resolved_at" in a)]
+        for ev in records(paged):
             ack = ev["attrs"].get("acknowledged_at")
             if ack is not None and inc.time_to_acknowledge_s is None:
                 inc.time_to_acknowledge_s = float(ack) - float(ev["ts"])
