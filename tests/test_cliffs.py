@@ -63,3 +63,19 @@ def test_a_flood_of_alerts_is_counted_not_listed() -> None:
     assert len(firing) == MAX_ALERTS + 1
     assert any("250 more related alerts" in e.text for e in firing)
     assert [a["attrs"]["alertname"] for a in inc.alerts][:2] == ["Flood0", "Flood1"]
+
+
+def test_iso_rounds_as_pandas_does() -> None:
+    """The JSON writer's times without a Timestamp each: the same text as pandas gives."""
+    from timeline.report.json_writer import iso
+
+    rnd = random.Random(3)
+    values = [rnd.uniform(-1e9, 4e9) for _ in range(20000)]
+    values += [T0 + k / 1000 for k in range(2000)] + [T0 + k / 1e6 for k in range(2000)]
+    values += [0.0, -0.0005, T0 + 0.0005, T0 + 0.9995, T0 + 0.0009999]
+    for v in values:
+        t = pd.Timestamp(v, unit="s", tz="UTC")
+        want = (t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
+                if t.microsecond else t.strftime("%Y-%m-%dT%H:%M:%SZ"))
+        assert iso(v) == want, v
+    assert iso(None) is None and iso(float("nan")) is None
