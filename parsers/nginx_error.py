@@ -84,6 +84,10 @@ def _is_entry(rest: bytes, pfx: Prefix | None, e: re.Match[bytes] | None) -> boo
 # An access-log line mixed into an error log has "[20/Mar/2023:12:30:00 +0000]" near its
 # start: combined/main, "$host" prefixed, and Nginx Proxy Manager's "[time] ..." layouts.
 _ACCESS_LINE = re.compile(rb"[^\[\n]{0,300}\[\d\d/[A-Z][a-z]{2}/\d{4}:\d\d:\d\d:\d\d [+-]\d{4}\]")
+#: Whether a line without a transport header is an access-log line, which :func:`parse`
+#: skips with :data:`ACCESS_REASON` (``parsers/wrap`` skips them before handing lines over).
+is_access_line = _ACCESS_LINE.match
+ACCESS_REASON = "access-log line in an error log"
 
 # The context tail appended by the HTTP/mail/stream log handlers (ngx_http_request.c
 # ngx_http_log_error and friends), in their fixed order and anchored at the end of the entry.

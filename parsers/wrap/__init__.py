@@ -43,7 +43,7 @@ from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 
-from parsers import nginx_access
+from parsers import nginx_access, nginx_error
 from parsers.base import (
     ERROR_LINE,
     MAX_REJECT_SAMPLES,
@@ -355,6 +355,7 @@ def parse_events(
     walls: list[bytes] = []
 
     entry = _ENTRYPOINT.match
+    access = nginx_error.is_access_line
 
     def feed() -> Iterator[bytes]:
         for block in whole_records(blocks, w):
@@ -363,6 +364,11 @@ def parse_events(
             for i, line in enumerate(u.lines):
                 if entry(line):
                     stats.skip(ENTRYPOINT_REASON)
+                    continue
+                if access(line):
+                    # What the error parser does with it, without its per-line work: a
+                    # container's log is mostly access lines.
+                    stats.skip(nginx_error.ACCESS_REASON)
                     continue
                 numbers.append(u.numbers[i])
                 walls.append(u.stamps[i])

@@ -114,9 +114,13 @@ class _Docker:
         n = count_lines(block)
         stats.lines += n
         numbers: list[int] = list(range(first, first + n))
-        fast = None if times else _docker_fast(block, n)
+        fast = _docker_fast(block, n)
         if fast is not None:
-            return Unwrapped(fast[0], numbers, [], [], fast[1])
+            lines, streams_, ends = fast
+            # The record's end: '","stream":"stdout","time":"2023-...Z"}'.
+            stamps_ = [utc_stamp(e[e.find(b'"time":"') + 8 : e.rfind(b'"')]) for e in ends
+                       ] if times else []
+            return Unwrapped(lines, numbers, stamps_, [], streams_)
         rows = _DOCKER.findall(block)
         if len(rows) != n:
             rows, numbers = _docker_slow(block, first, stats, options)
@@ -171,8 +175,10 @@ def _unescape(block: bytes) -> bytes | None:
             return None
 
 
-def _docker_fast(block: bytes, n: int) -> tuple[list[bytes], list[str]] | None:
-    """The lines and streams of a block whose records are all whole lines, with a few C
+def _docker_fast(block: bytes, n: int
+                 ) -> tuple[list[bytes], list[str], list[bytes]] | None:
+    """The lines, streams and record ends of a block whose records are all whole lines,
+    with a few C
     passes instead of a JSON decode a record; None for another shape (the caller then
     decodes each record).
 
@@ -196,7 +202,7 @@ def _docker_fast(block: bytes, n: int) -> tuple[list[bytes], list[str]] | None:
     streams: list[str] = []
     if _STDERR in block:
         streams = ["stderr" if e[12:18] == b"stderr" else "stdout" for e in ends]
-    return lines, streams
+    return lines, streams, ends
 
 
 def _docker_slow(block: bytes, first: int, stats: ParseStats, options: ParseOptions,
