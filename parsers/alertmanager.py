@@ -94,7 +94,7 @@ def parse(
         return
     reader = _Reader(stats, options)
     export.read_json_document(data, stats, options, reader)
-    yield from export.chunks(reader.events())
+    yield from export.yield_events(reader.events(), stats, options, ends=False)
 
 
 # --- reading the JSON ---------------------------------------------------------------------
@@ -198,7 +198,6 @@ class _Reader(RecordReader):
                 end = None
 
         self.stats.parsed += 1
-        self.stats.see_ts(ts)
         self.merger.add(alert_event(ts, end, labels, annotations, raw, attrs, index), labels)
 
     # What read_json_document says of a JSON line, or the one document, refused by read().

@@ -27,6 +27,12 @@ MAX_REJECT_SAMPLES = 5
 EXCERPT_CHARS = 80
 #: Rows per columnar chunk handed to the caller.
 CHUNK_ROWS = 65536
+#: The longest line read by default (``--max-line-bytes``): longer lines are rejected with
+#: their length, without holding them. Nginx's own error-log lines stop at 2048 bytes
+#: (NGX_MAX_ERROR_STR) and an access-log line is bounded by its request line and headers
+#: (large_client_header_buffers: 4 x 8k by default), so 1 MiB leaves room for any real
+#: line while keeping memory bounded.
+MAX_LINE_BYTES = 1 << 20
 
 OnBadLines = Literal["warn", "skip", "error"]
 
@@ -98,6 +104,8 @@ class ParseOptions:
     compact: bool = False
     #: The year of the other sources, for syslog/journald headers that carry none.
     year_hint: int | None = None
+    #: Lines (and CSV fields) longer than this many bytes are rejected with their length.
+    max_line_bytes: int = MAX_LINE_BYTES
     #: Compact chunks also carry ``client`` (raw bytes): the first pass needs the address
     #: when some clients are excluded by address (``--exclude-client 10.0.0.0/8``).
     want_client: bool = False

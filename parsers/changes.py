@@ -144,7 +144,7 @@ def parse(
         _read_json(data, builder, stats, options)
     else:
         _read_csv(data, builder, stats, options)
-    yield from export.yield_events(builder.finish(), stats)
+    yield from export.yield_events(builder.finish(), stats, options)
 
 
 def normalize_kind(raw: str) -> str:
@@ -179,7 +179,13 @@ def _header(line: str) -> tuple[list[str], str | None]:
     """The header's normalized names and its delimiter (None when a required one lacks)."""
     best: list[str] = []
     for delim in _DELIMITERS:
-        names = [_norm(h) for h in next(csv.reader([line], delimiter=delim), [])]
+        try:
+            cells = next(csv.reader([line], delimiter=delim), [])
+        except csv.Error:
+            # A carriage return or NUL inside the first line (a binary file, gzip data
+            # without .gz): no header of any delimiter.
+            return best, None
+        names = [_norm(h) for h in cells]
         if all(r in names for r in REQUIRED):
             return names, delim
         if len(names) > len(best):
@@ -199,13 +205,10 @@ def _read_csv(data: bytes, builder: _Builder, stats: ParseStats, options: ParseO
         raise ParseError(f"{options.display_path}: missing columns: {', '.join(missing)} ({DOCS})")
     stats.variant = VARIANT_CSV
     rows = csv.reader(io.StringIO(text, newline=""), delimiter=delim)
-    for header in rows:
-        if any(c.strip() for c in header):
-            break
-    line_end = rows.line_num
-    for row in rows:
-        line_start, line_end = line_end + 1, rows.line_num
-        if not any(c.strip() for c in row):
+    header = True
+    for line_start, _, row in export.csv_rows(rows, stats, options):
+        if header:  # the first row that is not blank
+            header = False
             continue
         record = {names[i]: value for i, value in enumerate(row) if i < len(names) and names[i]}
         buf = io.StringIO()

@@ -21,8 +21,10 @@ rejected with ``on_bad_lines == "error"``.
 from __future__ import annotations
 
 import calendar
+import csv
 import itertools
 import json
+import math
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -40,6 +42,14 @@ PRIORITY_SEVERITY = {"p1": "critical", "p2": "error", "p3": "warning", "p4": "in
 
 #: The note of a file some of whose times have no zone (they are read as UTC).
 NAIVE_NOTE = "times without a zone read as UTC"
+#: Event times must fall between these (epoch seconds): after 1970-01-01 and before
+#: 2200-01-01. A time outside is no time of an outage (a typo, 1e30, Infinity, a duration
+#: read as a date) and pandas cannot even hold times after 2262.
+MIN_TS = 0.0
+MAX_TS = 7258118400.0
+#: A file whose head nests JSON deeper than this is named as such when no format takes it
+#: (no export nests beyond a few levels).
+MAX_JSON_DEPTH = 200
 
 # An ISO 8601 time that ends in a zone (Z, +02:00, -0500).
 _ZONED = re.compile(r"\d(?:[Zz]|[+-]\d\d:?\d\d)\s*\Z")
@@ -158,6 +168,36 @@ def json_object(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+def json_list(value: Any) -> list[Any]:
+    """``value`` when it is a JSON array, else an empty one (a field that should hold a list
+    but holds a number, a string or an object has no items)."""
+    return value if isinstance(value, list) else []
+
+
+def finite_number(value: Any) -> bool:
+    """True for a JSON number that is a real, finite quantity (not a boolean, NaN or
+    Infinity, which Python's JSON reader accepts)."""
+    return (isinstance(value, (int, float)) and not isinstance(value, bool)
+            and math.isfinite(value))
+
+
+def plus_seconds(t: float, seconds: float) -> float:
+    """``t`` plus a duration, summed in whole microseconds (no float drift).
+
+    Raises:
+        ValueError: when either is not finite or the sum is out of :func:`time_in_range`.
+    """
+    if not (math.isfinite(t) and math.isfinite(seconds) and abs(seconds) < MAX_TS):
+        raise ValueError(f"duration out of range: {seconds!r}")
+    return (round(t * 1_000_000) + round(seconds * 1_000_000)) / 1_000_000
+
+
+def time_in_range(ts: float) -> bool:
+    """True when ``ts`` (epoch seconds) is a finite time between :data:`MIN_TS` and
+    :data:`MAX_TS`."""
+    return math.isfinite(ts) and MIN_TS < ts < MAX_TS
+
+
 def api_time(value: Any) -> float | None:
     """A REST API's ISO 8601 time (PagerDuty, Opsgenie) as epoch seconds; None when absent.
 
@@ -239,6 +279,29 @@ def _parse_fallback(text: str) -> float | None:
     return float(dt.timestamp())
 
 
+def csv_rows(rows: Any, stats: ParseStats, options: ParseOptions
+             ) -> Iterator[tuple[int, int, list[str]]]:
+    """The rows of a ``csv.reader`` as ``(first line, last line, cells)``, blank rows left
+    out; a row the reader cannot read (a field longer than ``options.max_line_bytes``, a
+    stray carriage return) is counted as one record and rejected, and reading goes on."""
+    csv.field_size_limit(max(options.max_line_bytes, 1))
+    line_end = rows.line_num
+    while True:
+        try:
+            row = next(rows)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            line_start, line_end = line_end + 1, rows.line_num
+            stats.lines += 1
+            stats.reject(line_start, f"bad CSV row: {exc} (--max-line-bytes raises the limit)"
+                         if "field limit" in str(exc) else f"bad CSV row: {exc}", b"", options)
+            continue
+        line_start, line_end = line_end + 1, rows.line_num
+        if any(c.strip() for c in row):
+            yield line_start, line_end, row
+
+
 # --- files ----------------------------------------------------------------------------------
 
 
@@ -276,7 +339,10 @@ def load_json(data: bytes, options: ParseOptions) -> JsonDocument | JsonLines:
     except ValueError as exc:
         physical = [(n, ln) for n, ln in enumerate(data.split(b"\n"), start=1) if ln.strip()]
         if not _looks_like_json_lines(physical):
-            raise ParseError(f"{options.display_path}: not valid JSON: {_where(exc)}") from None
+            where = _where(exc)
+            if not where.startswith("JSON nested"):
+                where = f"not valid JSON: {where}"
+            raise ParseError(f"{options.display_path}: {where}") from None
         return JsonLines(physical)
 
 
@@ -310,11 +376,34 @@ def read_json_document(
     loaded = load_json(data, options)
     if isinstance(loaded, JsonLines):
         for lineno, doc in json_lines(loaded, stats, options):
-            if not reader.read(doc, itertools.repeat(lineno).__next__):
+            if not _read_one(reader, doc, itertools.repeat(lineno).__next__, options):
                 stats.lines += 1
                 stats.skip(reader.skip_reason)
-    elif not reader.read(loaded.value, itertools.count(1).__next__):
+    elif not _read_one(reader, loaded.value, itertools.count(1).__next__, options):
         raise ParseError(f"{options.display_path}: {reader.not_this}")
+
+
+def _read_one(reader: ExportReader, doc: Any, index: Callable[[], int],
+              options: ParseOptions) -> bool:
+    """``reader.read(doc, index)``; a document nested deeper than Python's JSON writer can
+    go (the reader dumps records) is a :class:`ParseError`."""
+    try:
+        return reader.read(doc, index)
+    except RecursionError:
+        raise ParseError(f"{options.display_path}: {_too_deep(value_depth(doc))}"
+                         ) from None
+
+
+def value_depth(value: Any) -> int:
+    """How deep the arrays and objects of a decoded JSON value nest, without recursion."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        v, d = stack.pop()
+        if isinstance(v, (list, dict)):
+            deepest = max(deepest, d + 1)
+            stack.extend((x, d + 1) for x in (v.values() if isinstance(v, dict) else v))
+    return deepest
 
 
 def in_time_order(events: Iterable[Event], tie: str = "") -> list[Event]:
@@ -331,13 +420,50 @@ def chunks(events: list[Event]) -> Iterator[list[Event]]:
         yield events[i : i + CHUNK_ROWS]
 
 
-def yield_events(events: list[Event], stats: ParseStats) -> Iterator[list[Event]]:
-    """Widen the file's time range by every start and end, then hand events out in chunks."""
+def yield_events(events: list[Event], stats: ParseStats,
+                 options: ParseOptions | None = None, *, ends: bool = True
+                 ) -> Iterator[list[Event]]:
+    """Check every event's times, widen the file's time range by every start (and end,
+    unless ``ends`` is False), then hand events out in chunks.
+
+    Whatever the format's reader let through, an event whose start is not a time between
+    1970 and 2200 (:func:`time_in_range`) is rejected, and an end that is out of range or
+    before its start is not used: the event is kept as still open, flagged in its attrs
+    (``end_before_start``) and counted in a note, so no alert is shown resolving before it
+    fired.
+    """
+    opts = options or ParseOptions()
+    kept: list[Event] = []
+    backwards = 0
     for e in events:
+        ts, end = e["ts"], e["end"]
+        if not (finite_number(ts) and time_in_range(float(ts))):
+            stats.parsed -= 1
+            stats.reject(int(e["line"]), f"time out of range: {ts!r} (not between 1970 and 2200)",
+                         str(e["sample"]).encode(), opts)
+            continue
+        if end is not None and not (finite_number(end) and time_in_range(float(end))):
+            e["end"] = None
+            e["attrs"]["end_out_of_range"] = repr(end)
+        elif end is not None and end < ts:
+            e["end"] = None
+            e["attrs"]["end_before_start"] = _iso(float(end))
+            backwards += 1
         stats.see_ts(e["ts"])
-        if e["end"] is not None:
+        if ends and e["end"] is not None:
             stats.see_ts(e["end"])
-    yield from chunks(events)
+        kept.append(e)
+    if backwards:
+        what = "record ends" if backwards == 1 else "records end"
+        stats.notes.append(f"{backwards} {what} before {'it' if backwards == 1 else 'they'} "
+                           "started (end earlier than start): the end is not used, the "
+                           "event is shown as still open")
+    yield from chunks(kept)
+
+
+def _iso(ts: float) -> str:
+    """``ts`` as ISO 8601 UTC, for attrs."""
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def read_export(
@@ -357,12 +483,41 @@ def read_export(
         read_csv(data)
     else:
         read_json_document(data, stats, options, reader)
-    yield from yield_events(reader.events(), stats)
+    yield from yield_events(reader.events(), stats, options)
 
 
 def _loads(raw: bytes) -> Any:
-    """``json.loads`` of UTF-8 bytes; both bad UTF-8 and bad JSON raise ``ValueError``."""
-    return json.loads(raw.decode("utf-8"))
+    """``json.loads`` of UTF-8 bytes; bad UTF-8, bad JSON and JSON nested deeper than
+    Python's reader goes raise ``ValueError``."""
+    text = raw.decode("utf-8")
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise ValueError(_too_deep(json_depth(text))) from None
+
+
+def _too_deep(depth: int) -> str:
+    return (f"JSON nested {depth} levels deep (no supported export nests more than a few "
+            "levels)")
+
+
+_BRACKETS = re.compile(r'[\[\]{}]|"(?:[^"\\]|\\.)*"')
+
+
+def json_depth(text: str | bytes) -> int:
+    """How deep the arrays and objects of a JSON text nest (strings are skipped); an
+    unterminated string ends the count. Linear in the text, without recursion."""
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    depth = deepest = 0
+    for m in _BRACKETS.finditer(text):
+        c = m.group()[0]
+        if c in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif c in "]}":
+            depth -= 1
+    return deepest
 
 
 def _where(exc: ValueError, *, one_line: bool = False) -> str:
@@ -376,6 +531,8 @@ def _where(exc: ValueError, *, one_line: bool = False) -> str:
         return f"{msg} at line {exc.lineno} column {exc.colno}"
     if isinstance(exc, UnicodeDecodeError):
         return f"invalid UTF-8 at byte {exc.start}"
+    if str(exc).startswith("JSON nested"):
+        return str(exc)
     return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 

@@ -231,7 +231,7 @@ class _Reader(RecordReader):
         title, labels, _ = _split_text(as_text(ann.get("text")), as_text(ann.get("alertName")))
         if not labels:
             labels = _tag_labels(ann.get("tags"))
-        key = (ann.get("alertId"), title, tuple(sorted(labels.items())))
+        key = (as_text(ann.get("alertId")), title, tuple(sorted(labels.items())))
         ann_id = ann.get("id")
         order = ann_id if isinstance(ann_id, int) else 0
         self.transitions.setdefault(key, []).append((t / 1000.0, order, index, ann))

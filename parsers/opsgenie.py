@@ -28,7 +28,7 @@ from typing import Any, TypeGuard, cast
 
 from parsers import export
 from parsers.base import Event, ParseOptions, ParseStats
-from parsers.export import RecordReader, api_time, as_text, dump, json_object
+from parsers.export import RecordReader, api_time, as_text, dump, json_list, json_object
 
 NAME = "opsgenie"
 DESCRIPTION = "Opsgenie webhook alert-action payloads (JSON or JSON lines) and REST v2 alerts"
@@ -235,7 +235,7 @@ class _Reader(RecordReader):
         message = as_text(alert.get("message"))
         description = as_text(alert.get("description")).strip()
         priority = as_text(alert.get("priority"))
-        tags = [as_text(t) for t in alert.get("tags") or [] if as_text(t)]
+        tags = [as_text(t) for t in json_list(alert.get("tags")) if as_text(t)]
         details = alert.get("details")
         labels = {str(k): as_text(v) for k, v in json_object(details).items()}
         for tag in tags:
@@ -288,11 +288,12 @@ def _severity(priority: str) -> str:
 
 
 def _is_number(value: Any) -> TypeGuard[float]:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0
+    return export.finite_number(value) and value >= 0
 
 
 def _plus_ms(t: float, ms: float) -> float:
-    """``t`` plus a duration in ms, summed in whole microseconds (no float drift)."""
+    """``t`` plus a duration in ms (finite: :func:`_is_number`), summed in whole
+    microseconds (no float drift)."""
     return (round(t * 1_000_000) + round(ms * 1000)) / 1_000_000
 
 

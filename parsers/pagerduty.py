@@ -40,7 +40,15 @@ from dateutil.parser import parse as parse_date
 
 from parsers import export
 from parsers.base import Event, ParseError, ParseOptions, ParseStats, decode
-from parsers.export import RecordReader, api_time, as_text, dump, json_object, written_time
+from parsers.export import (
+    RecordReader,
+    api_time,
+    as_text,
+    dump,
+    json_list,
+    json_object,
+    written_time,
+)
 
 NAME = "pagerduty"
 DESCRIPTION = "PagerDuty REST API v2 incidents and log entries (JSON) and the incidents CSV export"
@@ -165,7 +173,7 @@ class _Reader(RecordReader):
             changed = api_time(inc.get("last_status_change_at"))
             acks = [
                 t
-                for a in inc.get("acknowledgements") or []
+                for a in json_list(inc.get("acknowledgements"))
                 if isinstance(a, dict) and (t := api_time(a.get("at"))) is not None
             ]
         except ValueError as exc:
@@ -365,11 +373,8 @@ def _norm(name: str) -> str:
 
 
 def _read_csv(data: bytes, reader: _Reader, stats: ParseStats, options: ParseOptions) -> None:
-    rows = csv.reader(io.StringIO(decode(data), newline=""))
-    header: list[str] = []
-    for header in rows:
-        if any(c.strip() for c in header):
-            break
+    rows = export.csv_rows(csv.reader(io.StringIO(decode(data), newline="")), stats, options)
+    header: list[str] = next(rows, (0, 0, []))[2]
     cols = {_norm(h): i for i, h in reversed(list(enumerate(header)))}
 
     def pick(names: tuple[str, ...]) -> int | None:
@@ -399,11 +404,7 @@ def _read_csv(data: bytes, reader: _Reader, stats: ParseStats, options: ParseOpt
         "link": pick(("html_url", "url", "link")),
         "incident_key": pick(("incident_key",)),
     }
-    line_end = rows.line_num
-    for row in rows:
-        line_start, line_end = line_end + 1, rows.line_num
-        if not any(c.strip() for c in row):
-            continue
+    for line_start, _, row in rows:
         stats.lines += 1
         buf = io.StringIO()
         csv.writer(buf, lineterminator="").writerow(row)
@@ -464,8 +465,12 @@ def _severity(priority: str, urgency: str) -> tuple[str, str]:
 
 
 def _plus_s(t: float, seconds: float) -> float:
-    """``t`` plus a duration, summed in whole microseconds (no float drift)."""
-    return (round(t * 1_000_000) + round(seconds * 1_000_000)) / 1_000_000
+    """``t`` plus a duration, summed in whole microseconds (no float drift).
+
+    Raises:
+        ValueError: when the duration is not a finite number of seconds.
+    """
+    return export.plus_seconds(t, seconds)
 
 
 

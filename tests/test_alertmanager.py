@@ -261,13 +261,13 @@ def test_merge_by_labels_when_there_is_no_fingerprint(tmp_path: Path) -> None:
                     fingerprint=None,
                     labels=dict(reversed(labels.items())),
                     status="resolved",
-                    endsAt="2024-05-14T10:05:00.5+01:00",
+                    endsAt="2024-05-14T11:05:00.5+01:00",
                 )
             ),
         ],
     )
     (event,), _ = run(path)
-    assert event["end"] == utc(2024, 5, 14, 9, 5, 0, 500000)
+    assert event["end"] == utc(2024, 5, 14, 10, 5, 0, 500000)
     assert event["attrs"]["status"] == "resolved"
     assert event["host"] == ""
 

@@ -18,8 +18,8 @@ from types import ModuleType
 from typing import Any, BinaryIO
 
 import parsers
+from parsers import export, nginx_access, wrap
 from parsers import log_format as lf
-from parsers import nginx_access, wrap
 from timeline.errors import InputError
 from timeline.nginxconf import NginxConf, format_for
 
@@ -112,6 +112,16 @@ def _host_for(file: Path, host: str | None) -> str:
 
 def _names() -> list[str]:
     return [m.NAME for m in parsers.REGISTRY]
+
+
+def _unrecognised(head: bytes) -> str:
+    """Why no parser took a file whose first bytes are ``head``."""
+    body = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    if body[:1] in (b"{", b"[") and (depth := export.json_depth(body)) > export.MAX_JSON_DEPTH:
+        return (f"JSON nested over {depth} levels deep in its first {len(head)} bytes: not an "
+                "export of any supported format (they nest a few levels)")
+    return ("not a recognised format (tried: " + ", ".join(_names())
+            + "; an access log with its own log_format needs --log-format or --nginx-conf)")
 
 
 def _use_json(src: Source, found: lf.JsonSniff) -> None:
@@ -239,10 +249,7 @@ def discover(paths: Sequence[str], *, host: str | None = None,
             else:
                 src.parser = parsers.sniff(head)
                 if src.parser is None:
-                    src.skip_reason = (
-                        "not a recognised format (tried: " + ", ".join(_names())
-                        + "; an access log with its own log_format needs --log-format or "
-                        "--nginx-conf)")
+                    src.skip_reason = _unrecognised(head)
                 _choose_format(src, head, log_format, conf)
             sources.append(src)
     return sources
@@ -273,5 +280,5 @@ def sniff_stdin(src: Source) -> BinaryIO:
         if found is not None and found.access:
             _use_json(src, found)
     if src.parser is None:
-        src.skip_reason = src.skip_reason or "not a recognised format"
+        src.skip_reason = src.skip_reason or _unrecognised(head)
     return io.BytesIO(data)
