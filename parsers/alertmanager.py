@@ -31,6 +31,8 @@ NAME = "alertmanager"
 DESCRIPTION = "Prometheus Alertmanager webhook payloads (JSON or JSON lines) and API v2 alert lists"
 TABLE = "events"
 LOCAL_TIME = False
+#: Read as one document (JSON or CSV), not cut by the line cap.
+WHOLE_FILE = True
 
 VARIANT_V4 = "webhook v4"
 VARIANT_V3 = "webhook v3"

@@ -229,6 +229,26 @@ _MONTHS = {
 }
 
 
+_DAYS_IN = (0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+#: The widest UTC offset a zone has (Pacific/Kiritimati +14:00; the westmost is -12:00):
+#: Nginx writes the system zone's offset, so a wider one is not a time Nginx wrote.
+MAX_OFFSET_H = 14
+
+
+def valid_time(year: int, month: int, day: int, hh: int, mm: int, ss: int) -> bool:
+    """Whether a calendar date and time exists (29/Feb only in leap years, no 31/Apr).
+    ``calendar.timegm`` would silently move 31/Apr to 1/May."""
+    if not (1 <= month <= 12 and hh < 24 and mm < 60 and ss < 61):
+        return False
+    leap = month == 2 and calendar.isleap(year)
+    return 1 <= day <= _DAYS_IN[month] + leap
+
+
+def valid_offset(hours: int, minutes: int) -> bool:
+    """Whether ``+HHMM`` is an offset a zone has (minutes below 60, at most 14 hours)."""
+    return hours <= MAX_OFFSET_H and minutes < 60
+
+
 def parse_time_local(text: bytes) -> tuple[float, int]:
     """Parse Nginx ``$time_local`` (``20/Mar/2023:12:30:00 +0000``) to (epoch UTC, offset s).
 
@@ -243,8 +263,10 @@ def parse_time_local(text: bytes) -> tuple[float, int]:
         raise ValueError("bad month")
     day, year = int(text[0:2]), int(text[7:11])
     hh, mm, ss = int(text[12:14]), int(text[15:17]), int(text[18:20])
-    if not (1 <= day <= 31 and hh < 24 and mm < 60 and ss < 61):
-        raise ValueError("time out of range")
+    if not valid_time(year, month, day, hh, mm, ss):
+        raise ValueError("no such date or time")
+    if not valid_offset(int(text[22:24]), int(text[24:26])):
+        raise ValueError("no such UTC offset")
     off = int(text[22:24]) * 3600 + int(text[24:26]) * 60
     if text[21:22] == b"-":
         off = -off
@@ -252,6 +274,7 @@ def parse_time_local(text: bytes) -> tuple[float, int]:
     return float(epoch - off), off
 
 
+_DAYS_IN_ARRAY = np.array(_DAYS_IN, dtype=np.int64)
 _DIGIT_AT = np.array([0, 1, 7, 8, 9, 10, 12, 13, 15, 16, 18, 19, 22, 23, 24, 25])
 _MONTH_CODE = np.full(1 << 15, 0, dtype=np.int64)
 for _name, _i in _MONTHS.items():
@@ -281,8 +304,11 @@ def parse_time_local_many(texts: bytes, n: int) -> tuple[np.ndarray, np.ndarray]
     day = d[:, 0] * 10 + d[:, 1]
     year = d[:, 2] * 1000 + d[:, 3] * 100 + d[:, 4] * 10 + d[:, 5]
     hh, mm, ss = d[:, 6] * 10 + d[:, 7], d[:, 8] * 10 + d[:, 9], d[:, 10] * 10 + d[:, 11]
-    ok &= (day >= 1) & (day <= 31) & (hh < 24) & (mm < 60) & (ss < 61)
-    off = (d[:, 12] * 10 + d[:, 13]) * 3600 + (d[:, 14] * 10 + d[:, 15]) * 60
+    leap = (month == 2) & (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
+    ok &= (day >= 1) & (day <= _DAYS_IN_ARRAY[month] + leap) & (hh < 24) & (mm < 60) & (ss < 61)
+    off_h, off_m = d[:, 12] * 10 + d[:, 13], d[:, 14] * 10 + d[:, 15]
+    ok &= (off_h <= MAX_OFFSET_H) & (off_m < 60)
+    off = off_h * 3600 + off_m * 60
     off = np.where(c[:, 21] == 45, -off, off)
     # Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant, "chrono-Compatible
     # Low-Level Date Algorithms", days_from_civil), as calendar.timegm computes it.

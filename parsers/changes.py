@@ -38,6 +38,8 @@ NAME = "changes"
 DESCRIPTION = "Change events (deploys, config changes, rollbacks...) as CSV or JSON"
 TABLE = "events"
 LOCAL_TIME = False
+#: Read as one document (JSON or CSV), not cut by the line cap.
+WHOLE_FILE = True
 
 VARIANT_CSV = "csv"
 VARIANT_JSON = "json"

@@ -33,6 +33,8 @@ NAME = "cloudwatch"
 DESCRIPTION = "AWS CloudWatch alarm history (aws cloudwatch describe-alarm-history JSON)"
 TABLE = "events"
 LOCAL_TIME = False
+#: Read as one document (JSON or CSV), not cut by the line cap.
+WHOLE_FILE = True
 
 VARIANT = "describe-alarm-history"
 

@@ -36,6 +36,8 @@ NAME = "datadog"
 DESCRIPTION = "Datadog monitor notifications from the Webhooks integration (JSON or JSON lines)"
 TABLE = "events"
 LOCAL_TIME = False
+#: Read as one document (JSON or CSV), not cut by the line cap.
+WHOLE_FILE = True
 
 VARIANT_DEFAULT = "webhook (default template)"
 VARIANT_CUSTOM = "webhook (custom template)"

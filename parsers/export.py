@@ -33,7 +33,15 @@ from typing import Any, Protocol
 
 from dateutil.parser import isoparse
 
-from parsers.base import CHUNK_ROWS, Event, ParseError, ParseOptions, ParseStats
+from parsers.base import (
+    CHUNK_ROWS,
+    Event,
+    ParseError,
+    ParseOptions,
+    ParseStats,
+    valid_offset,
+    valid_time,
+)
 
 #: ``sample`` holds the record as compact JSON (or its CSV row) cut to this many characters.
 SAMPLE_CHARS = 500
@@ -232,7 +240,8 @@ def parse_rfc3339(text: str) -> float | None:
     y, mo, d, hh, mi, ss, frac, z, sign, oh, om = m.groups()
     if int(y) <= 1:
         return None
-    if not (1 <= int(mo) <= 12 and 1 <= int(d) <= 31 and int(hh) < 24 and int(mi) < 60):
+    if not valid_time(int(y), int(mo), int(d), int(hh), int(mi), int(ss)) or (
+            oh is not None and not valid_offset(int(oh), int(om))):
         raise ValueError(f"bad timestamp {text!r}")
     epoch = calendar.timegm((int(y), int(mo), int(d), int(hh), int(mi), int(ss), 0, 0, 0))
     if z is None:

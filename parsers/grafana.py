@@ -53,6 +53,8 @@ DESCRIPTION = (
 )
 TABLE = "events"
 LOCAL_TIME = False
+#: Read as one document (JSON or CSV), not cut by the line cap.
+WHOLE_FILE = True
 
 VARIANT_WEBHOOK = "webhook"
 VARIANT_HISTORY = "state history (annotations API)"

@@ -49,6 +49,8 @@ from parsers.base import (
     memo,
     parse_time_local,
     parse_time_local_many,
+    valid_offset,
+    valid_time,
 )
 
 Escape = Literal["default", "json", "none"]
@@ -341,6 +343,8 @@ def parse_time_iso8601(text: bytes) -> tuple[float, int]:
         frac = float(text[19:end])
         text = text[:19] + text[end:]
     if len(text) == 25 and text[19:20] in (b"+", b"-") and text[22:23] == b":":
+        if not valid_offset(int(text[20:22]), int(text[23:25])):
+            raise ValueError("no such UTC offset")
         off = int(text[20:22]) * 3600 + int(text[23:25]) * 60
         if text[19:20] == b"-":
             off = -off
@@ -352,8 +356,8 @@ def parse_time_iso8601(text: bytes) -> tuple[float, int]:
         raise ValueError("bad $time_iso8601")
     year, month, day = int(text[0:4]), int(text[5:7]), int(text[8:10])
     hh, mm, ss = int(text[11:13]), int(text[14:16]), int(text[17:19])
-    if not (1 <= month <= 12 and 1 <= day <= 31 and hh < 24 and mm < 60 and ss < 61):
-        raise ValueError("time out of range")
+    if not valid_time(year, month, day, hh, mm, ss):
+        raise ValueError("no such date or time")
     epoch = calendar.timegm((year, month, day, hh, mm, ss, 0, 0, 0))
     return float(epoch - off) + frac, off
 

@@ -34,6 +34,8 @@ NAME = "opsgenie"
 DESCRIPTION = "Opsgenie webhook alert-action payloads (JSON or JSON lines) and REST v2 alerts"
 TABLE = "events"
 LOCAL_TIME = False
+#: Read as one document (JSON or CSV), not cut by the line cap.
+WHOLE_FILE = True
 
 VARIANT_WEBHOOK = "webhook"
 VARIANT_API = "api v2 alerts"

@@ -54,6 +54,8 @@ NAME = "pagerduty"
 DESCRIPTION = "PagerDuty REST API v2 incidents and log entries (JSON) and the incidents CSV export"
 TABLE = "events"
 LOCAL_TIME = False
+#: Read as one document (JSON or CSV), not cut by the line cap.
+WHOLE_FILE = True
 
 VARIANT_INCIDENTS = "api incidents"
 VARIANT_LOG_ENTRIES = "api log entries"

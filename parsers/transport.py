@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable
 from typing import NamedTuple
 
-from parsers.base import decode
+from parsers.base import decode, valid_time
 
 # Transport headers (tried only when _HEAD fails at the line start):
 # syslog (ngx_syslog_add_header "<PRI>Mmm dd HH:MM:SS host tag: ", day space-padded, host
@@ -103,7 +103,7 @@ def wall_time(text: bytes) -> float | None:
     12:30:02`` (Nginx), as epoch seconds read as UTC; None when out of range."""
     year, month, day = int(text[0:4]), int(text[5:7]), int(text[8:10])
     hh, mm, ss = int(text[11:13]), int(text[14:16]), int(text[17:19])
-    if not (1 <= month <= 12 and 1 <= day <= 31 and hh < 24 and mm < 60 and ss < 61):
+    if not valid_time(year, month, day, hh, mm, ss):
         return None
     return float(calendar.timegm((year, month, day, hh, mm, ss, 0, 0, 0)))
 
@@ -233,7 +233,7 @@ def _bsd_time(year: int, bsd: bytes) -> float | None:
     """A syslog time (``Mar  9 12:30:02``) in ``year`` as epoch seconds read as UTC."""
     month, day = _MONTHS[bsd[0:3]], int(bsd[4:6])
     hh, mm, ss = int(bsd[7:9]), int(bsd[10:12]), int(bsd[13:15])
-    if not (1 <= day <= 31 and hh < 24 and mm < 60 and ss < 61):
+    if not valid_time(year, month, day, hh, mm, ss):
         return None
     return float(calendar.timegm((year, month, day, hh, mm, ss, 0, 0, 0)))
 

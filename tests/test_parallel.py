@@ -49,7 +49,7 @@ def test_byte_ranges_cover_every_line_once(tmp_path: Path, read_bytes: int,
     assert len(tasks) > 1 and all(t.options is whole.options for t in tasks)
     got: list[bytes] = []
     for t in tasks:
-        blocks = list(engine._range_blocks(t.path, t.start, t.end or size))
+        blocks = list(engine._range_blocks(t.path, t.start, t.end or size, 1 << 20, []))
         assert all(b.endswith(b"\n") for b in blocks)
         got.extend(ln for b in blocks for ln in b.splitlines(keepends=True))
     assert [g.decode() for g in got] == lines

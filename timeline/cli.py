@@ -128,6 +128,10 @@ RedactOpt = Annotated[bool, typer.Option(
     "--redact", help="Replace client addresses, user names, cookies, query-string values "
     "and tokens in every output by keyed hashes (a random key per build, never stored); "
     "the figures are unchanged.")]
+MaxLineOpt = Annotated[int, typer.Option(
+    "--max-line-bytes", help="Longest line read, in bytes: a longer line is rejected with "
+    "its length (never held in memory whole). JSON and CSV exports are read as documents; "
+    "a CSV field is capped alike.")]
 BadLinesOpt = Annotated[BadLines, typer.Option(
     "--on-bad-lines", help="warn: count and report bad lines; skip: count quietly; "
     "error: stop at the first bad line.")]
@@ -223,6 +227,7 @@ def build(
     display_tz: DisplayTzOpt = "UTC",
     template: TemplateOpt = "default",
     redact: RedactOpt = False,
+    max_line_bytes: MaxLineOpt = parsers.base.MAX_LINE_BYTES,
 ) -> None:
     """Find the incident in the logs and write postmortem.md, timeline.json, timeline.png
     and report.html (or the outputs --format names).
@@ -243,7 +248,7 @@ def build(
             host=host, tz=tz, on_bad_lines=on_bad_lines.policy, jobs=jobs,
             log_format=log_format, host_from_line=host_from_line, since=_epoch(since),
             until=_epoch(until), nginx_conf=nginx_conf, scheduler=scheduler,
-            exclude_client=options.exclude_client)
+            exclude_client=options.exclude_client, max_line_bytes=max_line_bytes)
     except timeline.UsageError as exc:
         raise _fail(ExitCode.USAGE, str(exc)) from None
     try:
@@ -299,6 +304,7 @@ def inspect(
     on_bad_lines: BadLinesOpt = BadLines.WARN,
     log_format: LogFormatOpt = None,
     nginx_conf: NginxConfOpt = None,
+    max_line_bytes: MaxLineOpt = parsers.base.MAX_LINE_BYTES,
 ) -> None:
     """Show, per file: format, host, lines, parsed, rejected (first reasons), time range, zone.
 
@@ -310,7 +316,8 @@ def inspect(
 
     try:
         read_options = timeline.ReadOptions(host=host, tz=tz, on_bad_lines=on_bad_lines.policy,
-                                            log_format=log_format, nginx_conf=nginx_conf)
+                                            log_format=log_format, nginx_conf=nginx_conf,
+                                            max_line_bytes=max_line_bytes)
     except timeline.UsageError as exc:
         raise _fail(ExitCode.USAGE, str(exc)) from None
     data = _read(paths, read_options, quiet=True)

@@ -12,6 +12,7 @@ import contextlib
 import functools
 import gc
 import io
+import itertools
 import os
 import re
 from collections import deque
@@ -70,6 +71,18 @@ class Task:
     expand: bool = False
     #: ``--exclude-client`` patterns: their requests are counted as probes (not users).
     exclude: tuple[str, ...] = ()
+    #: A file of this machine only (stdin or a pipe copied into a temporary file): parsed
+    #: here, never by remote workers.
+    local: bool = False
+    #: (inode, size) of the file when it was planned: the second pass tells a file
+    #: truncated or replaced in between (logrotate's copytruncate) from one read twice.
+    #: Not the device: NFS clients of one Dask cluster number the same share differently.
+    stamp: tuple[int, int] | None = None
+    #: In a block of a compressed file (``data``): the lines longer than the cap that the
+    #: inflating process replaced by an empty line, as (line in the block, length).
+    long_lines: tuple[tuple[int, int], ...] = ()
+    #: In such a block: the lines whose leading NUL bytes were dropped.
+    holes: int = 0
 
     @property
     def display(self) -> str:
@@ -110,24 +123,176 @@ def _wrapper(options: ParseOptions) -> wrap.Wrapper | None:
     return wrap.by_name(options.wrapper) if options.wrapper else None
 
 
-def _seek_line(fh: BinaryIO, start: int, wrapper: wrap.Wrapper | None) -> None:
-    """Put ``fh`` at the first line that starts at or after ``start`` (a wrapped file: the
-    first record that does not continue the record before it, which the range before
-    reads)."""
-    if start <= 0:
-        return
-    fh.seek(start - 1)
-    if fh.read(1) != b"\n":
-        fh.readline()
-    if wrapper is None:
-        return
-    prev = _line_before(fh)
-    while prev and wrapper.continued(prev):
-        prev = fh.readline()
+class _Capped:
+    """Reads a file in blocks of whole lines, none longer than ``cap`` bytes: a longer line
+    is consumed a piece at a time (never held whole) and replaced by an empty line, and
+    its line number (from 1 in what this reader read) and length are kept in ``long``.
+    Parsers count the empty line as blank; :func:`_account_long` turns it into a rejected
+    line with its length. Memory stays one block plus ``cap``, whatever the lines."""
+
+    def __init__(self, fh: BinaryIO, cap: int, block: int | None = None) -> None:
+        self.fh = fh
+        self.cap = max(1, cap)
+        # Lines wholly inside a block are at most a block long: only the last line of a
+        # block can be longer than the cap, and only it is measured.
+        self.size = max(1, min(READ_BYTES if block is None else block, self.cap))
+        self.long: list[tuple[int, int]] = []
+        #: Lines that began with NUL bytes, which were dropped (see :func:`_drop_holes`).
+        self.holes = 0
+        self.lines = 0
+        #: Bytes consumed from ``fh``.
+        self.consumed = 0
+
+    def restart(self) -> None:
+        """Count lines, long lines, holes and bytes from here (after seeking)."""
+        self.lines = self.consumed = self.holes = 0
+        self.long.clear()
+
+    def block(self, limit: int | None = None) -> bytes:
+        """The next block of whole lines (b"" at the end); with ``limit``, the block starts
+        with at most that many bytes (its last line is still completed)."""
+        want = self.size if limit is None else min(self.size, limit)
+        block = self.fh.read(want) if want > 0 else b""
+        if not block:
+            return b""
+        self.consumed += len(block)
+        if not block.endswith(b"\n"):
+            start = block.rfind(b"\n") + 1
+            partial = len(block) - start
+            rest = self.fh.readline(self.cap + 1 - partial)
+            self.consumed += len(rest)
+            length = partial + len(rest)
+            if not rest.endswith(b"\n") and length > self.cap:
+                length += self._skip_line()
+                self.long.append((self.lines + block.count(b"\n", 0, start) + 1, length))
+                block = block[:start] + b"\n"
+            else:
+                block += rest
+        self.lines += block.count(b"\n") + (0 if block.endswith(b"\n") else 1)
+        return self._fill_holes(block)
+
+    def line(self) -> bytes:
+        """The next physical line (b"" at the end), one over the cap as an empty line:
+        what a wrapped file's last record reads to finish its text."""
+        text = self.fh.readline(self.cap + 1)
+        self.consumed += len(text)
+        if not text:
+            return b""
+        self.lines += 1
+        if not text.endswith(b"\n") and len(text) > self.cap:
+            self.long.append((self.lines, len(text) + self._skip_line()))
+            return b"\n"
+        return self._fill_holes(text)
+
+    def _fill_holes(self, block: bytes) -> bytes:
+        if b"\0" in block:
+            block, n = _drop_holes(block)
+            self.holes += n
+        return block
+
+    def _skip_line(self) -> int:
+        """Consume the rest of a line in pieces; its length without the newline."""
+        n = 0
+        while True:
+            piece = self.fh.readline(1 << 16)
+            self.consumed += len(piece)
+            if not piece:
+                return n
+            if piece.endswith(b"\n"):
+                return n + len(piece) - 1
+            n += len(piece)
+
+    def skip_partial(self) -> None:
+        """At a byte offset inside a line: consume up to the start of the next one."""
+        self._skip_line()
+
+    def blocks(self) -> Iterator[bytes]:
+        """Every remaining block."""
+        while block := self.block():
+            yield block
 
 
-def _line_before(fh: BinaryIO) -> bytes:
-    """The whole line that ends just before the current position (which stays)."""
+_HOLE = re.compile(rb"^\0+", re.MULTILINE)
+#: The note of a source some of whose lines began with NUL bytes.
+HOLE_NOTE = ("{n} lines began with NUL bytes, dropped: a hole a truncation (copytruncate) or "
+             "a crash left in the file, not text Nginx wrote (it escapes control bytes)")
+#: The note of lines over the cap that a parser did not count as blank (a layout in
+#: which an empty line means something): they are counted as the parser counted them.
+LONG_NOTE = ("{n} lines longer than the {cap} bytes of --max-line-bytes were not read "
+             "(counted as the format counts an empty line)")
+
+
+def _drop_holes(block: bytes) -> tuple[bytes, int]:
+    """``block`` without the NUL bytes at the start of its lines, and how many lines had
+    some. Nginx never writes a NUL into a log line (access-log variables escape bytes
+    below 0x20 as \\xHH), so a run of NULs at a line's start is a hole in the file: the
+    range a ``copytruncate`` or a crash left unwritten before the next line."""
+    n = 0
+
+    def drop(_: re.Match[bytes]) -> bytes:
+        nonlocal n
+        n += 1
+        return b""
+
+    return _HOLE.sub(drop, block), n
+
+
+def _account_long(stats: ParseStats, long: Iterable[tuple[int, int]],
+                  options: ParseOptions) -> None:
+    """Lines over the cap, which the parser counted as blank: rejected with their length.
+    (A ``(0, n)`` entry is the count of lines with a hole dropped: a note.)"""
+    uncounted = 0
+    for lineno, length in long:
+        if lineno == 0:
+            if length:
+                stats.notes.append(HOLE_NOTE.format(n=length))
+            continue
+        left = stats.skip_reasons.get("blank line", 0)
+        if left <= 0:
+            uncounted += 1
+            continue
+        stats.skipped -= 1
+        if left > 1:
+            stats.skip_reasons["blank line"] = left - 1
+        else:
+            del stats.skip_reasons["blank line"]
+        stats.reject(lineno, f"line of {length} bytes, longer than the {options.max_line_bytes}"
+                     " bytes of --max-line-bytes (not read)", b"", options)
+    if uncounted:
+        stats.notes.append(LONG_NOTE.format(n=uncounted, cap=options.max_line_bytes))
+    stats.rejects.sort(key=lambda r: r.line)
+
+
+def _document(task: Task) -> bool:
+    """Whether the task's file is read as one document rather than as lines: JSON and CSV
+    exports (``WHOLE_FILE``) and log stores' whole-document answers (a wrapper without
+    ``LINES``). The line cap does not cut them (a compact JSON export is one long line)."""
+    wrapper = _wrapper(task.options)
+    return bool(getattr(parsers.by_name(task.parser), "WHOLE_FILE", False)) or (
+        wrapper is not None and not wrapper.LINES)
+
+
+def _range_reader(fh: BinaryIO, start: int, cap: int,
+                  wrapper: wrap.Wrapper | None = None) -> _Capped:
+    """A capped reader at the first line that starts at or after ``start``: a line
+    crossing ``start`` belongs to the range before (in a wrapped file, so do the records
+    that continue the record before: the range before reads them)."""
+    reader = _Capped(fh, cap)
+    if start > 0:
+        fh.seek(start - 1)
+        if fh.read(1) != b"\n":
+            reader.skip_partial()
+        if wrapper is not None:
+            prev = _line_before(fh, reader.cap)
+            while prev and wrapper.continued(prev):
+                prev = reader.line()
+    reader.restart()
+    return reader
+
+
+def _line_before(fh: BinaryIO, cap: int) -> bytes:
+    """The whole line that ends just before the current position (which stays); b"" when
+    it is longer than ``cap`` (rejected, it continues nothing)."""
     pos = fh.tell()
     back = 1 << 16
     while True:
@@ -137,37 +302,34 @@ def _line_before(fh: BinaryIO) -> bytes:
         cut = data.rfind(b"\n", 0, len(data) - 1)
         if cut >= 0 or lo == 0:
             fh.seek(pos)
-            return data[cut + 1 :]
+            line = data[cut + 1 :]
+            return line if len(line) <= cap + 1 else b""
+        if back > cap + 1:
+            fh.seek(pos)
+            return b""
         back *= 4
 
 
-def _range_blocks(path: str, start: int, end: int,
+def _range_blocks(path: str, start: int, end: int, cap: int, long: list[tuple[int, int]],
                   wrapper: wrap.Wrapper | None = None) -> Iterator[bytes]:
     """The lines that *start* inside ``[start, end)``, in blocks of whole lines: a line
     crossing ``end`` belongs here, one crossing ``start`` to the range before (in a wrapped
     file, the records that continue a line belong with its first record). Read a block at
     a time, so a task holds ``READ_BYTES`` whatever the range's size."""
     with open(path, "rb") as fh:
-        _seek_line(fh, start, wrapper)
+        reader = _range_reader(fh, start, cap, wrapper)
         pos = fh.tell()
-        while pos < end:
-            block = fh.read(min(READ_BYTES, end - pos))
-            if not block:
-                return
-            pos += len(block)
-            if not block.endswith(b"\n"):
-                tail = fh.readline()
-                block += tail
-                pos += len(tail)
-            if wrapper is not None and pos >= end:
-                block = wrap.extend_record(block, fh.readline, wrapper)
-            yield block
-
-
-def _range_data(path: str, start: int, end: int, wrapper: wrap.Wrapper | None = None
-                ) -> bytes:
-    """All of :func:`_range_blocks` at once."""
-    return b"".join(_range_blocks(path, start, end, wrapper))
+        try:
+            while pos + reader.consumed < end:
+                block = reader.block(end - pos - reader.consumed)
+                if not block:
+                    return
+                if wrapper is not None and pos + reader.consumed >= end:
+                    block = wrap.extend_record(block, reader.line, wrapper)
+                yield block
+        finally:
+            long.extend(reader.long)
+            long.append((0, reader.holes))
 
 
 def _split(data: bytes) -> Iterator[bytes]:
@@ -180,40 +342,50 @@ def _split(data: bytes) -> Iterator[bytes]:
         pos = end
 
 
-def _file_blocks(fh: BinaryIO) -> Iterator[bytes]:
-    while True:
-        block = fh.read(READ_BYTES)
-        if not block:
-            return
+@contextmanager
+def _blocks_of(task: Task, long: list[tuple[int, int]]) -> Iterator[Iterable[bytes]]:
+    """The task's input as blocks of whole lines; lines over the cap are put in ``long``."""
+    cap = task.options.max_line_bytes
+    if task.data is not None:
+        long.extend(task.long_lines)
+        long.append((0, task.holes))
+        yield _split(task.data)
+    elif task.end is not None:
+        yield _range_blocks(task.path, task.start, task.end, cap, long,
+                            _wrapper(task.options))
+    else:
+        with open_binary(Path(task.path)) as fh:
+            if _document(task):  # a log store's answer: one document, not cut by the cap
+                yield _document_blocks(fh)
+                return
+            reader = _Capped(fh, cap)
+            try:
+                yield reader.blocks()
+            finally:
+                long.extend(reader.long)
+                long.append((0, reader.holes))
+
+
+def _document_blocks(fh: BinaryIO) -> Iterator[bytes]:
+    """A document in blocks of whole lines (the reader joins them)."""
+    while block := fh.read(READ_BYTES):
         if not block.endswith(b"\n"):
             block += fh.readline()
         yield block
 
 
 @contextmanager
-def _blocks_of(task: Task) -> Iterator[Iterable[bytes]]:
-    """The task's input as blocks of whole lines."""
-    if task.data is not None:
-        yield _split(task.data)
-    elif task.end is not None:
-        yield _range_blocks(task.path, task.start, task.end, _wrapper(task.options))
-    else:
-        with open_binary(Path(task.path)) as fh:
-            yield _file_blocks(fh)
-
-
-@contextmanager
-def _lines(task: Task) -> Iterator[Iterable[bytes]]:
-    """The task's lines; a whole file is iterated directly (no Python code per line)."""
-    if task.data is not None:
-        yield io.BytesIO(task.data)
-    elif task.end is not None:
-        # Not bytes.splitlines(): it also splits at a bare \r, which a raw request line in
-        # an error log can hold. Nginx ends lines with \n only.
-        yield io.BytesIO(_range_data(task.path, task.start, task.end, _wrapper(task.options)))
-    else:
+def _lines(task: Task, long: list[tuple[int, int]]) -> Iterator[Iterable[bytes]]:
+    """The task's lines (split at \\n only: not bytes.splitlines(), which also splits at a
+    bare \\r, which a raw request line in an error log can hold; Nginx ends lines with
+    \\n). Whole documents (exports) are not cut by the line cap."""
+    if task.data is None and task.end is None and _document(task):
         with open_binary(Path(task.path)) as fh:
             yield fh
+        return
+    with _blocks_of(task, long) as blocks:
+        # io.BytesIO iterates a block's lines in C: no Python code per line.
+        yield itertools.chain.from_iterable(map(io.BytesIO, blocks))
 
 
 @contextmanager
@@ -256,7 +428,9 @@ def _run_task(task: Task) -> TaskResult:
     # A wrapped file (Docker, CRI, journald, a log store's export): its records unwrapped,
     # then the parser's own reading of the inner lines.
     blocks = wrap.reader(module, task.options) or blocks
-    with _no_gc(), (_blocks_of(task) if blocks else _lines(task)) as lines:
+    _check_unchanged(task)
+    long: list[tuple[int, int]] = []
+    with _no_gc(), (_blocks_of(task, long) if blocks else _lines(task, long)) as lines:
         chunks = (blocks or module.parse)(lines, stats, task.options)
         if module.TABLE == "requests" and task.split_by_host:
             result.by_host = _by_host(chunks, uas, nets)
@@ -274,6 +448,7 @@ def _run_task(task: Task) -> TaskResult:
         else:
             for chunk in chunks:
                 result.events.extend(chunk)
+    _account_long(stats, long, task.options)
     stats.check()
     if module.TABLE == "requests" and stats.skip_reasons.get(MIXED_REASON):
         # Error-log lines inside an access log (one file for both, as some setups write):
@@ -283,9 +458,10 @@ def _run_task(task: Task) -> TaskResult:
 
         estats = ParseStats()
         eopts = ParseOptions(on_bad_lines="skip", display_path=task.display,
-                             wrapper=task.options.wrapper)
+                             wrapper=task.options.wrapper,
+                             max_line_bytes=task.options.max_line_bytes)
         parse_errors = wrap.reader(nginx_error, eopts) or nginx_error.parse
-        with _lines(task) as lines:
+        with _lines(task, []) as lines:
             for chunk in parse_errors(lines, estats, eopts):
                 for ev in chunk:
                     ev["attrs"]["local_time"] = "1"
@@ -362,16 +538,20 @@ def _inflate_blocks(task: Task) -> Iterator[tuple[Task, int]]:
     with open_binary(Path(task.path)) as fh:
         raw = getattr(fh, "fileobj", None)
         done = 0
+        reader = _Capped(fh, task.options.max_line_bytes, BLOCK_BYTES)
         while True:
-            block = fh.read(BLOCK_BYTES)
+            lines_before = reader.lines
+            block = reader.block()
             if not block:
                 break
-            if not block.endswith(b"\n"):
-                block += fh.readline()
             if wrapper is not None:
-                block = wrap.extend_record(block, fh.readline, wrapper)
+                block = wrap.extend_record(block, reader.line, wrapper)
+            long = tuple((n - lines_before, length) for n, length in reader.long)
+            reader.long.clear()
+            holes, reader.holes = reader.holes, 0
             pos = raw.tell() if raw is not None else done
-            yield (replace(task, data=block, expand=False), pos - done)
+            yield (replace(task, data=block, expand=False, long_lines=long, holes=holes),
+                   pos - done)
             done = pos
 
 
@@ -406,8 +586,8 @@ def run(tasks: Sequence[Task], executor: Executor | None,
             progress(size)
 
     for t, size in _expanded(tasks):
-        if t.data is not None and t.path == "-":
-            while pending:  # stdin stays in this process; keep the order
+        if t.local:
+            while pending:  # a spooled stream stays in this process; keep the order
                 collect()
             results.append(run_task(t))
             continue
@@ -432,7 +612,8 @@ def read_rows(source: Task, first: int, last: int,
     stats = ParseStats()
     # Bad lines were counted by the first pass; only the format and the name carry over.
     popts = ParseOptions(on_bad_lines="skip", display_path=source.display, first_line=first,
-                         log_format=source.options.log_format, wrapper=source.options.wrapper)
+                         log_format=source.options.log_format, wrapper=source.options.wrapper,
+                         max_line_bytes=source.options.max_line_bytes)
     wrapper = _wrapper(popts)
     if wrapper is not None:
         return _wrapped_rows(source, module, wrapper, popts, last, seeks)
@@ -442,12 +623,37 @@ def read_rows(source: Task, first: int, last: int,
             return _concat(module.parse(islice(lines, first - 1, last), stats, popts))
     offset, line = max((s for s in seeks if s[1] <= first), key=lambda s: s[1],
                        default=(0, 1))
+    _check_unchanged(source)
     with _no_gc(), open_binary(Path(source.path)) as fh:
-        if offset > 0:
-            fh.seek(offset - 1)
-            if fh.read(1) != b"\n":
-                fh.readline()  # the range's first line starts after this partial one
-        return _concat(module.parse(islice(fh, first - line, last - line + 1), stats, popts))
+        # The same capped reader as the first pass: the same lines, numbered alike.
+        reader = _range_reader(fh, offset, popts.max_line_bytes)
+        lines = itertools.chain.from_iterable(map(io.BytesIO, reader.blocks()))
+        return _concat(module.parse(islice(lines, first - line, last - line + 1), stats, popts))
+
+
+def _check_unchanged(task: Task) -> None:
+    """Raise :class:`InputError` when the file is no longer the one planned: truncated
+    (logrotate's copytruncate) or replaced (rotated) since; the two passes would read
+    different lines.
+
+    Raises:
+        InputError: naming the file and what changed.
+    """
+    if task.stamp is None:
+        return
+    try:
+        st = os.stat(task.path)
+    except OSError as exc:
+        raise InputError(f"{task.display}: gone while it was being read ({exc.strerror}); "
+                         "run on a copy of the logs") from None
+    ino, size = task.stamp
+    if st.st_ino != ino:
+        raise InputError(f"{task.display}: replaced by another file while it was being read "
+                         "(rotated?); run on a copy of the logs")
+    if st.st_size < size:
+        raise InputError(f"{task.display}: truncated while it was being read ({size} bytes, "
+                         f"then {st.st_size}: logrotate's copytruncate?); run on a copy of "
+                         "the logs")
 
 
 @dataclass(frozen=True)
@@ -486,19 +692,21 @@ def read_rows_task(task: RowsTask) -> Columns:
         # records begin and end.
         return read_rows(source, task.first, task.last, task.seeks)
     popts = ParseOptions(on_bad_lines="skip", display_path=source.display,
-                         first_line=task.first, log_format=source.options.log_format)
+                         first_line=task.first, log_format=source.options.log_format,
+                         max_line_bytes=source.options.max_line_bytes)
     wanted = (task.first - task.line, task.last - task.line + 1)
     try:
         if task.data is not None:
             with _no_gc():
                 return _concat(module.parse(islice(io.BytesIO(task.data), *wanted), stats,
                                             popts))
+        _check_unchanged(source)
         with _no_gc(), open_binary(Path(source.path)) as fh:
-            if task.start > 0:
-                fh.seek(task.start - 1)
-                if fh.read(1) != b"\n":
-                    fh.readline()  # the range's first line starts after this partial one
-            return _concat(module.parse(islice(fh, *wanted), stats, popts))
+            # The same capped reader as the first pass: the same lines, numbered alike, a
+            # line over the cap never held whole, holes dropped.
+            reader = _range_reader(fh, task.start, popts.max_line_bytes)
+            lines = itertools.chain.from_iterable(map(io.BytesIO, reader.blocks()))
+            return _concat(module.parse(islice(lines, *wanted), stats, popts))
     except READ_ERRORS as exc:
         raise InputError(f"{source.display}: cannot read: {exc}") from None
 
@@ -532,13 +740,12 @@ def rows_tasks(source: Task, first: int, last: int,
 def _compressed_rows_tasks(source: Task, first: int, last: int) -> Iterator[RowsTask]:
     try:
         with open_binary(Path(source.path)) as fh:
+            reader = _Capped(fh, source.options.max_line_bytes, BLOCK_BYTES)
             line = 1
             while line <= last:
-                block = fh.read(BLOCK_BYTES)
+                block = reader.block()  # as the first pass cut it
                 if not block:
                     return
-                if not block.endswith(b"\n"):
-                    block += fh.readline()
                 # Lines as a file iterator splits them: at each \n, a last one without.
                 n = block.count(b"\n") + (not block.endswith(b"\n"))
                 a, b = max(first, line), min(last, line + n - 1)
@@ -589,18 +796,20 @@ def _wrapped_rows(source: Task, module: Any, wrapper: wrap.Wrapper, popts: Parse
             return {k: [v[i] for i in keep] for k, v in rows.items()}
         offset, line = max((s for s in seeks if s[1] <= first), key=lambda s: s[1],
                            default=(0, 1))
-        if source.data is None:
-            _seek_line(fh, offset, wrapper)
-        else:
+        if source.data is not None:
             offset, line = 0, 1
-        lines = islice(fh, first - line, last - line + 1)
-        return _concat(parse(_line_chunks(lines, fh, wrapper), stats, popts))
+        # The same capped reader as the first pass: the same records, numbered alike.
+        reader = _range_reader(fh, offset, popts.max_line_bytes, wrapper)
+        lines = itertools.chain.from_iterable(map(io.BytesIO, reader.blocks()))
+        wanted = islice(lines, first - line, last - line + 1)
+        return _concat(parse(_line_chunks(wanted, lambda: next(lines, b""), wrapper), stats,
+                             popts))
 
 
-def _line_chunks(lines: Iterable[bytes], fh: BinaryIO, wrapper: wrap.Wrapper
+def _line_chunks(lines: Iterable[bytes], more: Callable[[], bytes], wrapper: wrap.Wrapper
                  ) -> Iterator[bytes]:
-    """``lines`` in blocks of about ``READ_BYTES``, the last one read on (from ``fh``) to
-    the end of its record's line."""
+    """``lines`` in blocks of about ``READ_BYTES``, the last one read on (``more`` gives the
+    next line) to the end of its record's line."""
     pending: bytes | None = None
     buf: list[bytes] = []
     size = 0
@@ -616,7 +825,7 @@ def _line_chunks(lines: Iterable[bytes], fh: BinaryIO, wrapper: wrap.Wrapper
             yield pending
         pending = b"".join(buf)
     if pending is not None:
-        yield wrap.extend_record(pending, fh.readline, wrapper)
+        yield wrap.extend_record(pending, more, wrapper)
 
 
 @functools.lru_cache(maxsize=4)

@@ -5,10 +5,12 @@ from __future__ import annotations
 import calendar
 import contextlib
 import datetime as dt
+import os
 import re
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
+from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pandas as pd
@@ -16,6 +18,7 @@ import pandas as pd
 import parsers
 from parsers.base import (
     EVENT_KEYS,
+    MAX_LINE_BYTES,
     MAX_REJECT_SAMPLES,
     CompactChunk,
     Event,
@@ -39,7 +42,7 @@ from timeline.errors import InputError, NothingRecognisedError, UsageError
 from timeline.nginxconf import NginxConf, describe, read_nginx_conf
 from timeline.pool import cpu_count, process_pool, worker_count
 from timeline.routes import routes_of
-from timeline.sources import READ_ERRORS, Source, discover, read_head, sniff_stdin
+from timeline.sources import READ_ERRORS, Source, discover, read_head
 
 #: Called with the number of bytes just read, for progress display.
 ProgressFn = Callable[[int], None]
@@ -126,6 +129,8 @@ class ReadOptions:
     #: Clients that are not users (``--exclude-client``): an IP or CIDR network,
     #: ``ua:REGEX`` or ``path:PREFIX`` each; see :func:`timeline.clients.parse_exclusions`.
     exclude_client: tuple[str, ...] = ()
+    #: Lines longer than this many bytes are rejected with their length, never held whole.
+    max_line_bytes: int = MAX_LINE_BYTES
 
     def __post_init__(self) -> None:
         """Check the options that can be checked before any input is read.
@@ -215,7 +220,8 @@ class ReadPlan:
     options: ReadOptions
     sources: list[Source]
     #: Each source in a known format as one task over the whole of it, with the options it
-    #: is parsed with; the second pass reads rows back through it (stdin's bytes with it).
+    #: is parsed with; the second pass reads rows back through it (a stream from its spool
+    #: file).
     whole: dict[int, Task]
     #: The first pass: ``whole`` cut into byte ranges or blocks (:func:`engine.plan`).
     tasks: list[Task]
@@ -268,7 +274,8 @@ def read(paths: Sequence[str], options: ReadOptions | None = None) -> Dataset:
 def plan_read(paths: Sequence[str], options: ReadOptions | None = None) -> ReadPlan:
     """Discover and sniff the inputs, check the options and plan the first pass's tasks.
 
-    Nothing is parsed yet (stdin is read in full, to sniff it).
+    Nothing is parsed yet (stdin and pipes named as paths are copied into temporary
+    files, to be read twice).
 
     Raises:
         InputError: a path is missing or unreadable.
@@ -276,10 +283,12 @@ def plan_read(paths: Sequence[str], options: ReadOptions | None = None) -> ReadP
         UsageError: an option value is invalid.
     """
     options = options or ReadOptions()
+    if options.max_line_bytes < 1:
+        raise UsageError(f"--max-line-bytes {options.max_line_bytes}: give a positive number "
+                         "of bytes (default 1048576)")
     zone = _zone(options.tz) if options.tz else None
     conf = read_nginx_conf(options.nginx_conf) if options.nginx_conf else None
     sources = discover(paths, host=options.host, log_format=options.log_format, conf=conf)
-    stdin = {i: sniff_stdin(src).read() for i, src in enumerate(sources) if src.path is None}
     _check_recognised(paths, sources)
     # A bad pattern fails here, before any parsing.
     rules = parse_exclusions(options.exclude_client) if options.exclude_client else []
@@ -294,15 +303,24 @@ def plan_read(paths: Sequence[str], options: ReadOptions | None = None) -> ReadP
             display_path=src.display, compact=not options.host_from_line,
             # Only the error log has headers without a year (syslog, journald).
             year_hint=hint if src.parser.NAME == "nginx_error" else None,
-            want_client=want_client, wrapper=src.wrapper)
-        whole[i] = Task(i, "-" if src.path is None else str(src.path), src.parser.NAME, popts,
-                        data=stdin.get(i), exclude=options.exclude_client)
+            want_client=want_client, max_line_bytes=options.max_line_bytes,
+            wrapper=src.wrapper)
+        assert src.path is not None  # streams were spooled into a file by discover
+        whole[i] = Task(i, str(src.path), src.parser.NAME, popts,
+                        exclude=options.exclude_client, local=src.spooled,
+                        stamp=_stamp(src.path))
     # Never more workers than CPUs: --jobs 1000 would start 1,000 processes for 11 files.
     jobs = worker_count(options.jobs, cpu_count())
     # Large uncompressed request logs are cut into byte ranges even for one job: the
     # progress bar moves per range, and the second pass can seek to a range.
     tasks = [t for i, w in whole.items() for t in plan(w, size=sources[i].size, jobs=jobs)]
     return ReadPlan(options, sources, whole, tasks, jobs, zone, conf)
+
+
+def _stamp(path: Path) -> tuple[int, int]:
+    """(inode, size) of a file, to tell later whether it changed under us."""
+    st = os.stat(path)
+    return (st.st_ino, st.st_size)
 
 
 def _check_recognised(paths: Sequence[str], sources: list[Source]) -> None:
@@ -485,9 +503,10 @@ def _loader(plan: ReadPlan, agg: Aggregate, seeks: dict[int, list[tuple[int, int
         tasks = [_RowsJob(t, i, plan.sources[i].host, host_from_line, lo, hi)
                  for i, (first, last) in agg.line_ranges(lo, hi).items()
                  for t in rows_tasks(plan.whole[i], first, last, seeks.get(i, [(0, 1)]))]
-        # Workers only when there is more than one stretch to read (and never for stdin,
-        # whose bytes would travel to them whole).
-        parallel = len(tasks) > 1 and all(j.task.whole.data is None for j in tasks)
+        # Workers only when there is more than one stretch to read (and never for a stream
+        # spooled into a file of this machine, which remote workers cannot open).
+        parallel = len(tasks) > 1 and all(j.task.whole.data is None and not j.task.whole.local
+                                          for j in tasks)
         workers = worker_count(plan.jobs, len(tasks)) if parallel else 1
         with _executor(workers, plan.options.scheduler if parallel else None) as executor:
             done = run_rows(tasks, executor, _rows_frame, lambda j: j.task.data is not None)

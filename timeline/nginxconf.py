@@ -34,6 +34,7 @@ import crossplane  # type: ignore[import-untyped]
 
 from parsers.log_format import PREDEFINED
 from timeline.errors import UsageError
+from timeline.filekinds import special_kind
 
 
 class Stmt(TypedDict):
@@ -166,6 +167,11 @@ class _Reader:
             return None
         return self.dir / rel
 
+    def inside(self, real: Path) -> bool:
+        """Whether a resolved path lies in the copied tree (the main file's folder)."""
+        base = os.path.realpath(self.dir)
+        return str(real) == base or str(real).startswith(base.rstrip(os.sep) + os.sep)
+
     def local_target(self, path: Path) -> Path:
         """Follow symlinks, mapping absolute targets under ``root`` into the copy."""
         for _ in range(_SYMLINK_HOPS):
@@ -216,6 +222,14 @@ class _Reader:
         else:
             local = self.dir / pattern
             spec = glob.escape(str(self.dir)) + "/" + pattern if magic else str(local)
+        if os.path.isabs(pattern) and local is None:
+            # A copied config never reads the analysing machine's files: an absolute path
+            # outside the tree the copy stands for is not in the copy.
+            where = f"{self.root}, which {self.display(self.dir) or '.'} stands for" \
+                if self.root is not None else "the copied tree"
+            self.conf.errors.append(f"{at}: include {pattern}: not in the copy (outside "
+                                    f"{where}; the analysing machine's files are not read)")
+            return []
         hits = self._expand(spec, magic=magic)
         if not hits:
             if magic:
@@ -236,8 +250,16 @@ class _Reader:
         if real in self.stack:
             self.conf.errors.append(f"{shown}: included from itself (include loop)")
             return
+        if not self.inside(real):
+            self.conf.errors.append(f"{shown}: points outside the copied tree ({local}); not "
+                                    "read (the analysing machine's files are not read)")
+            return
         if local.is_dir():
             self.conf.notes.append(f"{shown}: a folder matched by an include (skipped)")
+            return
+        kind = _special(real)
+        if kind:
+            self.conf.errors.append(f"{shown}: {kind}, not a config file; not read")
             return
         stmts = self.parsed.get(real)
         if stmts is None:
@@ -387,6 +409,14 @@ class _Reader:
                 continue
             unlinked.append(self.display(site))
         return unlinked
+
+
+def _special(path: Path) -> str:
+    """What a file that is not a regular file or a folder is ("a FIFO"), else ""."""
+    try:
+        return special_kind(os.stat(path).st_mode)
+    except OSError:
+        return ""
 
 
 def _main_file(path: str | Path) -> Path:

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import atexit
 import bz2
 import errno
 import gzip
-import io
+import hashlib
 import lzma
 import os
 import re
+import shutil
+import stat
 import sys
+import tempfile
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -21,6 +25,7 @@ import parsers
 from parsers import export, nginx_access, wrap
 from parsers import log_format as lf
 from timeline.errors import InputError
+from timeline.filekinds import special_kind
 from timeline.nginxconf import NginxConf, format_for
 
 _gzip_open: Callable[[Path, str], Any] = gzip.open
@@ -40,7 +45,7 @@ except ImportError:  # pragma: no cover - isal is a dependency; this is a safety
 _OPENERS: dict[str, Callable[[Path, str], Any]] = {
     ".gz": _gzip_open, ".bz2": bz2.open, ".xz": lzma.open}
 # access.log, access.log.1, access.log.2.gz: the rotation number sorts older files first.
-_ROTATED = re.compile(r"^(?P<base>.*?)(?:\.(?P<n>\d+))?(?:\.(?:gz|bz2|xz))?$")
+_ROTATED = re.compile(r"^(?P<base>.*?)(?:\.(?P<n>\d+))?(?:\.(?:gz|bz2|xz))?\Z", re.DOTALL)
 #: Files we never try to parse (editor backups, archives of other kinds, our own outputs).
 _IGNORED_SUFFIXES = (".png", ".jpg", ".zip", ".tar", ".pyc", ".swp")
 
@@ -61,6 +66,9 @@ class Source:
     notes: list[str] = field(default_factory=list)
     #: The records the lines are wrapped in (``parsers.wrap``), or "".
     wrapper: str = ""
+    #: Read from a stream (stdin, a pipe) into a temporary file of this machine: parsed
+    #: here, not by remote workers.
+    spooled: bool = False
 
     @property
     def format(self) -> str:
@@ -203,54 +211,172 @@ def _missing(path: Path) -> str:
     return "no such file or directory"
 
 
+#: Why a special file inside a folder is not read.
+SPECIAL_NOTE = "read only when named as a path (it may block or never end)"
+
+
+@dataclass
+class _Found:
+    """One entry met while walking a folder: a file to read, or why it is not read."""
+
+    path: Path
+    skip: str = ""
+    #: ``os.stat`` of a file to read (size, identity).
+    st: os.stat_result | None = None
+
+
+def _walk(root: Path) -> list[_Found]:
+    """Every entry under ``root``, depth first in name order, without following symlinked
+    folders: files to read, and what is not read with the reason (hidden, unreadable,
+    special, broken or looping symlinks, ignored suffixes)."""
+    found: list[_Found] = []
+    stack = [root]
+    while stack:
+        folder = stack.pop()
+        try:
+            with os.scandir(folder) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except OSError as exc:
+            found.append(_Found(folder, f"folder not read: {exc.strerror or exc} "
+                                "(make it readable to include its files)"))
+            continue
+        subdirs = []
+        for e in entries:
+            p = Path(e.path)
+            item = _classify(p, e)
+            if item is None:
+                subdirs.append(p)
+            else:
+                found.append(item)
+        stack.extend(reversed(subdirs))
+    return found
+
+
+def _classify(p: Path, e: os.DirEntry[str]) -> _Found | None:
+    """A folder entry as a :class:`_Found`, or None for a folder to walk into."""
+    hidden = e.name.startswith(".")
+    try:
+        is_link = e.is_symlink()
+        st = os.stat(p)
+    except OSError as exc:
+        why = "symlink loop" if exc.errno == errno.ELOOP else (
+            "broken symlink" if is_link else f"cannot read: {exc.strerror}")
+        return _Found(p, why)
+    if stat.S_ISDIR(st.st_mode):
+        if hidden:
+            return _Found(p, "hidden folder (its name starts with a dot): not read; give it "
+                          "as a path to read it")
+        if is_link:
+            return _Found(p, "symlink to a folder: not followed (give the folder as a path)")
+        return None
+    if hidden:
+        return _Found(p, "hidden file (its name starts with a dot): not read; give it as a "
+                      "path to read it")
+    if e.name.endswith(_IGNORED_SUFFIXES):
+        return _Found(p, f"not a log ({p.suffix} files are not read)")
+    kind = special_kind(st.st_mode)
+    if kind:
+        return _Found(p, f"{kind}: {SPECIAL_NOTE}")
+    if not os.access(p, os.R_OK):
+        return _Found(p, "permission denied (make the file readable)")
+    return _Found(p, st=st)
+
+
+class _Seen:
+    """Files already taken, to read each content once: the same file given twice (same
+    device and inode), or the same bytes in two places (same size, then same SHA-256)."""
+
+    def __init__(self) -> None:
+        self.ids: dict[tuple[int, int], str] = {}
+        self.sizes: dict[int, list[tuple[Path, str]]] = {}
+        self.digests: dict[Path, str] = {}
+
+    def duplicate(self, path: Path, display: str, st: os.stat_result) -> str:
+        """Why ``path`` is a duplicate of a file taken before, or "" (then it is taken)."""
+        first = self.ids.get((st.st_dev, st.st_ino))
+        if first is not None:
+            return f"duplicate: the same file as {first} (given twice)"
+        self.ids[(st.st_dev, st.st_ino)] = display
+        if st.st_size == 0:
+            return ""
+        same_size = self.sizes.setdefault(st.st_size, [])
+        if same_size:
+            digest = self._digest(path)
+            for other, shown in same_size:
+                if self._digest(other) == digest:
+                    return (f"duplicate: the same content as {shown} (SHA-256 "
+                            f"{digest[:12]}...): read once")
+        same_size.append((path, display))
+        return ""
+
+    def _digest(self, path: Path) -> str:
+        if path not in self.digests:
+            h = hashlib.sha256()
+            try:
+                with open(path, "rb") as fh:
+                    while chunk := fh.read(1 << 20):
+                        h.update(chunk)
+            except OSError:
+                return f"unreadable {path}"
+            self.digests[path] = h.hexdigest()
+        return self.digests[path]
+
+
 def discover(paths: Sequence[str], *, host: str | None = None,
-             log_format: str | None = None, conf: NginxConf | None = None) -> list[Source]:
+             log_format: str | None = None, conf: NginxConf | None = None,
+             spool: Spool | None = None) -> list[Source]:
     """Walk the given files and folders (recursively) and sniff every file's format.
 
     Args:
         paths: files, folders, or ``-`` for standard input.
         host: force this host name for every file (else the file's folder name).
+        spool: where standard input and pipes named as paths are copied, to be read twice
+            (a temporary folder when None).
 
     Returns:
-        One :class:`Source` per file, in a stable order; unrecognised files are included
+        One :class:`Source` per file, in a stable order; files not read (unrecognised,
+        hidden, special files inside folders, duplicates, unreadable folders) are included
         with ``parser=None`` and a ``skip_reason``.
 
     Raises:
         InputError: a path does not exist or cannot be read.
     """
     sources: list[Source] = []
+    seen = _Seen()
+    spool = spool or Spool()
+    how = _Sniffing(log_format, conf, host)
     for given in paths:
         if given == "-":
-            sources.append(Source(None, "-", host or "stdin", 0))
+            sources.append(_from_stream(None, "-", host or "stdin", spool, how))
             continue
         root = Path(given)
         if not root.exists():
             raise InputError(f"{given}: {_missing(root)}")
         if root.is_dir():
-            files: list[Path] = []
-            for dirpath, dirnames, filenames in os.walk(root):
-                dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-                files.extend(
-                    Path(dirpath) / f
-                    for f in filenames
-                    if not f.startswith(".") and not f.endswith(_IGNORED_SUFFIXES)
-                )
-            files.sort(key=_rotation_key)
+            found = _walk(root)
+            found.sort(key=lambda f: _rotation_key(f.path))
         else:
-            files = [root]
-        for f in files:
-            display = str(f)
-            if not os.access(f, os.R_OK):
+            found = [_Found(root, st=root.stat())]
+        for f in found:
+            display = str(f.path)
+            if f.skip:
+                sources.append(Source(f.path, display, _host_for(f.path, host), 0,
+                                      skip_reason=f.skip))
+                continue
+            assert f.st is not None
+            if special_kind(f.st.st_mode):
+                # Named as a path (only then): a pipe, <(cmd), a device. Read once, into a
+                # spool file both passes read.
+                in_dev = str(f.path.parent.resolve()).startswith(("/dev", "/proc"))
+                shown = (host or "pipe") if in_dev else _host_for(f.path, host)
+                sources.append(_from_stream(f.path, display, shown, spool, how))
+                continue
+            if not os.access(f.path, os.R_OK):
                 raise InputError(f"{display}: permission denied (make the file readable)")
-            src = Source(f, display, _host_for(f, host), f.stat().st_size)
-            head = _unwrap_head(src, read_head(f), host)
-            if not head.strip():
-                src.skip_reason = "empty file"
-            else:
-                src.parser = parsers.sniff(head)
-                if src.parser is None:
-                    src.skip_reason = _unrecognised(head)
-                _choose_format(src, head, log_format, conf)
+            src = Source(f.path, display, _host_for(f.path, host), f.st.st_size)
+            src.skip_reason = seen.duplicate(f.path, display, f.st)
+            if not src.skip_reason:
+                _sniff_file(src, how)
             sources.append(src)
     return sources
 
@@ -268,17 +394,94 @@ def _unwrap_head(src: Source, head: bytes, host: str | None) -> bytes:
     return found.inner_head
 
 
-def sniff_stdin(src: Source) -> BinaryIO:
-    """Read stdin fully into memory so its head can be sniffed, and set its parser."""
-    data = sys.stdin.buffer.read()
-    src.size = len(data)
-    head = _unwrap_head(src, data[: parsers.SNIFF_BYTES],
-                        None if src.host == "stdin" else src.host)
+@dataclass(frozen=True)
+class _Sniffing:
+    """What the user said about every input: ``--log-format``, ``--nginx-conf``,
+    ``--host``."""
+
+    log_format: str | None
+    conf: NginxConf | None
+    host: str | None
+
+
+def _sniff_file(src: Source, how: _Sniffing) -> None:
+    """Decide a regular file's format from its head."""
+    assert src.path is not None
+    _sniff_head(src, read_head(src.path), how)
+
+
+def _sniff_head(src: Source, head: bytes, how: _Sniffing) -> None:
+    """Decide a source's format from its first bytes (unwrapped first when wrapped)."""
+    head = _unwrap_head(src, head, how.host)
+    if not head.strip():
+        src.skip_reason = "empty file"
+        return
     src.parser = parsers.sniff(head)
-    if src.parser is nginx_access:
-        found = lf.sniff_json(head)
-        if found is not None and found.access:
-            _use_json(src, found)
     if src.parser is None:
-        src.skip_reason = src.skip_reason or _unrecognised(head)
-    return io.BytesIO(data)
+        src.skip_reason = _unrecognised(head)
+    _choose_format(src, head, how.log_format, how.conf)
+
+
+class Spool:
+    """A temporary folder for inputs that cannot be read twice (stdin, pipes, devices),
+    removed when the process ends."""
+
+    def __init__(self) -> None:
+        self._dir: str | None = None
+
+    def file(self, suffix: str) -> tuple[int, str]:
+        """A new file in the folder: (descriptor, path)."""
+        if self._dir is None:
+            self._dir = tempfile.mkdtemp(prefix="incident-timeline-")
+            atexit.register(shutil.rmtree, self._dir, True)
+        return tempfile.mkstemp(suffix=suffix, dir=self._dir)
+
+
+def _from_stream(path: Path | None, display: str, host: str, spool: Spool,
+                 how: _Sniffing) -> Source:
+    """A source that can be read once only (stdin when ``path`` is None, a FIFO, ``<(cmd)``,
+    a device): sniff it from a bounded head first (nothing recognised: it is not read
+    further, so ``/dev/zero`` costs 16 KiB), then copy it whole in blocks into a spool
+    file that both passes read (memory stays one block)."""
+    src = Source(None, display, host, 0)
+    try:
+        fh: BinaryIO = sys.stdin.buffer if path is None else open(path, "rb")  # noqa: SIM115
+    except OSError as exc:
+        raise InputError(f"{display}: cannot read: {exc.strerror}") from None
+    try:
+        head = _read_up_to(fh, parsers.SNIFF_BYTES)
+        suffix = path.suffix if path is not None and is_compressed(path) else ""
+        if not suffix:  # compressed bytes are sniffed from what they inflate to, below
+            _sniff_head(src, head, how)
+            if src.parser is None:
+                return src
+        fd, name = spool.file(suffix)
+        with os.fdopen(fd, "wb") as out:
+            out.write(head)
+            while block := fh.read(1 << 20):
+                out.write(block)
+        src.path, src.spooled = Path(name), True
+        src.size = os.path.getsize(name)
+        if suffix:
+            _sniff_file(src, how)
+        src.notes.append("read once from a stream and kept in a temporary file for the "
+                         "second pass")
+        return src
+    except OSError as exc:
+        raise InputError(f"{display}: cannot read: {exc.strerror or exc}") from None
+    finally:
+        if path is not None:
+            fh.close()
+
+
+def _read_up_to(fh: BinaryIO, size: int) -> bytes:
+    """Up to ``size`` bytes of a stream (a pipe may hand them out in several reads)."""
+    parts: list[bytes] = []
+    got = 0
+    while got < size:
+        block = fh.read(size - got)
+        if not block:
+            break
+        parts.append(block)
+        got += len(block)
+    return b"".join(parts)
