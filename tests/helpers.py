@@ -67,3 +67,19 @@ def parse_error(module: ModuleType, path: Path) -> str:
     assert "\n" not in message
     return message
 
+
+
+def check_stats(
+    stats: ParseStats,
+    counts: tuple[int, int, int, int],
+    *,
+    variant: str | None = None,
+    skips: Mapping[str, int] | None = None,
+) -> None:
+    """Check a parse's counts (``lines, parsed, rejected, skipped``), and the variant and
+    the skip reasons when given: what every sample test of an export states first."""
+    assert (stats.lines, stats.parsed, stats.rejected, stats.skipped) == counts
+    if variant is not None:
+        assert stats.variant == variant
+    if skips is not None:
+        assert stats.skip_reasons == dict(skips)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from parsers import changes
-from tests.helpers import ALERT_ATTRS, parse_error, parse_events
+from tests.helpers import ALERT_ATTRS, check_stats, parse_error, parse_events
 
 DATA = Path(__file__).parent / "data" / "changes"
 
@@ -26,8 +26,7 @@ run = partial(parse_events, changes, kinds=changes.KINDS, attrs=(*ALERT_ATTRS, "
 
 def test_csv_sample() -> None:
     events, stats = run(DATA / "changes.csv")
-    assert (stats.lines, stats.parsed, stats.rejected, stats.skipped) == (8, 7, 1, 0)
-    assert stats.variant == "csv"
+    check_stats(stats, (8, 7, 1, 0), variant="csv")
     assert [(r.line, r.reason) for r in stats.rejects] == [(7, "bad time 'not-a-time'")]
     assert stats.notes == [
         "times without a zone read as UTC",
@@ -63,8 +62,7 @@ def test_csv_sample() -> None:
 
 def test_json_sample() -> None:
     events, stats = run(DATA / "changes.json")
-    assert (stats.lines, stats.parsed, stats.rejected, stats.skipped) == (3, 2, 1, 0)
-    assert stats.variant == "json"
+    check_stats(stats, (3, 2, 1, 0), variant="json")
     assert [(r.line, r.reason) for r in stats.rejects] == [(3, "missing description")]
     flag, failover = events
     assert (flag["kind"], flag["attrs"]["change_kind_raw"]) == ("feature_flag", "Feature-Flag")
@@ -89,8 +87,7 @@ def test_json_lines(tmp_path: Path) -> None:
         '{"Time": 1715681100, "KIND": "Rollback", "Description": "back to v0", "Status": "done"}\n'
     )
     events, stats = run(path)
-    assert (stats.lines, stats.parsed, stats.rejected, stats.skipped) == (4, 2, 1, 1)
-    assert stats.variant == "json lines"
+    check_stats(stats, (4, 2, 1, 1), variant="json lines")
     assert stats.rejects[0].line == 2
     assert [(e["kind"], e["ts"], e["line"]) for e in events] == [
         ("deploy", utc(10, 0), 1),

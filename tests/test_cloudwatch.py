@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from parsers import cloudwatch
-from tests.helpers import ALERT_ATTRS, parse_events
+from tests.helpers import ALERT_ATTRS, check_stats, parse_events
 
 DATA = Path(__file__).parent / "data" / "cloudwatch"
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "alerts"
@@ -58,13 +58,11 @@ def write(path: Path, items: list[Any]) -> Path:
 
 def test_sample_history() -> None:
     events, stats = run(DATA / "alarm_history.json")
-    assert (stats.lines, stats.parsed, stats.rejected, stats.skipped) == (7, 4, 0, 3)
-    assert stats.variant == "describe-alarm-history"
-    assert stats.skip_reasons == {
+    check_stats(stats, (7, 4, 0, 3), variant="describe-alarm-history", skips={
         "ConfigurationUpdate history item (not a StateUpdate)": 1,
         "Action history item (not a StateUpdate)": 1,
         "transition out of ALARM whose start is not in the file": 1,
-    }
+    })
     alb, cpu = events
     assert alb["attrs"]["alertname"] == "web-alb-5xx"
     assert (alb["ts"], alb["end"]) == (utc(10, 2, 5, 123000), utc(10, 41, 0, 250000))
@@ -172,7 +170,7 @@ def test_aws_cli_example_is_one_span(tmp_path: Path) -> None:
     assert cloudwatch.sniff(path.read_bytes()[:16384])
 
     (event,), stats = run(path)
-    assert (stats.lines, stats.parsed, stats.rejected, stats.skipped) == (2, 2, 0, 0)
+    check_stats(stats, (2, 2, 0, 0))
     # OK -> ALARM at 18:59:05.805Z, ALARM -> OK at 18:59:06.442Z (items newest first).
     assert event["ts"] == utc(18, 59, 5, 805000, day=(2014, 4, 9))
     assert event["end"] == utc(18, 59, 6, 442000, day=(2014, 4, 9))

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from parsers import datadog
-from tests.helpers import ALERT_ATTRS, parse_events
+from tests.helpers import ALERT_ATTRS, check_stats, parse_events
 
 DATA = Path(__file__).parent / "data" / "datadog"
 
@@ -45,12 +45,10 @@ def write(path: Path, docs: list[Any]) -> Path:
 
 def test_custom_template_pairs_by_cycle_key() -> None:
     events, stats = run(DATA / "webhook_custom.jsonl")
-    assert (stats.lines, stats.parsed, stats.rejected, stats.skipped) == (6, 4, 0, 2)
-    assert stats.variant == "webhook (custom template)"
-    assert stats.skip_reasons == {
+    check_stats(stats, (6, 4, 0, 2), variant="webhook (custom template)", skips={
         "notification that is not a monitor alert transition": 1,
         "Recovered notification whose trigger is not in the file": 1,
-    }
+    })
 
     fire, latency = events
     assert fire["attrs"]["alertname"] == "5xx ratio above 5%"
@@ -81,8 +79,7 @@ def test_custom_template_pairs_by_cycle_key() -> None:
 
 def test_default_template_pairs_by_title_and_scope() -> None:
     (event,), stats = run(DATA / "webhook_default.json")
-    assert (stats.lines, stats.parsed, stats.rejected, stats.skipped) == (2, 2, 0, 0)
-    assert stats.variant == "webhook (default template)"
+    check_stats(stats, (2, 2, 0, 0), variant="webhook (default template)")
     assert (event["ts"], event["end"]) == (utc(10, 5), utc(10, 20))
     assert event["attrs"]["alertname"] == "CPU usage high"
     assert event["attrs"]["scope"] == "host:i-3b93aafb"

@@ -12,7 +12,7 @@ import pytest
 
 from parsers import grafana
 from parsers.base import BadLineError
-from tests.helpers import ALERT_ATTRS, parse_events
+from tests.helpers import ALERT_ATTRS, check_stats, parse_events
 
 DATA = Path(__file__).parent / "data" / "grafana"
 
@@ -60,8 +60,7 @@ def test_webhook_json_lines_merge_firing_and_resolved() -> None:
     events, stats = run(DATA / "webhook.jsonl")
 
     # Line 1: 2 alerts, line 2: torn write, line 3: 2 alerts.
-    assert (stats.lines, stats.parsed, stats.rejected, stats.skipped) == (5, 4, 1, 0)
-    assert stats.variant == "webhook"
+    check_stats(stats, (5, 4, 1, 0), variant="webhook")
     assert [(r.line, r.reason.split(":")[0]) for r in stats.rejects] == [(2, "not valid JSON")]
     assert any("merged" in note for note in stats.notes)
 
@@ -130,12 +129,10 @@ def test_webhook_array_of_payloads(tmp_path: Path) -> None:
 def test_state_history_spans() -> None:
     events, stats = run(DATA / "state_history.json")
 
-    assert (stats.lines, stats.parsed, stats.rejected, stats.skipped) == (11, 9, 0, 2)
-    assert stats.variant == "state history (annotations API)"
-    assert stats.skip_reasons == {
+    check_stats(stats, (11, 9, 0, 2), variant="state history (annotations API)", skips={
         "annotation that is not an alert state change": 1,
         "transition to Normal whose firing transition is not in the file": 1,
-    }
+    })
     assert [
         (e["attrs"]["alertname"], e["host"], e["ts"], e["end"], e["attrs"]["state"], e["line"])
         for e in events

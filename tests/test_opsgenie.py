@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from parsers import opsgenie
-from tests.helpers import ALERT_ATTRS, parse_events
+from tests.helpers import ALERT_ATTRS, check_stats, parse_events
 
 DATA = Path(__file__).parent / "data" / "opsgenie"
 
@@ -34,8 +34,7 @@ def payloads() -> list[dict[str, Any]]:
 
 def test_webhook_actions_merge_into_spans() -> None:
     events, stats = run(DATA / "webhook.jsonl")
-    assert (stats.lines, stats.parsed, stats.rejected, stats.skipped) == (5, 5, 0, 0)
-    assert stats.variant == "webhook"
+    check_stats(stats, (5, 5, 0, 0), variant="webhook")
     assert any("merged" in note for note in stats.notes)
 
     fire, latency = events
@@ -137,8 +136,7 @@ def test_epoch(value: Any, expected: float | None) -> None:
 
 def test_rest_alert_list() -> None:
     events, stats = run(DATA / "alerts_list.json")
-    assert (stats.lines, stats.parsed, stats.rejected, stats.skipped) == (2, 2, 0, 0)
-    assert stats.variant == "api v2 alerts"
+    check_stats(stats, (2, 2, 0, 0), variant="api v2 alerts")
     fire, latency = events
     assert fire["ts"] == utc(10, 2, 12)
     # report.ackTime 268123 ms and closeTime 2333500 ms after createdAt.
@@ -183,7 +181,7 @@ def test_json_lines_with_a_torn_line(tmp_path: Path) -> None:
     path = tmp_path / "webhook.jsonl"
     path.write_text("\n".join([lines[0], lines[1][:60], lines[4], '{"level":"info"}']) + "\n")
     events, stats = run(path)
-    assert (stats.lines, stats.parsed, stats.rejected, stats.skipped) == (4, 2, 1, 1)
+    check_stats(stats, (4, 2, 1, 1))
     assert stats.rejects[0].line == 2
     assert events[0]["end"] == utc(10, 41, 5, 500000)
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from parsers import pagerduty
-from tests.helpers import ALERT_ATTRS, parse_error, parse_events
+from tests.helpers import ALERT_ATTRS, check_stats, parse_error, parse_events
 
 DATA = Path(__file__).parent / "data" / "pagerduty"
 
@@ -34,8 +34,7 @@ def compact(path: Path) -> str:
 
 def test_incidents_list() -> None:
     events, stats = run(DATA / "incidents.json")
-    assert (stats.lines, stats.parsed, stats.rejected, stats.skipped) == (2, 2, 0, 0)
-    assert stats.variant == "api incidents"
+    check_stats(stats, (2, 2, 0, 0), variant="api incidents")
 
     fire, latency = events
     assert fire["attrs"]["alertname"] == "5xx ratio above 5% on the edge"
@@ -93,12 +92,10 @@ def test_repeated_incident_keeps_the_later_snapshot(tmp_path: Path) -> None:
 
 def test_log_entries_group_into_spans() -> None:
     events, stats = run(DATA / "log_entries.json")
-    assert (stats.lines, stats.parsed, stats.rejected, stats.skipped) == (8, 5, 0, 3)
-    assert stats.variant == "api log entries"
-    assert stats.skip_reasons == {
+    check_stats(stats, (8, 5, 0, 3), variant="api log entries", skips={
         "log entry that is not a trigger, acknowledge or resolve": 2,
         "log entries of an incident whose trigger is not in the file": 1,
-    }
+    })
     fire, latency = events
     # "[#1234] 5xx ratio above 5% on the edge" is the reference summary.
     assert fire["attrs"]["alertname"] == "5xx ratio above 5% on the edge"
@@ -159,8 +156,7 @@ def test_log_entry_rejects(tmp_path: Path) -> None:
 
 def test_incidents_csv() -> None:
     events, stats = run(DATA / "incidents.csv")
-    assert (stats.lines, stats.parsed, stats.rejected, stats.skipped) == (4, 3, 1, 0)
-    assert stats.variant == "incidents csv"
+    check_stats(stats, (4, 3, 1, 0), variant="incidents csv")
     assert [(r.line, r.reason) for r in stats.rejects] == [(5, "bad timestamp 'yesterday'")]
     assert stats.notes == ["times without a zone read as UTC"]
     assert [
