@@ -26,6 +26,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.e2e.harness import processes
 from timeline.report import DEFAULT_FORMATS, FILES
 from timeline.report.atomic import MANIFEST
 
@@ -58,19 +59,8 @@ def _snapshot(folder: Path) -> dict[str, bytes]:
 
 def _session(sid: int) -> list[int]:
     """Live (not zombie) processes of session ``sid``."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(")") + 2:].split()
-        state, session = fields[0], int(fields[3])
-        if session == sid and state not in ("Z", "X"):
-            found.append(int(entry))
-    return found
+    return [pid for pid, state, _, session in processes()
+            if session == sid and state not in ("Z", "X")]
 
 
 def _wait_for(what: str, ready: Callable[[], bool], proc: subprocess.Popen[bytes]) -> bool:

@@ -283,8 +283,8 @@ def accepts(port: int) -> bool:
         return False
 
 
-def _proc_table() -> list[tuple[int, str, int]]:
-    """(pid, state, process group) of every process, from /proc."""
+def processes() -> list[tuple[int, str, int, int]]:
+    """(pid, state, process group, session) of every process, from /proc."""
     out = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -293,9 +293,15 @@ def _proc_table() -> list[tuple[int, str, int]]:
             stat = Path(f"/proc/{entry}/stat").read_text()
         except OSError:
             continue
+        # The command name (in parentheses) may hold spaces: fields start after the last ")".
         fields = stat[stat.rfind(")") + 2 :].split()
-        out.append((int(entry), fields[0], int(fields[2])))
+        out.append((int(entry), fields[0], int(fields[2]), int(fields[3])))
     return out
+
+
+def _proc_table() -> list[tuple[int, str, int]]:
+    """(pid, state, process group) of every process."""
+    return [(pid, state, pgrp) for pid, state, pgrp, _ in processes()]
 
 
 def _cmdline(pid: int) -> str:
