@@ -120,24 +120,7 @@ def web_host(h: H.Harness, name: str, app: H.App) -> H.Nginx:
     """A web host: nginx.conf includes sites-enabled/*, where a link to sites-available/shop
     is the only entry (as in tests/e2e/test_scenarios.py)."""
     web = h.nginx(name)
-    avail, enabled = web.prefix / "sites-available", web.prefix / "sites-enabled"
-    avail.mkdir()
-    enabled.mkdir()
-    (avail / "shop").write_text(f"""server {{
-    listen {web.address};
-    server_name {SITE};
-    root {h.docroot};
-
-    location /static/ {{ expires 1y; }}
-    location = /favicon.ico {{ log_not_found on; }}
-    location = /healthz {{ default_type text/plain; return 200 "ok\\n"; }}
-    location / {{
-        proxy_pass http://{app.address};
-        proxy_set_header Host $host;
-    }}
-}}
-""")
-    (enabled / "shop").symlink_to(avail / "shop")
+    enabled = H.shop_site(web, SITE, h.docroot, app.address)
     web.configure(f"    include {enabled}/*;")
     return web
 

@@ -740,6 +740,31 @@ def make_users(n: int, net: int = 1, seed: int = 1) -> list[User]:
     return [User(f"127.{net}.{i // 250}.{i % 250 + 1}", rng.choice(BROWSERS)) for i in range(n)]
 
 
+def shop_site(web: Nginx, site: str, docroot: Path, upstream: str) -> Path:
+    """Give ``web`` the seed's site layout: ``sites-available/shop`` (static files from
+    ``docroot``, the rest proxied to ``upstream``) linked from ``sites-enabled/``, as a
+    Debian host has it. Returns the ``sites-enabled`` folder for nginx.conf to include."""
+    avail, enabled = web.prefix / "sites-available", web.prefix / "sites-enabled"
+    avail.mkdir()
+    enabled.mkdir()
+    (avail / "shop").write_text(f"""server {{
+    listen {web.address};
+    server_name {site};
+    root {docroot};
+
+    location /static/ {{ expires 1y; }}
+    location = /favicon.ico {{ log_not_found on; }}
+    location = /healthz {{ default_type text/plain; return 200 "ok\\n"; }}
+    location / {{
+        proxy_pass http://{upstream};
+        proxy_set_header Host $host;
+    }}
+}}
+""")
+    (enabled / "shop").symlink_to(avail / "shop")
+    return enabled
+
+
 def shop_path(rng: random.Random) -> str:
     """A shop visitor's next request: pages, the cart API, static files."""
     return rng.choices(PAGES, weights=_PAGE_WEIGHTS)[0][1](rng)

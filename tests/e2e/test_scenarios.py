@@ -25,6 +25,7 @@ from tests.e2e.harness import (
     assert_self_check,
     assert_tool_matches,
     make_users,
+    shop_site,
     wait_for,
 )
 
@@ -197,24 +198,7 @@ def _web_host(
     ``default_server``: nginx.conf also has a catch-all ``default_server`` whose root is an
     empty folder (as a stock nginx.conf's ``server_name _`` block)."""
     web = h.nginx(name)
-    avail, enabled = web.prefix / "sites-available", web.prefix / "sites-enabled"
-    avail.mkdir()
-    enabled.mkdir()
-    (avail / "shop").write_text(f"""server {{
-    listen {web.address};
-    server_name {SITE};
-    root {h.docroot};
-
-    location /static/ {{ expires 1y; }}
-    location = /favicon.ico {{ log_not_found on; }}
-    location = /healthz {{ default_type text/plain; return 200 "ok\\n"; }}
-    location / {{
-        proxy_pass http://{app.address};
-        proxy_set_header Host $host;
-    }}
-}}
-""")
-    (enabled / "shop").symlink_to(avail / "shop")
+    enabled = shop_site(web, SITE, h.docroot, app.address)
     catch_all = ""
     if default_server:
         empty = web.prefix / "html-default"
