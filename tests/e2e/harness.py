@@ -50,6 +50,9 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+# Alertmanager's fingerprint, as the bundled sample alerts compute it.
+from sample_logs.generate import fingerprint
+
 #: Set to 1 to skip the e2e scenarios when Nginx or libfaketime is missing (else they fail).
 SKIP_ENV = "INCIDENT_TIMELINE_SKIP_E2E"
 #: A folder: each scenario's logs/ and report/ are copied to FOLDER/<test>/ (to compare versions).
@@ -1123,17 +1126,6 @@ def compute_truth(
         "requests_failed_in_fault": sum(1 for o in inwin if failed(o)),
         "outcomes_in_fault": dict(sorted(kinds.items())),
     }
-
-
-def fingerprint(labels: dict[str, str]) -> str:
-    """prometheus/common model.LabelSet.Fingerprint: FNV-1a 64 over sorted name/value pairs."""
-    h = 14695981039346656037
-    for name in sorted(labels):
-        for part in (name, labels[name]):
-            for b in part.encode():
-                h = ((h ^ b) * 1099511628211) & 0xFFFFFFFFFFFFFFFF
-            h = ((h ^ 0xFF) * 1099511628211) & 0xFFFFFFFFFFFFFFFF
-    return f"{h:016x}"
 
 
 def _notification(
