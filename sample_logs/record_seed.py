@@ -197,15 +197,7 @@ def alert_spans(lines: list[tuple[float, int]], t_lo: float, t_hi: float) -> lis
 def write_webhook(path: Path, spans: list[list[float]]) -> None:
     """Alertmanager webhook v4 lines: the Watchdog, then firing + resolved of each span."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    lines = [
-        H._notification(
-            {"alertname": "Watchdog", "severity": "none"},
-            {"summary": "Alerting pipeline heartbeat: this alert is always firing."},
-            "2023-03-19T00:00:00.467214317Z",
-            "",
-            False,
-        )
-    ]
+    lines = [H.watchdog_notification()]
     labels = {
         "alertname": "NginxHighErrorRate",
         "instance": "lb-1:9113",

@@ -1201,6 +1201,17 @@ def probe_alert(
     return spans[0] if spans else None
 
 
+def watchdog_notification() -> str:
+    """The webhook line of Alertmanager's always-firing Watchdog (started the day before)."""
+    return _notification(
+        {"alertname": "Watchdog", "severity": "none"},
+        {"summary": "Alerting pipeline heartbeat: this alert is always firing."},
+        "2023-03-19T00:00:00.467214317Z",
+        "",
+        False,
+    )
+
+
 def write_webhook(
     path: Path,
     probes: Sequence[Outcome],
@@ -1210,15 +1221,7 @@ def write_webhook(
     """Alertmanager webhook v4 JSON lines: the Watchdog, and ProbeFailed firing/resolved
     (once per alert of :func:`probe_alerts`)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    lines = [
-        _notification(
-            {"alertname": "Watchdog", "severity": "none"},
-            {"summary": "Alerting pipeline heartbeat: this alert is always firing."},
-            "2023-03-19T00:00:00.467214317Z",
-            "",
-            False,
-        )
-    ]
+    lines = [watchdog_notification()]
     labels = {
         "alertname": "ProbeFailed",
         "instance": instance,
