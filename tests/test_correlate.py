@@ -100,14 +100,20 @@ def test_alert_gives_time_to_detect_and_watchdog_is_ignored(traffic: Traffic) ->
     assert "alert_firing" in kinds and "alert_resolved" in kinds
 
 
+def _refused(peer: str) -> list[dict[str, Any]]:
+    """lb-1's error log: 100 ``connect() failed (111)`` toward ``peer``, one every 10 s
+    from T0 + 1 h."""
+    return [event_row(T0 + 3600 + i * 10, "upstream_refused", "lb-1",
+                      "connect() failed (<n>: Connection refused) while connecting to upstream",
+                      attrs={"upstream": f"http://{peer}/"}, line=i + 1)
+            for i in range(100)]
+
+
 def test_upstream_refused_is_the_cause(traffic: Traffic) -> None:
     def fail(ts: float, user: str) -> bool:
         return T0 + 3600 <= ts < T0 + 4800
 
-    events = [event_row(T0 + 3600 + i * 10, "upstream_refused", "lb-1",
-                        "connect() failed (<n>: Connection refused) while connecting to upstream",
-                        attrs={"upstream": "http://10.0.1.13:80/"}, line=i + 1)
-              for i in range(100)]
+    events = _refused("10.0.1.13:80")
     inc = build(make_dataset(traffic(fail=fail), events)).incidents[0]
     assert inc.causes[0].kind == "upstream_unreachable"
     assert "10.0.1.13:80" in inc.causes[0].summary
@@ -186,10 +192,7 @@ def test_one_upstream_of_two_down_is_partial(traffic: Traffic) -> None:
     def fail(ts: float, user: str) -> bool:
         return T0 + 3600 <= ts < T0 + 4800 and user in bad_users
 
-    events = [event_row(T0 + 3600 + i * 10, "upstream_refused", "lb-1",
-                        "connect() failed (<n>: Connection refused) while connecting to upstream",
-                        attrs={"upstream": "http://10.0.1.12:80/"}, line=i + 1)
-              for i in range(100)]
+    events = _refused("10.0.1.12:80")
     inc = build(make_dataset(traffic(fail=fail), events)).incidents[0]
     assert inc.causes[0].kind == "upstream_partial"
     assert "10.0.1.12:80" in inc.causes[0].summary
