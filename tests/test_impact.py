@@ -263,8 +263,14 @@ def test_hostile_route_is_escaped_in_markdown(traffic: Traffic) -> None:
         assert raw not in md
     html = MarkdownIt("commonmark").enable("table").render(md)
     assert "<script>" not in html
-    route_rows = [r for r in re.findall(r"<tr>(.*?)</tr>", html, re.S) if "/x|y" in r]
+    def cells_of(row: str) -> list[str]:
+        return re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)
+
+    rows_with = [r for r in re.findall(r"<tr>(.*?)</tr>", html, re.S) if "/x|y" in r]
+    # The route table's row, and the "what changed" table's (ten cells, none split).
+    route_rows = [r for r in rows_with if len(cells_of(r)) == 3]
     assert len(route_rows) == 1
+    assert all(len(cells_of(r)) == 10 for r in rows_with if r not in route_rows)
     cells = re.findall(r"<td[^>]*>(.*?)</td>", route_rows[0], re.S)
     # The whole path stays in its cell, as code: the pipe did not split the row.
     assert len(cells) == 3

@@ -48,12 +48,21 @@ from timeline.impact import (
     surging_statuses,
 )
 from timeline.ingest import Dataset
+from timeline.joins import (
+    ErrorIndex,
+    JoinPartial,
+    build_index,
+    error_upstreams,
+    finish_join,
+    join_chunk,
+)
 from timeline.method import BASELINE_S, describe_method
 from timeline.model import Analysis, AnalysisOptions, Edge, Incident
 from timeline.narrate import narrate
 from timeline.report.escape import md_code
 from timeline.routes import routes_of
 from timeline.timefmt import fmt_ts
+from timeline.shift import Bounds, ShiftPartial, choose_baseline, failing_mask, finish, shift_chunk
 
 #: Rows after the end read back too, to find where silent hosts serve again.
 ROWS_AFTER_S = 300
@@ -243,6 +252,8 @@ class _SecondPass:
     timeout: Timeout
     #: The most distinct probe clients seen around any window.
     probes: int = 0
+    #: The error-log entries that name a request, indexed once (``timeline.joins``).
+    errors: ErrorIndex | None = None
 
     def where(self, src: int, line: int) -> str:
         """``file:line`` of a row, from its source index and line number."""
@@ -289,6 +300,7 @@ class _SecondPass:
                 inc.peak_ts + bins.width, self.where)
         count_exclusions(inc, rows, rule_of, rules)
         self._latency(inc, rows, not_users)
+        self._explain(inc, rows)
         if options.slo is not None:
             measure_slo(inc, self.bins.table, options.slo, self.bins.width)
         if _is_scan(inc):
@@ -312,6 +324,37 @@ class _SecondPass:
         base_rows = self.dataset.load_rows(lo, inc.start) if timed else rows.iloc[:0]
         measure_latency(inc, rows, not_users, base_rows,
                         _not_users(base_rows, self.options.rules), self.edge_hosts)
+
+    def _explain(self, inc: Incident, rows: pd.DataFrame) -> None:
+        """What changed against the baseline (:mod:`timeline.shift`) and the error-log
+        entries joined to the requests (:mod:`timeline.joins`), both as accumulators fed
+        one chunk: the rows read back around the window, then the baseline's."""
+        first = self.dataset.agg.span()
+        if first is None:
+            return
+        if self.errors is None:
+            self.errors = build_index(self.dataset.events)
+        kind, lo, hi = choose_baseline(inc.start, inc.end, first[0])
+        lat = inc.impact.latency.get("request_time")
+        slow = (lat.baseline.p95_s if lat is not None and lat.baseline is not None
+                and "latency" in inc.signals and not inc.impact.requests_failed else None)
+        bounds = Bounds((inc.start, inc.end), (lo, hi), kind,
+                        tuple(inc.impact.failing_statuses), slow)
+        window = (inc.start, inc.end)
+        shift, joined = ShiftPartial(), JoinPartial()
+        # Each row once: the rows read back around the window from its start, the
+        # baseline's (which may reach into the rows read back) before it.
+        base = self.dataset.load_rows(lo, min(hi, inc.start))
+        inside = rows[rows["ts"].to_numpy(dtype=float) >= inc.start] if len(rows) else rows
+        for chunk in (inside, base[base["ts"].to_numpy(dtype=float) < inc.start]):
+            fails = failing_mask(chunk, bounds)
+            matched, part = join_chunk(chunk, self.errors, window, fails)
+            joined.merge(part)
+            chunk["error_upstream"] = error_upstreams(matched, self.errors)
+            shift.merge(shift_chunk(chunk, bounds))
+        inc.changes = finish(shift, bounds, self.where)
+        w = self.bins.width
+        inc.joins = finish_join(joined, self.errors, (inc.start - w, inc.end + w))
 
     def _dropped(self, inc: Incident) -> int:
         """Connections Nginx dropped in the window before logging a request: the access log

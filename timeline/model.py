@@ -291,6 +291,85 @@ class Impact:
 
 
 @dataclass
+class Change:
+    """One row of the "what changed" table (:mod:`timeline.shift`): a value of a dimension
+    (or of a pair, ``route+upstream``) whose share rose among the window's failing
+    requests, or whose share of all requests fell (a dip)."""
+
+    dimension: str
+    value: str
+    #: ``rise`` or ``dip``
+    direction: str
+    window_count: int
+    window_share: float
+    baseline_count: int
+    baseline_share: float
+    #: window share / baseline share, each floored at half a request
+    lift: float
+    #: one-sided Fisher exact test, and the Benjamini-Hochberg adjusted value
+    p_value: float
+    q_value: float
+    #: ``file:line`` of the first failing request in the window with the value (a rise)
+    #: or of its last request in the baseline (a dip)
+    evidence: str
+    evidence_ts: float | None
+    #: failed / all requests with the value in the window
+    failure_rate: float
+    #: what the baseline share is of: ``failing`` requests, or ``all`` requests
+    reference: str
+    #: for an upstream value: the backend host it is tied to, and how (``timeline.links``)
+    backend: str = ""
+
+
+@dataclass
+class ChangeTable:
+    """The "what changed" table of one incident, with what it compared."""
+
+    changes: list[Change]
+    #: ``before``, ``day`` or ``week``, and the baseline's bounds (epoch seconds)
+    baseline_kind: str
+    baseline_start: float
+    baseline_end: float
+    #: ``failures`` or ``slow`` (a latency incident without failures)
+    target: str
+    window_failing: int
+    window_total: int
+    baseline_failing: int
+    baseline_total: int
+    #: how many values were tested (the Benjamini-Hochberg m)
+    tested: int
+    #: pair dimensions left out for having too many values
+    pairs_dropped: list[str] = field(default_factory=list)
+
+
+@dataclass
+class JoinedFailure:
+    """Failing requests of one status that an error-log entry explains
+    (:mod:`timeline.joins`): ``matched`` of the ``requests`` answered ``status`` in the
+    window have a ``message`` to ``peer`` in ``host``'s error log."""
+
+    status: int
+    requests: int
+    matched: int
+    host: str
+    message: str
+    peer: str
+    #: ``file:line`` of the first such error entry
+    first_source: str
+
+
+@dataclass
+class JoinReport:
+    """The error-log entries of the window that name a request, and how many of them
+    matched an access-log request."""
+
+    errors: int
+    matched: int
+    unmatched: int
+    failures: list[JoinedFailure] = field(default_factory=list)
+
+
+@dataclass
 class Incident:
     """One incident window and everything said about it."""
 
@@ -329,6 +408,10 @@ class Incident:
     #: Related alerts beyond the first ``narrate.MAX_ALERTS`` (by firing time): counted in
     #: one timeline entry, not listed (they are all in timeline.json's events).
     alerts_more: int = 0
+    #: What changed against the baseline (``timeline.shift``); None when not computed.
+    changes: ChangeTable | None = None
+    #: The error-log entries joined to the requests (``timeline.joins``).
+    joins: JoinReport | None = None
 
     @property
     def duration_s(self) -> float:

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from timeline import explain
 from timeline.bins import Bins
 from timeline.ingest import Dataset
 from timeline.links import (
@@ -273,11 +274,14 @@ def narrate(inc: Incident, dataset: Dataset, rows: pd.DataFrame, bins: Bins) -> 
         end_edge.note if end_edge is not None and end_edge.note else
         "last failing request or end of silence"),
         end_edge.source if end_edge is not None else ""))
+    explain.annotate(inc, links)
+    entries += explain.join_entries(inc, links)
     order = {"start": 0, "end": 9}
     entries.sort(key=lambda e: (e.ts, order.get(e.kind, 5), e.host, e.text))
     inc.timeline = entries
     _causes(inc, actions, groups, events, bins,
             _served_share_of_failing_routes(req, inc), links)
+    explain.apply_rules(inc, links)
 
 
 def _link_upstreams(

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from typing import Literal
 
@@ -35,6 +35,7 @@ from timeline.model import (
     Quantiles,
 )
 from timeline.report.clock import Clock
+from timeline.shift import MIN_BASELINE_FAILING
 
 Status = Literal["measured", "suggested", "todo"]
 
@@ -233,10 +234,29 @@ class ReportContext:
     duration: Callable[[float | None], str]
     quantiles: Callable[[Quantiles | None], str]
     t_plus: Callable[[float], str]
+    #: The "what changed" table's basis in words (plain text: escape it), "" without one.
+    changes_note: str = ""
+    #: The error-log join's counts in words (plain text), "" without one.
+    joins_note: str = ""
+    #: Per failing status, the error-log message its requests had, in words (plain text).
+    joins_lines: list[str] = field(default_factory=list)
+    #: A share (0-1) as a percentage, and a p-value, for the table.
+    pct: Callable[[float], str] = field(default=lambda x: pct(x))
+    pvalue: Callable[[float], str] = field(default=lambda x: pvalue(x))
 
     def as_mapping(self) -> dict[str, object]:
         """The keys as a template sees them (shallow: values are the objects themselves)."""
         return {f: getattr(self, f) for f in self.__dataclass_fields__}
+
+
+def pct(x: float) -> str:
+    """A share (0-1) as a percentage with one decimal."""
+    return f"{100.0 * x:.1f}%"
+
+
+def pvalue(x: float) -> str:
+    """A p-value in two significant digits (a tail below the float range as <1e-300)."""
+    return "<1e-300" if x == 0.0 else f"{x:.2g}"
 
 
 def duration(seconds: float | None) -> str:
@@ -403,4 +423,51 @@ def build_context(analysis: Analysis, *, redaction_note: str = "",
         display_tz=clock.label, redacted=bool(redaction_note), redaction_note=redaction_note,
         fmt_ts=fmt_ts, duration=duration, quantiles=quantiles,
         t_plus=lambda ts: t_plus(ts, origin),
+        changes_note=_changes_note(inc, fmt_ts), joins_note=_joins_note(inc),
+        joins_lines=_joins_lines(inc),
     )
+
+
+_BASELINE_KIND = {
+    "before": "the same length just before the window",
+    "day": "the same hours a day earlier",
+    "week": "the same hours a week earlier",
+}
+
+
+def _changes_note(inc: Incident | None, fmt_ts: Callable[[float], str]) -> str:
+    """What the "what changed" table compared, in words."""
+    t = inc.changes if inc is not None else None
+    if t is None:
+        return ""
+    of = "failing" if t.target == "failures" else "slow"
+    ref = ("failing requests" if t.baseline_failing >= MIN_BASELINE_FAILING
+           else f"requests (it had only {t.baseline_failing} {of} ones)")
+    return (f"The window against a baseline of {_BASELINE_KIND[t.baseline_kind]} "
+            f"({fmt_ts(t.baseline_start)} to {fmt_ts(t.baseline_end)}): {t.window_failing} "
+            f"{of} of {t.window_total} requests in the window (all hosts), "
+            f"{t.baseline_failing} of {t.baseline_total} in the baseline. A rise is a "
+            f"value's share of the window's {of} requests against its share of the "
+            f"baseline's {ref}; for a status, of all requests. A dip is a value's share of "
+            "all requests falling. Lift is the ratio of the two shares; p a one-sided "
+            f"Fisher exact test, q its Benjamini-Hochberg correction over the {t.tested} "
+            "values tested. Most telling first.")
+
+
+def _joins_note(inc: Incident | None) -> str:
+    j = inc.joins if inc is not None else None
+    if j is None:
+        return ""
+    return (f"Error log joined to the requests: of the {j.errors} error-log entries around "
+            f"the window that name a request, {j.matched} matched an access-log request "
+            f"(same host, client and request line, within a second) and {j.unmatched} did "
+            "not.")
+
+
+def _joins_lines(inc: Incident | None) -> list[str]:
+    j = inc.joins if inc is not None else None
+    if j is None:
+        return []
+    return [f"{f.requests} requests answered {f.status}; {f.matched} of them have a "
+            f"“{f.message}”" + (f" to {f.peer}" if f.peer else "")
+            + f" in {f.host}'s error log (first at {f.first_source})" for f in j.failures]

@@ -15,11 +15,14 @@ from timeline.model import (
     LATENCY_FIELDS,
     Analysis,
     Breakdown,
+    Change,
+    ChangeTable,
     Edge,
     Impact,
     Incident,
     KeyTime,
     KeyTimes,
+    JoinReport,
     Link,
     Quantiles,
     SloReport,
@@ -206,7 +209,43 @@ def incident_dict(inc: Incident, kt: KeyTimes | None = None) -> dict[str, Any]:
             for e in inc.timeline
         ],
         "upstream_links": [_link(link) for link in inc.upstream_links],
+        "changes": [_change(c) for c in inc.changes.changes] if inc.changes else [],
+        "changes_basis": _change_basis(inc.changes),
+        "error_joins": _joins(inc.joins),
     }
+
+
+def _change(c: Change) -> dict[str, Any]:
+    """One row of the "what changed" table (the contract's ``incidents[].changes[]``)."""
+    return {"dimension": c.dimension, "value": c.value, "direction": c.direction,
+            "window_count": c.window_count, "window_share": c.window_share,
+            "baseline_count": c.baseline_count, "baseline_share": c.baseline_share,
+            "lift": c.lift, "p_value": c.p_value, "q_value": c.q_value,
+            "failure_rate": c.failure_rate, "reference": c.reference,
+            "evidence": c.evidence or None, "evidence_ts": iso(c.evidence_ts),
+            "backend": c.backend or None}
+
+
+def _change_basis(t: ChangeTable | None) -> dict[str, Any] | None:
+    """What the "what changed" table compared."""
+    if t is None:
+        return None
+    return {"baseline": t.baseline_kind, "baseline_from": iso(t.baseline_start),
+            "baseline_to": iso(t.baseline_end), "target": t.target,
+            "window_failing": t.window_failing, "window_total": t.window_total,
+            "baseline_failing": t.baseline_failing, "baseline_total": t.baseline_total,
+            "test": "fisher_exact_one_sided", "correction": "benjamini_hochberg",
+            "tested": t.tested, "pairs_dropped": t.pairs_dropped}
+
+
+def _joins(j: JoinReport | None) -> dict[str, Any] | None:
+    """The error-log entries joined to the requests."""
+    if j is None:
+        return None
+    return {"errors": j.errors, "matched": j.matched, "unmatched": j.unmatched,
+            "failures": [{"status": f.status, "requests": f.requests, "matched": f.matched,
+                          "host": f.host, "message": f.message, "peer": f.peer or None,
+                          "first_source": f.first_source} for f in j.failures]}
 
 
 def events_list(analysis: Analysis) -> list[dict[str, Any]]:
