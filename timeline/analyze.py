@@ -48,6 +48,7 @@ from timeline.impact import (
     surging_statuses,
 )
 from timeline.ingest import Dataset
+from timeline.errtemplates import finish_templates, template_chunk
 from timeline.joins import (
     ErrorIndex,
     JoinPartial,
@@ -353,6 +354,8 @@ class _SecondPass:
             chunk["error_upstream"] = error_upstreams(matched, self.errors)
             shift.merge(shift_chunk(chunk, bounds))
         inc.changes = finish(shift, bounds, self.where)
+        inc.error_templates = finish_templates(
+            template_chunk(self.dataset.events, window, (lo, hi)), window, (lo, hi))
         w = self.bins.width
         inc.joins = finish_join(joined, self.errors, (inc.start - w, inc.end + w))
 

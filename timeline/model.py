@@ -370,6 +370,24 @@ class JoinReport:
 
 
 @dataclass
+class TemplateChange:
+    """An error-log message template new in the window or surged against the baseline
+    (:mod:`timeline.errtemplates`)."""
+
+    host: str
+    kind: str
+    template: str
+    window_count: int
+    baseline_count: int
+    window_rate_per_min: float
+    baseline_rate_per_min: float
+    #: ``new`` (never seen before the window) or ``surged``
+    status: str
+    first_ts: float
+    first_source: str
+
+
+@dataclass
 class Incident:
     """One incident window and everything said about it."""
 
@@ -412,6 +430,8 @@ class Incident:
     changes: ChangeTable | None = None
     #: The error-log entries joined to the requests (``timeline.joins``).
     joins: JoinReport | None = None
+    #: Error-log templates new in the window or surged (``timeline.errtemplates``).
+    error_templates: list[TemplateChange] = field(default_factory=list)
 
     @property
     def duration_s(self) -> float:

@@ -212,6 +212,13 @@ def incident_dict(inc: Incident, kt: KeyTimes | None = None) -> dict[str, Any]:
         "changes": [_change(c) for c in inc.changes.changes] if inc.changes else [],
         "changes_basis": _change_basis(inc.changes),
         "error_joins": _joins(inc.joins),
+        "error_templates": [
+            {"host": t.host, "kind": t.kind, "template": t.template,
+             "window_count": t.window_count, "baseline_count": t.baseline_count,
+             "window_rate_per_min": t.window_rate_per_min,
+             "baseline_rate_per_min": t.baseline_rate_per_min, "status": t.status,
+             "first_ts": iso(t.first_ts), "first_source": t.first_source}
+            for t in inc.error_templates],
     }
 
 
