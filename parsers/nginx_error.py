@@ -321,6 +321,9 @@ _MASKS: tuple[tuple[str, re.Pattern[str], str], ...] = (
     ('user "', re.compile(r'(user ")[^"]*"'), r'\1<user>"'),
     # open() "/var/www/x" failed; "/srv/index.html" is not found
     ('"/', re.compile(r'"/[^"]*"'), '"<path>"'),
+    # "an upstream response is buffered to a temporary file /var/lib/nginx/proxy/1/00/01"
+    # (ngx_event_pipe: the only path Nginx writes unquoted, one per buffered response)
+    ("temporary file /", re.compile(r"(temporary file )/\S+"), r"\1<path>"),
     # connect() to [2001:db8::1]:443 failed
     ("[", re.compile(r"\[[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*\](?::\d+)?"), "<addr>"),
     # 10.0.2.15:8080, 203.0.113.7 (not inside 1.2.3.4.5 or v10.0.0.1)

@@ -376,6 +376,10 @@ def test_template_masks() -> None:
     )
     assert t(b"nginx/1.22.1") == "nginx/1.22.1"
     assert len(t(b"x" * 5000)) == 303
+    # The one path Nginx writes unquoted: one template for every buffered response.
+    assert t(b"an upstream response is buffered to a temporary file "
+             b"/var/lib/nginx/proxy/0/27/0000001270 while reading upstream") == (
+        "an upstream response is buffered to a temporary file <path> while reading upstream")
 
 
 def _shared_files() -> list[Path]:

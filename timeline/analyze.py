@@ -38,6 +38,7 @@ from timeline.edges import (
     trim_strays,
 )
 from timeline.errors import UsageError
+from timeline.errtemplates import finish_templates, template_chunk
 from timeline.impact import (
     bound_users,
     count_exclusions,
@@ -48,7 +49,6 @@ from timeline.impact import (
     surging_statuses,
 )
 from timeline.ingest import Dataset
-from timeline.errtemplates import finish_templates, template_chunk
 from timeline.joins import (
     ErrorIndex,
     JoinPartial,
@@ -62,8 +62,16 @@ from timeline.model import Analysis, AnalysisOptions, Edge, Incident
 from timeline.narrate import narrate
 from timeline.report.escape import md_code
 from timeline.routes import routes_of
+from timeline.shift import (
+    Bounds,
+    ShiftPartial,
+    baseline_slices,
+    choose_baseline,
+    failing_mask,
+    finish,
+    shift_chunk,
+)
 from timeline.timefmt import fmt_ts
-from timeline.shift import Bounds, ShiftPartial, choose_baseline, failing_mask, finish, shift_chunk
 
 #: Rows after the end read back too, to find where silent hosts serve again.
 ROWS_AFTER_S = 300
@@ -345,15 +353,22 @@ class _SecondPass:
         shift, joined = ShiftPartial(), JoinPartial()
         # Each row once: the rows read back around the window from its start, the
         # baseline's (which may reach into the rows read back) before it.
-        base = self.dataset.load_rows(lo, min(hi, inc.start))
-        inside = rows[rows["ts"].to_numpy(dtype=float) >= inc.start] if len(rows) else rows
-        for chunk in (inside, base[base["ts"].to_numpy(dtype=float) < inc.start]):
+        hi = min(hi, inc.start)
+        counts = self.dataset.agg.counts
+        minute = counts["minute"].to_numpy(dtype=np.int64) * 60
+        in_base = int(counts["n"].to_numpy()[(minute >= lo) & (minute < hi)].sum())
+        chunks = [rows[rows["ts"].to_numpy(dtype=float) >= inc.start] if len(rows) else rows]
+        base = [self.dataset.load_rows(a, b) for a, b in baseline_slices(lo, hi, in_base)]
+        both = pd.concat(base, ignore_index=True) if len(base) > 1 else base[0]
+        chunks.append(both[both["ts"].to_numpy(dtype=float) < hi])
+        for chunk in chunks:
             fails = failing_mask(chunk, bounds)
             matched, part = join_chunk(chunk, self.errors, window, fails)
             joined.merge(part)
             chunk["error_upstream"] = error_upstreams(matched, self.errors)
             shift.merge(shift_chunk(chunk, bounds))
         inc.changes = finish(shift, bounds, self.where)
+        inc.changes.baseline_requests = in_base
         inc.error_templates = finish_templates(
             template_chunk(self.dataset.events, window, (lo, hi)), window, (lo, hi))
         w = self.bins.width

@@ -8,8 +8,8 @@ value for the dimension: it still counts in the totals, it is never a row of the
 
 from __future__ import annotations
 
-import ipaddress
 import re
+import socket
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
@@ -73,16 +73,23 @@ def user_agent_class(agent: str) -> str:
 def client_network(client: str) -> str:
     """The client's /24 (IPv4) or /48 (IPv6) network; ``""`` for what is no address."""
     m = _IPV4.match(client)
-    if m is not None and all(int(p) < 256 for p in m.groups()):
-        return f"{m.group(1)}.{m.group(2)}.{m.group(3)}.0/24"
-    try:
-        addr = ipaddress.ip_address(client.strip())
-    except ValueError:
+    if m is not None:
+        if all(int(p) < 256 for p in m.groups()):
+            return f"{m.group(1)}.{m.group(2)}.{m.group(3)}.0/24"
         return ""
-    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
-        return client_network(str(addr.ipv4_mapped))
-    bits = 24 if addr.version == 4 else 48
-    return str(ipaddress.ip_network(f"{addr}/{bits}", strict=False))
+    if ":" not in client:
+        return ""
+    try:
+        packed = socket.inet_pton(socket.AF_INET6, client.strip())
+    except OSError:
+        return ""
+    if packed[:12] == b"\0" * 10 + b"\xff\xff":  # ::ffff:a.b.c.d, an IPv4 client
+        return f"{packed[12]}.{packed[13]}.{packed[14]}.0/24"
+    groups = [packed[0] << 8 | packed[1], packed[2] << 8 | packed[3], packed[4] << 8 | packed[5]]
+    # The canonical text (RFC 5952): the zeros ending the prefix join the "::".
+    while groups and groups[-1] == 0:
+        groups.pop()
+    return ":".join(f"{g:x}" for g in groups) + "::/48"
 
 
 def referer_host(referer: str) -> str:
@@ -116,9 +123,18 @@ def _band(value: float, bands: tuple[tuple[float, str], ...], last: str) -> str:
 
 def _mapped(values: pd.Series | np.ndarray, fn: Callable[[str], str]
             ) -> tuple[np.ndarray, list[str]]:
-    """Codes and labels of ``fn`` over the values, ``fn`` called once per distinct value."""
-    codes, uniques = pd.factorize(np.asarray(values, dtype=object).astype(str))
-    labels = [fn(str(u)) for u in uniques]
+    """Codes and labels of ``fn`` over the values, ``fn`` called once per distinct value
+    (a categorical column's categories are its distinct values already)."""
+    if isinstance(values, pd.Series) and isinstance(values.dtype, pd.CategoricalDtype):
+        codes = values.cat.codes.to_numpy(dtype=np.int64)
+        uniques = [str(u) for u in values.cat.categories]
+        if (codes < 0).any():  # a missing value: its own code, labelled ""
+            codes = np.where(codes < 0, len(uniques), codes)
+            uniques.append("")
+    else:
+        raw, found = pd.factorize(np.asarray(values))
+        codes, uniques = raw.astype(np.int64), [str(u) for u in found]
+    labels = [fn(u) if u else "" for u in uniques]
     # Distinct raw values may share a label (two paths, one route): relabel.
     lab_codes, lab_uniques = pd.factorize(np.asarray(labels or [""], dtype=object))
     out = lab_codes[codes] if len(codes) else np.zeros(0, dtype=np.int64)
@@ -137,17 +153,20 @@ def _time_band(t: float) -> str:
     return _band(t, _TIME_BANDS, ">30 s")
 
 
-def _upstream_values(rows: pd.DataFrame) -> np.ndarray:
+def _upstream_values(rows: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
     """The last address tried, else the upstream the matched error-log line names
     (``error_upstream``, from :mod:`timeline.joins`): a combined log has no
     ``$upstream_addr``, but the proxy's error log names the peer it failed to reach."""
-    addr = np.asarray(rows["upstream_addr"], dtype=object).astype(str)
-    codes, uniques = pd.factorize(addr)
-    out = np.array([last_upstream(str(u)) for u in uniques] or [""], dtype=object)[codes]
-    if "error_upstream" in rows:
-        joined = np.asarray(rows["error_upstream"], dtype=object).astype(str)
-        out = np.where(out == "", joined, out)
-    return np.asarray(out, dtype=object)
+    codes, labels = _mapped(rows["upstream_addr"], last_upstream)
+    if "error_upstream" not in rows:
+        return codes, labels
+    joined = np.asarray(rows["error_upstream"], dtype=object)
+    missing = np.asarray(labels + [""], dtype=object)[codes] == ""
+    if not missing.any():
+        return codes, labels
+    values = np.asarray(labels, dtype=object)[codes] if labels else np.full(len(codes), "")
+    values = np.where(missing, joined, values)
+    return _mapped(values, lambda s: s)
 
 
 def encode(rows: pd.DataFrame) -> dict[str, tuple[np.ndarray, list[str]]]:
@@ -155,12 +174,12 @@ def encode(rows: pd.DataFrame) -> dict[str, tuple[np.ndarray, list[str]]]:
     out: dict[str, tuple[np.ndarray, list[str]]] = {}
     if rows.empty:
         return {d: (np.zeros(0, dtype=np.int64), []) for d in DIMENSIONS}
-    out["upstream"] = _mapped(_upstream_values(rows), lambda s: s)
+    out["upstream"] = _upstream_values(rows)
     out["host"] = _mapped(rows["host"], lambda s: s)
     paths = rows["route"] if "route" in rows else rows["path"]
     out["route"] = _mapped(paths, (lambda s: s) if "route" in rows else route_of)
     out["client_net"] = _mapped(rows["client"], client_network)
-    out["status"] = _mapped(rows["status"].astype(np.int64),
+    out["status"] = _mapped(rows["status"].to_numpy(dtype=np.int64),
                             lambda s: "000" if s == "0" else s)
     out["upstream_status"] = _mapped(rows["upstream_status"], last_status)
     out["method"] = _mapped(rows["method"], lambda s: s if s != "-" else "")

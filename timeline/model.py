@@ -340,6 +340,8 @@ class ChangeTable:
     tested: int
     #: pair dimensions left out for having too many values
     pairs_dropped: list[str] = field(default_factory=list)
+    #: requests the baseline holds (more than ``baseline_total`` when it was sampled)
+    baseline_requests: int = 0
 
 
 @dataclass

@@ -111,6 +111,8 @@ class ShiftPartial:
     def _bound(self) -> None:
         """Drop the pair dimensions over :data:`MAX_PAIR_KEYS` values (the union only
         grows, so a dimension dropped in any partial is dropped in the final one)."""
+        if len(self.counts) <= MAX_PAIR_KEYS and not self.dropped:
+            return  # no pair dimension can be over the bound
         sizes: dict[str, int] = {}
         for dim, _ in self.counts:
             if "+" in dim:
@@ -131,6 +133,19 @@ def choose_baseline(start: float, end: float, first: float) -> tuple[str, float,
         if start - back >= first:
             return kind, start - back, start - back + length
     return "before", max(first, start - length), start
+
+
+def baseline_slices(lo: float, hi: float, requests: int, cap: int = 5000,
+                    slices: int = 4) -> list[tuple[float, float]]:
+    """The stretches of the baseline ``[lo, hi)`` to read: all of it when it holds at most
+    ``cap`` requests, else ``slices`` evenly spaced stretches that together hold about
+    ``cap`` (a time-stratified sample: every part of the baseline is represented, and its
+    read costs a bounded time however long and busy the baseline is)."""
+    if requests <= cap or hi <= lo:
+        return [(lo, hi)]
+    step = (hi - lo) / slices
+    width = step * cap / requests
+    return [(lo + i * step, lo + i * step + width) for i in range(slices)]
 
 
 def failing_mask(rows: pd.DataFrame, bounds: Bounds) -> np.ndarray:
@@ -163,66 +178,78 @@ def shift_chunk(rows: pd.DataFrame, bounds: Bounds) -> ShiftPartial:
     rows = rows[keep]
     inwin, inbase, ts = inwin[keep], inbase[keep], ts[keep]
     fail = failing_mask(rows, bounds)
-    weights = (fail & inwin, inwin, fail & inbase, inbase)
-    part.totals = [int(w.sum()) for w in weights]
+    part.totals = [int((fail & inwin).sum()), int(inwin.sum()), int((fail & inbase).sum()),
+                   int(inbase.sum())]
+    # One class per row (window failing, window other, baseline failing, baseline other):
+    # one bincount per dimension gives all four counts.
+    cls = np.where(inwin, 0, 2) + ~fail
     src = rows["source"].to_numpy(dtype=np.int64)
     line = rows["line"].to_numpy(dtype=np.int64)
     order = np.lexsort((line, src, ts))
+    # The evidence: window failing rows in time order, baseline rows latest first.
+    firsts = order[(fail & inwin)[order]]
+    lasts = order[::-1][inbase[order[::-1]]]
+    ev = _Evidence(firsts, lasts, ts, src, line)
     dims = encode(rows)
     for dim in DIMENSIONS:
         codes, labels = dims[dim]
-        _count(part, dim, codes, labels, weights, order, (ts, src, line))
+        _count(part, dim, codes, labels, cls, ev)
     for a, b in PAIRS:
         ca, la = dims[a]
         cb, lb = dims[b]
-        combined = ca * max(len(lb), 1) + cb
-        uniq, inverse = np.unique(combined, return_inverse=True)
+        combined, uniq = pd.factorize(ca * max(len(lb), 1) + cb)
         labels = []
         for c in uniq.tolist():
             va, vb = la[c // max(len(lb), 1)], lb[c % max(len(lb), 1)]
             labels.append(f"{va} + {vb}" if va and vb else "")
-        _count(part, f"{a}+{b}", inverse.astype(np.int64), labels, weights, order,
-               (ts, src, line))
+        _count(part, f"{a}+{b}", combined.astype(np.int64), labels, cls, ev)
     part._bound()
     return part
 
 
+@dataclass(frozen=True)
+class _Evidence:
+    """Row indices to take evidence from, and the rows' (ts, source, line)."""
+
+    firsts: np.ndarray
+    lasts: np.ndarray
+    ts: np.ndarray
+    src: np.ndarray
+    line: np.ndarray
+
+
 def _count(part: ShiftPartial, dim: str, codes: np.ndarray, labels: list[str],
-           weights: tuple[np.ndarray, ...], order: np.ndarray,
-           where: tuple[np.ndarray, np.ndarray, np.ndarray]) -> None:
+           cls: np.ndarray, ev: _Evidence) -> None:
     """Add one dimension's counts and evidence to ``part``."""
     n = len(labels)
     if n == 0:
         return
-    sums = [np.bincount(codes, weights=w.astype(np.int64), minlength=n).astype(np.int64)
-            for w in weights]
-    first = _first_of(codes[order], order, weights[0][order], n)
-    last = _first_of(codes[order[::-1]], order[::-1], weights[3][order[::-1]], n)
-    ts, src, line = where
-    for c, label in enumerate(labels):
-        if not label:
-            continue
-        vals = [int(s[c]) for s in sums]
-        if not any(vals):
-            continue
-        key = (dim, label)
-        part.counts[key] = vals
-        if first[c] >= 0:
-            i = first[c]
-            part.first[key] = (float(ts[i]), int(src[i]), int(line[i]))
-        if last[c] >= 0:
-            i = last[c]
-            part.last[key] = (float(ts[i]), int(src[i]), int(line[i]))
+    c4 = np.bincount(codes * 4 + cls, minlength=n * 4).reshape(n, 4)
+    # [window failing, window total, baseline failing, baseline total]
+    sums = np.stack([c4[:, 0], c4[:, 0] + c4[:, 1], c4[:, 2], c4[:, 2] + c4[:, 3]], axis=1)
+    first = _first_of(codes[ev.firsts], ev.firsts, n)
+    last = _first_of(codes[ev.lasts], ev.lasts, n)
+    named = np.array([bool(label) for label in labels], dtype=bool)
+    keep = np.flatnonzero((sums[:, 1] + sums[:, 3] > 0) & named)
+    if not keep.size:
+        return
+    keys = [(dim, labels[c]) for c in keep.tolist()]
+    part.counts.update(zip(keys, sums[keep].tolist(), strict=True))
+    for store, idx in ((part.first, first[keep]), (part.last, last[keep])):
+        has = idx >= 0
+        rows = idx[has]
+        store.update(zip([k for k, h in zip(keys, has.tolist(), strict=True) if h],
+                         zip(ev.ts[rows].tolist(), ev.src[rows].tolist(),
+                             ev.line[rows].tolist(), strict=True), strict=True))
 
 
-def _first_of(codes: np.ndarray, index: np.ndarray, sel: np.ndarray, n: int) -> np.ndarray:
-    """Per code, the row index (from ``index``) of its first selected row in the given
-    order; -1 when none."""
+def _first_of(codes: np.ndarray, index: np.ndarray, n: int) -> np.ndarray:
+    """Per code, the row index (from ``index``) of its first occurrence in ``codes``;
+    -1 when none."""
     out = np.full(n, -1, dtype=np.int64)
-    c = codes[sel]
-    if c.size:
-        uniq, pos = np.unique(c, return_index=True)
-        out[uniq] = index[sel][pos]
+    if codes.size:
+        uniq, pos = np.unique(codes, return_index=True)
+        out[uniq] = index[pos]
     return out
 
 

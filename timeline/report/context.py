@@ -446,7 +446,10 @@ def _changes_note(inc: Incident | None, fmt_ts: Callable[[float], str]) -> str:
     return (f"The window against a baseline of {_BASELINE_KIND[t.baseline_kind]} "
             f"({fmt_ts(t.baseline_start)} to {fmt_ts(t.baseline_end)}): {t.window_failing} "
             f"{of} of {t.window_total} requests in the window (all hosts), "
-            f"{t.baseline_failing} of {t.baseline_total} in the baseline. A rise is a "
+            f"{t.baseline_failing} of {t.baseline_total} in the baseline"
+            + (f" (a time-stratified sample of its {t.baseline_requests} requests)"
+               if t.baseline_requests > t.baseline_total else "")
+            + f". A rise is a "
             f"value's share of the window's {of} requests against its share of the "
             f"baseline's {ref}; for a status, of all requests. A dip is a value's share of "
             "all requests falling. Lift is the ratio of the two shares; p a one-sided "

@@ -20,9 +20,9 @@ from timeline.model import (
     Edge,
     Impact,
     Incident,
+    JoinReport,
     KeyTime,
     KeyTimes,
-    JoinReport,
     Link,
     Quantiles,
     SloReport,
@@ -242,7 +242,8 @@ def _change_basis(t: ChangeTable | None) -> dict[str, Any] | None:
             "window_failing": t.window_failing, "window_total": t.window_total,
             "baseline_failing": t.baseline_failing, "baseline_total": t.baseline_total,
             "test": "fisher_exact_one_sided", "correction": "benjamini_hochberg",
-            "tested": t.tested, "pairs_dropped": t.pairs_dropped}
+            "tested": t.tested, "pairs_dropped": t.pairs_dropped,
+            "baseline_requests": t.baseline_requests}
 
 
 def _joins(j: JoinReport | None) -> dict[str, Any] | None:
