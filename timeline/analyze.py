@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -58,7 +59,7 @@ from timeline.joins import (
     join_chunk,
 )
 from timeline.method import BASELINE_S, describe_method
-from timeline.model import Analysis, AnalysisOptions, Edge, Incident
+from timeline.model import Analysis, AnalysisOptions, ClockSkew, Edge, Incident
 from timeline.narrate import narrate
 from timeline.report.escape import md_code
 from timeline.routes import routes_of
@@ -71,6 +72,7 @@ from timeline.shift import (
     finish,
     shift_chunk,
 )
+from timeline.skew import correct_events, correct_rows, finish_skew, skew_chunk
 from timeline.timefmt import fmt_ts
 
 #: Rows after the end read back too, to find where silent hosts serve again.
@@ -155,13 +157,61 @@ def build(dataset: Dataset, window: tuple[float, float] | None = None,
     else:
         candidates = []
     candidates.sort(key=lambda c: (c.inc.start, c.inc.end))
+    skews = clock_skew(dataset, [c.inc for c in candidates], options.skew_correction)
+    dataset = skew_corrected(dataset, skews)
     second = _SecondPass(dataset, bins, edge_hosts, options, proxy_timeout(dataset.nginx_conf))
     incidents = [inc for inc in map(second.describe, candidates) if inc is not None]
     method = describe_method(bins.width, edge_hosts, options, timed=not agg.latency.empty,
                              given=window is not None)
     method += _scales(bins, outliers, dataset)
     return Analysis(dataset, bins.width, bins.table, incidents, edge_hosts, second.probes,
-                    method, options)
+                    method, options, skews)
+
+
+#: Rows read to estimate the clock skew: this long around the first window's start (a
+#: backend silent in the window was serving before it).
+SKEW_SPAN_S = 1200.0
+#: ...and at most about this many requests sampled from them.
+SKEW_SAMPLE = 50000
+
+
+def clock_skew(dataset: Dataset, windows: list[Incident], correct: bool) -> list[ClockSkew]:
+    """Each backend's clock offset against its proxy (:mod:`timeline.skew`), from the
+    requests in the stretch around the first window's start (or the first requests). Only
+    when some host's requests are mostly forwarded (a proxy in front of it): otherwise
+    nothing is read."""
+    c = dataset.agg.counts
+    span = dataset.agg.span()
+    if c.empty or span is None or c["host"].nunique() < 2:
+        return []
+    fwd = (c["n"] * c["forwarded"]).groupby(c["host"], observed=True).sum()
+    if not (fwd > 0.5 * c.groupby("host", observed=True)["n"].sum()).any():
+        return []
+    mid = min((w.start for w in windows), default=span[0] + SKEW_SPAN_S / 2)
+    lo, hi = mid - SKEW_SPAN_S / 2, mid + SKEW_SPAN_S / 2
+    minute = c["minute"].to_numpy(dtype=np.int64) * 60
+    n = int(c["n"].to_numpy()[(minute >= lo - 60) & (minute <= hi)].sum())
+    rows = dataset.load_rows(lo, hi)
+    skews = finish_skew(skew_chunk(rows, min(1.0, SKEW_SAMPLE / max(n, 1))))
+    if not correct:
+        skews = [dataclasses.replace(s, corrected=False) for s in skews]
+    return skews
+
+
+def skew_corrected(dataset: Dataset, skews: list[ClockSkew]) -> Dataset:
+    """The dataset with each corrected host's rows and events moved by its offset."""
+    if not any(s.corrected for s in skews):
+        return dataset
+    load = dataset.load_rows
+    widest = max(abs(s.offset_s) for s in skews if s.corrected)
+
+    def corrected(lo: float, hi: float) -> pd.DataFrame:
+        rows = correct_rows(load(lo - widest, hi + widest), skews)
+        ts = rows["ts"].to_numpy(dtype=float)
+        return rows[(ts >= lo) & (ts <= hi)].reset_index(drop=True)
+
+    return dataclasses.replace(dataset, events=correct_events(dataset.events, skews),
+                               load_rows=corrected)
 
 
 def _check_window(window: tuple[float, float], agg: Aggregate,

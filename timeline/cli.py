@@ -132,6 +132,9 @@ MaxLineOpt = Annotated[int, typer.Option(
     "--max-line-bytes", help="Longest line read, in bytes: a longer line is rejected with "
     "its length (never held in memory whole). JSON and CSV exports are read as documents; "
     "a CSV field is capped alike.")]
+NoSkewOpt = Annotated[bool, typer.Option(
+    "--no-skew-correction", help="Keep every host's times as logged, even when a backend's "
+    "clock is over a second off its proxy's (the offset is still reported).")]
 BadLinesOpt = Annotated[BadLines, typer.Option(
     "--on-bad-lines", help="warn: count and report bad lines; skip: count quietly; "
     "error: stop at the first bad line.")]
@@ -228,6 +231,7 @@ def build(
     template: TemplateOpt = "default",
     redact: RedactOpt = False,
     max_line_bytes: MaxLineOpt = parsers.base.MAX_LINE_BYTES,
+    no_skew_correction: NoSkewOpt = False,
 ) -> None:
     """Find the incident in the logs and write postmortem.md, timeline.json, timeline.png
     and report.html (or the outputs --format names).
@@ -240,7 +244,8 @@ def build(
     try:
         # Checked before reading: a typo in an option should not cost a parse of the logs.
         options = timeline.AnalysisOptions(user_key=user_key,
-                                           exclude_client=tuple(exclude_client or ()), slo=slo)
+                                           exclude_client=tuple(exclude_client or ()), slo=slo,
+                                           skew_correction=not no_skew_correction)
         chosen = timeline.report.parse_formats(formats)
         clock = timeline.report.Clock(display_tz)
         check_template(template)

@@ -390,6 +390,22 @@ class TemplateChange:
 
 
 @dataclass
+class ClockSkew:
+    """A backend's clock offset against a proxy's (:mod:`timeline.skew`): the median of
+    backend time minus proxy time over ``pairs`` requests seen in both logs."""
+
+    host: str
+    reference: str
+    offset_s: float
+    #: interquartile range of the differences
+    spread_s: float
+    pairs: int
+    #: whether the host's times were corrected (offset over one second, and not
+    #: ``--no-skew-correction``)
+    corrected: bool
+
+
+@dataclass
 class Incident:
     """One incident window and everything said about it."""
 
@@ -459,6 +475,8 @@ class Analysis:
     probe_clients: int
     method: list[str] = field(default_factory=list)
     options: AnalysisOptions = field(default_factory=lambda: AnalysisOptions())
+    #: Clock offsets of backends against their proxy (``timeline.skew``).
+    clock_skew: list[ClockSkew] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -470,11 +488,14 @@ class AnalysisOptions:
         exclude_client: clients that are not users: an IP or CIDR network, ``ua:REGEX``
             or ``path:PREFIX`` each.
         slo: availability target in percent (e.g. 99.9) for error budget and burn rates.
+        skew_correction: move a backend's times by its clock offset against its proxy
+            when over a second (``--no-skew-correction`` turns it off).
     """
 
     user_key: str = "ip"
     exclude_client: tuple[str, ...] = ()
     slo: float | None = None
+    skew_correction: bool = True
 
     def __post_init__(self) -> None:
         """Check every option now, before any input is read."""

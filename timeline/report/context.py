@@ -28,6 +28,7 @@ from timeline.model import (
     ACTION_KINDS,
     LATENCY_FIELDS,
     Analysis,
+    ClockSkew,
     Entry,
     Incident,
     KeyTimes,
@@ -240,6 +241,8 @@ class ReportContext:
     joins_note: str = ""
     #: Per failing status, the error-log message its requests had, in words (plain text).
     joins_lines: list[str] = field(default_factory=list)
+    #: Each backend's clock against its proxy, in words (plain text).
+    skew_lines: list[str] = field(default_factory=list)
     #: A share (0-1) as a percentage, and a p-value, for the table.
     pct: Callable[[float], str] = field(default=lambda x: pct(x))
     pvalue: Callable[[float], str] = field(default=lambda x: pvalue(x))
@@ -425,7 +428,20 @@ def build_context(analysis: Analysis, *, redaction_note: str = "",
         t_plus=lambda ts: t_plus(ts, origin),
         changes_note=_changes_note(inc, fmt_ts), joins_note=_joins_note(inc),
         joins_lines=_joins_lines(inc),
+        skew_lines=[_skew_line(k) for k in analysis.clock_skew],
     )
+
+
+def _skew_line(k: ClockSkew) -> str:
+    """One backend's clock offset in words."""
+    side = "ahead of" if k.offset_s > 0 else "behind"
+    what = (f"{k.host}'s clock was {abs(k.offset_s):.1f} s {side} {k.reference}'s"
+            if k.offset_s else f"{k.host}'s clock agreed with {k.reference}'s")
+    fix = ("; its times are corrected" if k.corrected else
+           "; its times are kept as logged" + (" (--no-skew-correction)"
+                                               if abs(k.offset_s) > 1.0 else ""))
+    return (f"{what} (median of {k.pairs} requests seen in both logs, interquartile "
+            f"spread {k.spread_s:.1f} s){fix}.")
 
 
 _BASELINE_KIND = {
