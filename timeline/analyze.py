@@ -398,7 +398,7 @@ class _SecondPass:
         slow = (lat.baseline.p95_s if lat is not None and lat.baseline is not None
                 and "latency" in inc.signals and not inc.impact.requests_failed else None)
         bounds = Bounds((inc.start, inc.end), (lo, hi), kind,
-                        tuple(inc.impact.failing_statuses), slow)
+                        tuple(inc.impact.failing_statuses), slow, tuple(self.edge_hosts))
         window = (inc.start, inc.end)
         shift, joined = ShiftPartial(), JoinPartial()
         # Each row once: the rows read back around the window from its start, the

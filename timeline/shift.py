@@ -71,20 +71,25 @@ class Bounds:
     failing_statuses: tuple[int, ...] = ()
     #: With a latency incident and no failures: a request slower than this is "failing".
     slow_over_s: float | None = None
+    #: Hosts users talk to: rises are measured over their requests (a failure counted once,
+    #: where the user saw it; a backend's own failures relayed by the proxy would count it
+    #: twice); dips over every host's. Empty: every host is at the edge.
+    edge_hosts: tuple[str, ...] = ()
 
 
 @dataclass
 class ShiftPartial:
     """Sums over some chunks of rows; :meth:`merge` adds another partial."""
 
-    #: key -> [window failing, window total, baseline failing, baseline total]
+    #: key -> [window failing, window total, baseline failing, baseline total] at the
+    #: edge, then [window total, baseline total] over all hosts
     counts: dict[Key, list[int]] = field(default_factory=dict)
     #: key -> the first failing request in the window
     first: dict[Key, Where] = field(default_factory=dict)
     #: key -> the last request of the baseline (a value that vanished was last seen there)
     last: dict[Key, Where] = field(default_factory=dict)
-    #: [window failing, window total, baseline failing, baseline total]
-    totals: list[int] = field(default_factory=lambda: [0, 0, 0, 0])
+    #: the same over all keys
+    totals: list[int] = field(default_factory=lambda: [0] * 6)
     #: pair dimensions dropped for having too many values
     dropped: set[str] = field(default_factory=set)
 
@@ -95,7 +100,7 @@ class ShiftPartial:
             if mine is None:
                 self.counts[k] = list(v)
             else:
-                for i in range(4):
+                for i in range(6):
                     mine[i] += v[i]
         for k, w in other.first.items():
             if k not in self.first or w < self.first[k]:
@@ -178,11 +183,15 @@ def shift_chunk(rows: pd.DataFrame, bounds: Bounds) -> ShiftPartial:
     rows = rows[keep]
     inwin, inbase, ts = inwin[keep], inbase[keep], ts[keep]
     fail = failing_mask(rows, bounds)
-    part.totals = [int((fail & inwin).sum()), int(inwin.sum()), int((fail & inbase).sum()),
-                   int(inbase.sum())]
-    # One class per row (window failing, window other, baseline failing, baseline other):
-    # one bincount per dimension gives all four counts.
-    cls = np.where(inwin, 0, 2) + ~fail
+    if bounds.edge_hosts:
+        edge = np.isin(rows["host"].astype(str).to_numpy(), list(bounds.edge_hosts))
+    else:
+        edge = np.ones(len(rows), dtype=bool)
+    fail &= edge
+    # One class per row: at the edge window failing, window other, baseline failing,
+    # baseline other; behind it window, baseline. One bincount per dimension counts all.
+    cls = np.where(edge, np.where(inwin, 0, 2) + ~fail, np.where(inwin, 4, 5))
+    part.totals = _sums(np.bincount(cls, minlength=6).reshape(1, 6))[0].tolist()
     src = rows["source"].to_numpy(dtype=np.int64)
     line = rows["line"].to_numpy(dtype=np.int64)
     order = np.lexsort((line, src, ts))
@@ -224,13 +233,11 @@ def _count(part: ShiftPartial, dim: str, codes: np.ndarray, labels: list[str],
     n = len(labels)
     if n == 0:
         return
-    c4 = np.bincount(codes * 4 + cls, minlength=n * 4).reshape(n, 4)
-    # [window failing, window total, baseline failing, baseline total]
-    sums = np.stack([c4[:, 0], c4[:, 0] + c4[:, 1], c4[:, 2], c4[:, 2] + c4[:, 3]], axis=1)
+    sums = _sums(np.bincount(codes * 6 + cls, minlength=n * 6).reshape(n, 6))
     first = _first_of(codes[ev.firsts], ev.firsts, n)
     last = _first_of(codes[ev.lasts], ev.lasts, n)
     named = np.array([bool(label) for label in labels], dtype=bool)
-    keep = np.flatnonzero((sums[:, 1] + sums[:, 3] > 0) & named)
+    keep = np.flatnonzero((sums[:, 4] + sums[:, 5] > 0) & named)
     if not keep.size:
         return
     keys = [(dim, labels[c]) for c in keep.tolist()]
@@ -241,6 +248,13 @@ def _count(part: ShiftPartial, dim: str, codes: np.ndarray, labels: list[str],
         store.update(zip([k for k, h in zip(keys, has.tolist(), strict=True) if h],
                          zip(ev.ts[rows].tolist(), ev.src[rows].tolist(),
                              ev.line[rows].tolist(), strict=True), strict=True))
+
+
+def _sums(c: np.ndarray) -> np.ndarray:
+    """Class counts (n x 6) to [window failing, window total, baseline failing, baseline
+    total] at the edge and [window total, baseline total] over all hosts."""
+    return np.stack([c[:, 0], c[:, 0] + c[:, 1], c[:, 2], c[:, 2] + c[:, 3],
+                     c[:, 0] + c[:, 1] + c[:, 4], c[:, 2] + c[:, 3] + c[:, 5]], axis=1)
 
 
 def _first_of(codes: np.ndarray, index: np.ndarray, n: int) -> np.ndarray:
@@ -327,12 +341,12 @@ def finish(part: ShiftPartial, bounds: Bounds, where: Callable[[int, int], str],
            limit: int = 20) -> ChangeTable:
     """The table: every value tested, corrected together, the reported ones (q <
     :data:`ALPHA`, lift beyond :data:`MIN_LIFT`) most telling first, at most ``limit``."""
-    wf, wt, bf, bt = part.totals
+    wf, wt, bf, bt, wa, ba = part.totals
     use_failing = bf >= MIN_BASELINE_FAILING
     tests: list[_Test] = []
     for key in sorted(part.counts):
-        kwf, kwt, kbf, kbt = part.counts[key]
-        if kwt + kbt < MIN_TESTED:
+        kwf, kwt, kbf, kbt, kwa, kba = part.counts[key]
+        if kwa + kba < MIN_TESTED:
             continue
         outcome = key[0] in OUTCOME_DIMENSIONS
         if wf and not outcome and kwf >= MIN_COUNT:
@@ -341,8 +355,9 @@ def finish(part: ShiftPartial, bounds: Bounds, where: Callable[[int, int], str],
                                "failing" if use_failing else "all"))
         elif outcome and kwf >= MIN_COUNT:
             tests.append(_test(key, "rise", kwt, wt, kbt, bt, "all"))
-        if "+" not in key[0] and kbt >= MIN_COUNT:
-            tests.append(_test(key, "dip", kwt, wt, kbt, bt, "all"))
+        if "+" not in key[0] and kba >= MIN_COUNT:
+            # A dip is over all hosts: a backend gone silent is behind the edge.
+            tests.append(_test(key, "dip", kwa, wa, kba, ba, "all"))
     q = benjamini_hochberg([t.p for t in tests])
     rows: list[tuple[float, Change]] = []
     for t, qv in zip(tests, q, strict=True):
@@ -351,8 +366,11 @@ def finish(part: ShiftPartial, bounds: Bounds, where: Callable[[int, int], str],
         if qv < ALPHA and far:
             rows.append((_score(ch), ch))
     rows = _keep_pairs(rows, part)
-    rows.sort(key=lambda r: (-r[0], DIM_ORDER.get(r[1].dimension, 99), r[1].dimension,
-                             r[1].value, r[1].direction))
+    # The statuses describe the failure itself, not where it is: after the rows that
+    # locate it.
+    rows.sort(key=lambda r: (r[1].dimension in OUTCOME_DIMENSIONS, -r[0],
+                             DIM_ORDER.get(r[1].dimension, 99), r[1].dimension, r[1].value,
+                             r[1].direction))
     kept: list[Change] = []
     per_dim: dict[tuple[str, str], int] = {}
     for _, ch in rows:

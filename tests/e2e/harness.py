@@ -217,10 +217,11 @@ class FakeClock:
         """The real time at which the fake clock reads ``fake``."""
         return self.real0 + (fake - self.fake0) / self.speed
 
-    def faketime_spec(self) -> str:
-        """``FAKETIME`` for a process spawned now: offset from real time, and the speed."""
+    def faketime_spec(self, ahead_s: float = 0.0) -> str:
+        """``FAKETIME`` for a process spawned now: offset from real time, and the speed
+        (a clock ``ahead_s`` fake seconds ahead of the others: a skewed host)."""
         now = time.time()
-        return f"{self.fake(now) - now:+.3f} x{self.speed:g}"
+        return f"{self.fake(now) + ahead_s - now:+.3f} x{self.speed:g}"
 
     def sleep_until(self, fake: float) -> None:
         """Sleep (in short steps) until the fake clock reads ``fake``."""
@@ -434,6 +435,8 @@ class Nginx:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.conf_path = self.prefix / "nginx.conf"
         self.proc: subprocess.Popen[bytes] | None = None
+        #: Seconds this host's (fake) clock runs ahead of the others' (a skewed backend).
+        self.clock_ahead_s = 0.0
 
     @property
     def access_log(self) -> Path:
@@ -528,7 +531,8 @@ http {{
         if self.proc is not None and self.proc.poll() is None:
             raise RuntimeError(f"{self.host}: nginx is already running")
         log = self.prefix / "nginx.stderr"
-        self.proc = self.h.procs.spawn(self._argv(), log=log, env=self.h.nginx_env(self.tz))
+        env = self.h.nginx_env(self.tz, self.clock_ahead_s)
+        self.proc = self.h.procs.spawn(self._argv(), log=log, env=env)
         wait_for(
             lambda: accepts(self.port),
             f"{self.host} nginx on port {self.port}",
@@ -543,7 +547,7 @@ http {{
         helper = self.h.procs.spawn(
             self._argv("-s", "reload"),
             log=self.error_log,
-            env=self.h.nginx_env(self.tz),
+            env=self.h.nginx_env(self.tz, self.clock_ahead_s),
             stdout_to=self.prefix / "nginx.stderr",
         )
         helper.wait(timeout=10)
@@ -566,7 +570,7 @@ http {{
         helper = self.h.procs.spawn(
             self._argv("-s", "reopen"),
             log=self.prefix / "nginx.stderr",
-            env=self.h.nginx_env(self.tz),
+            env=self.h.nginx_env(self.tz, self.clock_ahead_s),
         )
         helper.wait(timeout=10)
         wait_for(
@@ -1447,10 +1451,12 @@ class Harness:
         self.apps.append(a)
         return a
 
-    def nginx_env(self, tz: str = "UTC") -> dict[str, str]:
-        """Environment of an Nginx process spawned now: libfaketime, ``TZ=tz``."""
+    def nginx_env(self, tz: str = "UTC", ahead_s: float = 0.0) -> dict[str, str]:
+        """Environment of an Nginx process spawned now: libfaketime, ``TZ=tz``, its clock
+        ``ahead_s`` fake seconds ahead of the scenario's."""
         env = {k: v for k, v in os.environ.items() if not k.startswith("FAKETIME")}
-        env.update(LD_PRELOAD=self.libfaketime, FAKETIME=self.clock.faketime_spec(), TZ=tz)
+        env.update(LD_PRELOAD=self.libfaketime, FAKETIME=self.clock.faketime_spec(ahead_s),
+                   TZ=tz)
         return env
 
     def begin(self, scn: Scenario) -> None:
@@ -1745,6 +1751,23 @@ def _users_check(inc: dict[str, Any], fault: dict[str, Any]) -> tuple[bool, str]
     )
 
 
+def changes_name(inc: dict[str, Any], host: str) -> bool:
+    """Whether the first row of the incident's "what changed" table names ``host``: as the
+    host, or as an upstream address the report ties to it."""
+    rows = inc.get("changes") or []
+    if not rows:
+        return False
+    top = rows[0]
+    tied = {k["address"] for k in inc.get("upstream_links", []) if k.get("host") == host}
+    for dim, value in zip(top["dimension"].split("+"), top["value"].split(" + "), strict=False):
+        if dim == "host" and value == host:
+            return True
+        if dim == "upstream" and (value in tied or (top.get("backend") or "").split(",")[0]
+                                  == host):
+            return True
+    return False
+
+
 def compare(truth: dict[str, Any], timeline: dict[str, Any]) -> dict[str, Any]:
     """The tool's incidents against the truth: the checks, and why each one failed.
 
@@ -1826,6 +1849,13 @@ def compare(truth: dict[str, Any], timeline: dict[str, Any]) -> dict[str, Any]:
             checks["culprit_host" + sfx] = host == truth["culprit_host"]
             if not checks["culprit_host" + sfx]:
                 why.append(f"{tag}cause names host {host} instead of {truth['culprit_host']}")
+            named = changes_name(inc, truth["culprit_host"])
+            checks["changes_culprit" + sfx] = named
+            if not named:
+                top = (inc.get("changes") or [{}])[0]
+                why.append(f"{tag}the what-changed table's first row is "
+                           f"{top.get('dimension')}={top.get('value')}, not "
+                           f"{truth['culprit_host']} or an upstream tied to it")
 
     def summary(f: dict[str, Any]) -> dict[str, Any]:
         return {

@@ -461,16 +461,16 @@ def _changes_note(inc: Incident | None, fmt_ts: Callable[[float], str]) -> str:
            else f"requests (it had only {t.baseline_failing} {of} ones)")
     return (f"The window against a baseline of {_BASELINE_KIND[t.baseline_kind]} "
             f"({fmt_ts(t.baseline_start)} to {fmt_ts(t.baseline_end)}): {t.window_failing} "
-            f"{of} of {t.window_total} requests in the window (all hosts), "
+            f"{of} of {t.window_total} requests at the edge in the window, "
             f"{t.baseline_failing} of {t.baseline_total} in the baseline"
             + (f" (a time-stratified sample of its {t.baseline_requests} requests)"
                if t.baseline_requests > t.baseline_total else "")
             + f". A rise is a "
             f"value's share of the window's {of} requests against its share of the "
             f"baseline's {ref}; for a status, of all requests. A dip is a value's share of "
-            "all requests falling. Lift is the ratio of the two shares; p a one-sided "
-            f"Fisher exact test, q its Benjamini-Hochberg correction over the {t.tested} "
-            "values tested. Most telling first.")
+            "all requests (every host's) falling. Lift is the ratio of the two shares; p "
+            "a one-sided Fisher exact test, q its Benjamini-Hochberg correction over the "
+            f"{t.tested} values tested. Most telling first.")
 
 
 def _joins_note(inc: Incident | None) -> str:
