@@ -114,3 +114,24 @@ def test_baseline_kind() -> None:
     assert choose_baseline(10 * 86400.0, 10 * 86400.0 + 600, 0.0)[0] == "week"
     assert choose_baseline(10 * 86400.0, 10 * 86400.0 + 600, 9 * 86400.0 - 10)[0] == "day"
     assert choose_baseline(1000.0, 1600.0, 700.0) == ("before", 700.0, 1000.0)
+
+
+def test_rises_count_the_edge_once_dips_every_host() -> None:
+    """A backend's failures relayed by the proxy count once, at the edge; a backend that
+    went silent still dips."""
+    base = pd.concat([
+        _rows(100, 0.0, host="lb", upstream_addr="10.0.0.2:80", line=np.arange(100) + 1),
+        _rows(100, 0.0, host="web-2", source=1, forwarded_for="198.51.100.7",
+              line=np.arange(100) + 1),
+        _rows(100, 0.0, host="web-3", source=2, line=np.arange(100) + 1)])
+    win = pd.concat([
+        _rows(100, 200.0, host="lb", upstream_addr="10.0.0.2:80", status=502,
+              line=np.arange(100) + 101),
+        _rows(100, 200.0, host="web-2", source=1, status=502, line=np.arange(100) + 101)])
+    bounds = Bounds((200.0, 300.0), (0.0, 100.0), "before", edge_hosts=("lb",))
+    table = finish(shift_chunk(pd.concat([base, win]), bounds), bounds, _where)
+    assert (table.window_failing, table.window_total) == (100, 100)
+    rises = {(c.dimension, c.value): c for c in table.changes if c.direction == "rise"}
+    assert ("host", "web-2") not in rises
+    dips = {(c.dimension, c.value) for c in table.changes if c.direction == "dip"}
+    assert ("host", "web-3") in dips

@@ -312,6 +312,10 @@ def to_json(analysis: Analysis, *, redacted: bool = False) -> str:
              "skip_reasons": dict(sorted(s.skip_reasons.items())), "notes": s.notes}
             for s in analysis.dataset.sources
         ],
+        "clock_skew": [
+            {"host": k.host, "reference": k.reference, "offset_s": k.offset_s,
+             "spread_s": k.spread_s, "pairs": k.pairs, "corrected": k.corrected}
+            for k in analysis.clock_skew],
         "incidents": [incident_dict(i, measure(analysis, i)) for i in analysis.incidents],
         "events": events_list(analysis),
     }
