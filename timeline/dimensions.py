@@ -31,6 +31,11 @@ DIMENSIONS: tuple[str, ...] = (
 #: ones (where a single failing status would always be 100%).
 OUTCOME_DIMENSIONS = frozenset({"status", "upstream_status"})
 
+#: Dimensions of the response rather than of the request or where it went: how it
+#: failed (its status, a small error page, a 20 s wait for a timeout), not where. The
+#: table lists them after the ones that locate the failure.
+RESPONSE_DIMENSIONS = OUTCOME_DIMENSIONS | {"size_band", "time_band"}
+
 #: Pairs of dimensions looked at together (one route on one upstream, one proxy to one
 #: upstream, ...): few, of dimensions with few values, so the pairs stay bounded.
 PAIRS: tuple[tuple[str, str], ...] = (

@@ -25,7 +25,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from timeline.dimensions import DIMENSIONS, OUTCOME_DIMENSIONS, PAIRS, encode
+from timeline.dimensions import (
+    DIMENSIONS,
+    OUTCOME_DIMENSIONS,
+    PAIRS,
+    RESPONSE_DIMENSIONS,
+    encode,
+)
 from timeline.model import Change, ChangeTable
 
 #: (ts, source index, line) of a row: the evidence a change cites.
@@ -366,9 +372,9 @@ def finish(part: ShiftPartial, bounds: Bounds, where: Callable[[int, int], str],
         if qv < ALPHA and far:
             rows.append((_score(ch), ch))
     rows = _keep_pairs(rows, part)
-    # The statuses describe the failure itself, not where it is: after the rows that
-    # locate it.
-    rows.sort(key=lambda r: (r[1].dimension in OUTCOME_DIMENSIONS, -r[0],
+    # The response's own dimensions say how it failed, not where: after the rows that
+    # locate the failure.
+    rows.sort(key=lambda r: (r[1].dimension in RESPONSE_DIMENSIONS, -r[0],
                              DIM_ORDER.get(r[1].dimension, 99), r[1].dimension, r[1].value,
                              r[1].direction))
     kept: list[Change] = []
