@@ -1603,6 +1603,7 @@ class Harness:
             else sorted(statuses),
             "edge": {"host": edge.host, "address": edge.address},
             "hosts": sorted(n.host for n in self.nginxes),
+            "addresses": {n.host: n.address for n in self.nginxes},
             "time_zones": {n.host: n.tz for n in self.nginxes},
             "fake_clock": {
                 "start": iso(self.clock.fake0),
@@ -1751,9 +1752,10 @@ def _users_check(inc: dict[str, Any], fault: dict[str, Any]) -> tuple[bool, str]
     )
 
 
-def changes_name(inc: dict[str, Any], host: str) -> bool:
+def changes_name(inc: dict[str, Any], host: str, address: str | None = None) -> bool:
     """Whether the first row of the incident's "what changed" table names ``host``: as the
-    host, or as an upstream address the report ties to it."""
+    host, as an upstream address the report ties to it, or as its own ``address`` (the
+    proxy's upstream that is the culprit's listening address)."""
     rows = inc.get("changes") or []
     if not rows:
         return False
@@ -1762,8 +1764,8 @@ def changes_name(inc: dict[str, Any], host: str) -> bool:
     for dim, value in zip(top["dimension"].split("+"), top["value"].split(" + "), strict=False):
         if dim == "host" and value == host:
             return True
-        if dim == "upstream" and (value in tied or (top.get("backend") or "").split(",")[0]
-                                  == host):
+        if dim == "upstream" and (value in tied or value == address
+                                  or (top.get("backend") or "").split(",")[0] == host):
             return True
     return False
 
@@ -1849,7 +1851,8 @@ def compare(truth: dict[str, Any], timeline: dict[str, Any]) -> dict[str, Any]:
             checks["culprit_host" + sfx] = host == truth["culprit_host"]
             if not checks["culprit_host" + sfx]:
                 why.append(f"{tag}cause names host {host} instead of {truth['culprit_host']}")
-            named = changes_name(inc, truth["culprit_host"])
+            named = changes_name(inc, truth["culprit_host"],
+                                 truth.get("addresses", {}).get(truth["culprit_host"]))
             checks["changes_culprit" + sfx] = named
             if not named:
                 top = (inc.get("changes") or [{}])[0]
