@@ -32,6 +32,8 @@ MAX_OFFSET_S = 300.0
 HASH_SPACE = 2**32
 #: A backend's offset is estimated from at least this many pairs.
 MIN_PAIRS = 20
+#: Differences this far from their median enter the mean that refines it.
+NEAR_MEDIAN_S = 2.0
 #: Offsets over this many seconds are corrected (the logs' resolution is one second).
 CORRECT_OVER_S = 1.0
 
@@ -105,9 +107,15 @@ def finish_skew(part: SkewPartial) -> list[ClockSkew]:
         d = np.asarray(best[2])
         med = float(np.median(d))
         q1, q3 = (float(x) for x in np.percentile(d, [25, 75]))
-        out.append(ClockSkew(host=b, reference=best[1], offset_s=round(med, 3),
+        # Both logs write whole seconds, so the differences are whole seconds and so is
+        # their median; but a difference of truncated times is, on average, the true one
+        # (the fraction where each second starts is uniform): the mean of the differences
+        # near the median (pairs that are not the same request left out) recovers it.
+        near = d[np.abs(d - med) <= NEAR_MEDIAN_S]
+        offset = float(near.mean()) if near.size else med
+        out.append(ClockSkew(host=b, reference=best[1], offset_s=round(offset, 3),
                              spread_s=round(q3 - q1, 3), pairs=best[0],
-                             corrected=abs(med) > CORRECT_OVER_S))
+                             corrected=abs(offset) > CORRECT_OVER_S))
     return out
 
 

@@ -1851,8 +1851,9 @@ def compare(truth: dict[str, Any], timeline: dict[str, Any]) -> dict[str, Any]:
             checks["culprit_host" + sfx] = host == truth["culprit_host"]
             if not checks["culprit_host" + sfx]:
                 why.append(f"{tag}cause names host {host} instead of {truth['culprit_host']}")
-            named = changes_name(inc, truth["culprit_host"],
-                                 truth.get("addresses", {}).get(truth["culprit_host"]))
+            # (a timeline.json without the table is an older tool's: not checked)
+            named = "changes" not in inc or changes_name(
+                inc, truth["culprit_host"], truth.get("addresses", {}).get(truth["culprit_host"]))
             checks["changes_culprit" + sfx] = named
             if not named:
                 top = (inc.get("changes") or [{}])[0]

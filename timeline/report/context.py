@@ -436,11 +436,11 @@ def _skew_line(k: ClockSkew) -> str:
     """One backend's clock offset in words."""
     side = "ahead of" if k.offset_s > 0 else "behind"
     what = (f"{k.host}'s clock was {abs(k.offset_s):.1f} s {side} {k.reference}'s"
-            if k.offset_s else f"{k.host}'s clock agreed with {k.reference}'s")
+            if round(abs(k.offset_s), 1) else f"{k.host}'s clock agreed with {k.reference}'s")
     fix = ("; its times are corrected" if k.corrected else
            "; its times are kept as logged" + (" (--no-skew-correction)"
                                                if abs(k.offset_s) > 1.0 else ""))
-    return (f"{what} (median of {k.pairs} requests seen in both logs, interquartile "
+    return (f"{what} (from {k.pairs} requests seen in both logs, interquartile "
             f"spread {k.spread_s:.1f} s){fix}.")
 
 
