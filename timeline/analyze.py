@@ -416,7 +416,11 @@ class _SecondPass:
             matched, part = join_chunk(chunk, self.errors, window, fails)
             joined.merge(part)
             chunk["error_upstream"] = error_upstreams(matched, self.errors)
-            shift.merge(shift_chunk(chunk, bounds))
+            part_shift = shift_chunk(chunk, bounds)
+            # The smaller partial merges into the larger (the window's is the large one).
+            if len(part_shift.counts) > len(shift.counts):
+                shift, part_shift = part_shift, shift
+            shift.merge(part_shift)
         inc.changes = finish(shift, bounds, self.where)
         inc.changes.baseline_requests = in_base
         inc.error_templates = finish_templates(

@@ -147,7 +147,7 @@ def choose_baseline(start: float, end: float, first: float) -> tuple[str, float,
 
 
 def baseline_slices(lo: float, hi: float, requests: int, cap: int = 5000,
-                    slices: int = 4) -> list[tuple[float, float]]:
+                    slices: int = 2) -> list[tuple[float, float]]:
     """The stretches of the baseline ``[lo, hi)`` to read: all of it when it holds at most
     ``cap`` requests, else ``slices`` evenly spaced stretches that together hold about
     ``cap`` (a time-stratified sample: every part of the baseline is represented, and its
@@ -367,9 +367,11 @@ def finish(part: ShiftPartial, bounds: Bounds, where: Callable[[int, int], str],
     q = benjamini_hochberg([t.p for t in tests])
     rows: list[tuple[float, Change]] = []
     for t, qv in zip(tests, q, strict=True):
+        if qv >= ALPHA:
+            continue  # most values: no row to build
         ch = _change(part, t, qv, where)
         far = ch.lift >= MIN_LIFT if t.direction == "rise" else ch.lift <= 1 / MIN_LIFT
-        if qv < ALPHA and far:
+        if far:
             rows.append((_score(ch), ch))
     rows = _keep_pairs(rows, part)
     # The response's own dimensions say how it failed, not where: after the rows that
