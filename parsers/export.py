@@ -495,14 +495,32 @@ def read_export(
     yield from yield_events(reader.events(), stats, options)
 
 
+#: A JSON escape of a UTF-16 surrogate (``\\ud800``): alone, it decodes to a character
+#: no UTF-8 output can hold.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
 def _loads(raw: bytes) -> Any:
     """``json.loads`` of UTF-8 bytes; bad UTF-8, bad JSON and JSON nested deeper than
-    Python's reader goes raise ``ValueError``."""
+    Python's reader goes raise ``ValueError``. A lone surrogate escape becomes U+FFFD."""
     text = raw.decode("utf-8")
     try:
-        return json.loads(text)
+        value = json.loads(text)
+        return _no_lone_surrogates(value) if _SURROGATE_ESCAPE.search(text) else value
     except RecursionError:
         raise ValueError(_too_deep(json_depth(text))) from None
+
+
+def _no_lone_surrogates(value: Any) -> Any:
+    """``value`` with every lone surrogate in its strings (keys too) replaced by U+FFFD
+    (a valid pair was already joined by the decoder)."""
+    if isinstance(value, str):
+        return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    if isinstance(value, list):
+        return [_no_lone_surrogates(v) for v in value]
+    if isinstance(value, dict):
+        return {_no_lone_surrogates(k): _no_lone_surrogates(v) for k, v in value.items()}
+    return value
 
 
 def _too_deep(depth: int) -> str:

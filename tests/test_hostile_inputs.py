@@ -550,3 +550,15 @@ def test_nul_prefixed_lines_are_not_extra_users(tmp_path: Path) -> None:
     lb = next(s for s in doc["sources"] if s["path"].endswith("lb-1/access.log"))
     assert lb["rejected"] == 0
     assert any("began with NUL bytes" in n for n in lb["notes"])
+
+
+def test_lone_surrogate_escape_in_an_export_is_replaced_not_crashed() -> None:
+    # Found by the long fuzz run: "\\ud800" is valid JSON but no UTF-8 text.
+    doc = json.loads((DATA / "alertmanager" / "api_v2_alerts.json").read_text())
+    doc.insert(0, "\ud800")
+    doc[1]["labels"]["alertname"] = "A\udc00B"
+    data = json.dumps(doc).encode()
+    assert b"\\ud800" in data
+    events, stats = _parse(alertmanager, data)
+    assert events and all(str(e["sample"]).encode() for e in events)
+    assert any(e["attrs"].get("alertname") == "A\ufffdB" for e in events)
