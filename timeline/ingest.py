@@ -19,13 +19,13 @@ import parsers
 from parsers.base import (
     EVENT_KEYS,
     MAX_LINE_BYTES,
-    MAX_REJECT_SAMPLES,
     CompactChunk,
     Event,
     ParseOptions,
     ParseStats,
     Rejected,
 )
+from parsers.wrap import merge_counts
 from timeline.aggregate import Aggregate, Partial
 from timeline.clients import parse_exclusions
 from timeline.engine import (
@@ -608,21 +608,8 @@ def _year_hint(sources: list[Source]) -> int | None:
 def _merge_stats(into: ParseStats, part: ParseStats, offset: int) -> None:
     """Add a byte range's counts to its file's (``offset`` = lines before the range)."""
     into.lines += part.lines
-    into.parsed += part.parsed
-    into.rejected += part.rejected
-    into.skipped += part.skipped
-    shifted = [Rejected(r.line + offset, r.reason, r.excerpt) for r in part.rejects]
-    into.rejects = sorted(into.rejects + shifted, key=lambda r: r.line)[:MAX_REJECT_SAMPLES]
-    for reason, n in part.skip_reasons.items():
-        into.skip_reasons[reason] = into.skip_reasons.get(reason, 0) + n
-    if part.first_ts is not None:
-        into.see_ts(part.first_ts)
-    if part.last_ts is not None:
-        into.see_ts(part.last_ts)
-    if into.utc_offset_s is None:
-        into.utc_offset_s = part.utc_offset_s
-    into.variant = into.variant or part.variant
-    into.notes.extend(n for n in part.notes if n not in into.notes)
+    merge_counts(into, part, [Rejected(r.line + offset, r.reason, r.excerpt)
+                              for r in part.rejects])
 
 
 def dataset_from_rows(rows: pd.DataFrame, events: pd.DataFrame,

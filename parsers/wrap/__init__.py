@@ -34,6 +34,7 @@ and a line with no time of its own (``nginx: [emerg] ...`` on stderr) takes the 
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -53,6 +54,7 @@ from parsers.base import (
     Parser,
     ParseStats,
     Rejected,
+    count_lines,
 )
 from parsers.export import parse_rfc3339
 from parsers.transport import wall_time
@@ -206,6 +208,61 @@ def line_head(head: bytes) -> bytes:
     return head[: head.rfind(b"\n") + 1] or head
 
 
+def first_line(head: bytes) -> bytes:
+    """The first line of a file's head (leading blank space left out), for sniffing."""
+    return head.lstrip().split(b"\n", 1)[0]
+
+
+class LineLayout:
+    """What the layouts with a record a physical line share; a record is whole unless the
+    layout says how one goes on in the next (:meth:`Wrapper.continued`)."""
+
+    LINES = True
+    head_block = staticmethod(line_head)
+
+    @staticmethod
+    def continued(record: bytes) -> bool:
+        """Never: a record is a whole line."""
+        return False
+
+
+class DocumentLayout:
+    """What the whole-document exports share: read whole, never cut between records."""
+
+    LINES = False
+
+    @staticmethod
+    def continued(record: bytes) -> bool:
+        """Not used (read whole)."""
+        return False
+
+
+def json_lines(block: bytes, first: int, stats: ParseStats, options: ParseOptions,
+               bad_json: str) -> Iterator[tuple[int, Any, bytes]]:
+    """JSON lines: each non-blank line's value with its number and text (a line that is
+    not JSON is rejected with the reason ``bad_json``). ``stats.lines`` counts them all."""
+    n = count_lines(block)
+    stats.lines += n
+    raws = block.split(b"\n")[:n]
+    # One decode for the block; line by line only when a line is not JSON.
+    try:
+        docs: list[Any] | None = json.loads(b"[" + b",".join(raws) + b"]")
+    except ValueError:
+        docs = None
+    for i, raw in enumerate(raws):
+        number = first + i
+        if docs is not None:
+            yield number, docs[i], raw
+            continue
+        if not raw.strip():
+            stats.skip("blank line")
+            continue
+        try:
+            yield number, json.loads(raw), raw
+        except ValueError:
+            stats.reject(number, bad_json, raw, options)
+
+
 def whole_records(blocks: Iterable[bytes], w: Wrapper, complete: bool = False
                   ) -> Iterator[bytes]:
     """``blocks`` (of whole physical lines) regrouped so that none ends inside a record
@@ -267,29 +324,35 @@ class _Counts:
 
     def add(self, inner: ParseStats, numbers: np.ndarray[Any, Any] | list[int]) -> None:
         """Add one inner parse's counts; its line ``i`` is record ``numbers[i - 1]``."""
-        st = self.stats
-        st.parsed += inner.parsed
-        st.rejected += inner.rejected
-        st.skipped += inner.skipped
-        for reason, n in inner.skip_reasons.items():
-            st.skip_reasons[reason] = st.skip_reasons.get(reason, 0) + n
-        if inner.rejects:
-            moved = [Rejected(int(numbers[r.line - 1]), r.reason, r.excerpt)
-                     for r in inner.rejects]
-            if self.options.on_bad_lines == "error":
-                r = moved[0]
-                raise BadLineError(
-                    f"{self.options.display_path}:{r.line}: {r.reason}: {r.excerpt!r} "
-                    "(use --on-bad-lines warn to count bad lines and continue)")
-            st.rejects = sorted(st.rejects + moved, key=lambda r: r.line)[:MAX_REJECT_SAMPLES]
-        if inner.first_ts is not None:
-            st.see_ts(inner.first_ts)
-        if inner.last_ts is not None:
-            st.see_ts(inner.last_ts)
-        if st.utc_offset_s is None:
-            st.utc_offset_s = inner.utc_offset_s
-        st.variant = st.variant or inner.variant
-        st.notes.extend(n for n in inner.notes if n not in st.notes)
+        moved = [Rejected(int(numbers[r.line - 1]), r.reason, r.excerpt)
+                 for r in inner.rejects]
+        if moved and self.options.on_bad_lines == "error":
+            r = moved[0]
+            raise BadLineError(
+                f"{self.options.display_path}:{r.line}: {r.reason}: {r.excerpt!r} "
+                "(use --on-bad-lines warn to count bad lines and continue)")
+        merge_counts(self.stats, inner, moved)
+
+
+def merge_counts(into: ParseStats, part: ParseStats, rejects: list[Rejected]) -> None:
+    """Add ``part``'s counts (all but ``lines``) to ``into``'s, with ``rejects`` as its
+    reject samples (renumbered by the caller into ``into``'s lines)."""
+    into.parsed += part.parsed
+    into.rejected += part.rejected
+    into.skipped += part.skipped
+    for reason, n in part.skip_reasons.items():
+        into.skip_reasons[reason] = into.skip_reasons.get(reason, 0) + n
+    if rejects:
+        into.rejects = sorted(into.rejects + rejects, key=lambda r: r.line
+                              )[:MAX_REJECT_SAMPLES]
+    if part.first_ts is not None:
+        into.see_ts(part.first_ts)
+    if part.last_ts is not None:
+        into.see_ts(part.last_ts)
+    if into.utc_offset_s is None:
+        into.utc_offset_s = part.utc_offset_s
+    into.variant = into.variant or part.variant
+    into.notes.extend(n for n in part.notes if n not in into.notes)
 
 
 def _route_requests(u: Unwrapped, stats: ParseStats) -> tuple[bytes, list[int]]:

@@ -42,9 +42,17 @@ from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
-from parsers.base import ParseError, ParseOptions, ParseStats, count_lines
+from parsers.base import ParseError, ParseOptions, ParseStats
 from parsers.export import parse_rfc3339
-from parsers.wrap import Unwrapped, Wrapper, epoch_stamp, line_head
+from parsers.wrap import (
+    DocumentLayout,
+    LineLayout,
+    Unwrapped,
+    Wrapper,
+    epoch_stamp,
+    first_line,
+    json_lines,
+)
 
 #: A record: (its number, its document, its raw text for excerpts; None: the document's
 #: JSON, made only when the record is rejected).
@@ -129,30 +137,6 @@ def _epoch(value: Any) -> float | None:
 # --- reading the records of a file ----------------------------------------------------
 
 
-def _lines_records(block: bytes, first: int, stats: ParseStats, options: ParseOptions,
-                   what: str) -> Iterator[Record]:
-    """JSON lines: each non-blank line's object (a line that is not one is rejected)."""
-    n = count_lines(block)
-    stats.lines += n
-    raws = block.split(b"\n")[:n]
-    try:
-        docs: list[Any] | None = json.loads(b"[" + b",".join(raws) + b"]")
-    except ValueError:
-        docs = None
-    for i, raw in enumerate(raws):
-        number = first + i
-        if docs is not None:
-            yield number, docs[i], raw
-            continue
-        if not raw.strip():
-            stats.skip("blank line")
-            continue
-        try:
-            yield number, json.loads(raw), raw
-        except ValueError:
-            stats.reject(number, f"not valid JSON ({what} expected)", raw, options)
-
-
 def _document(block: bytes, options: ParseOptions, what: str) -> Any:
     try:
         return json.loads(block.lstrip(b"\xef\xbb\xbf"))
@@ -226,6 +210,42 @@ def _whole(block: bytes, first: int, stats: ParseStats, options: ParseOptions, w
         yield first + i, rec, None
 
 
+class _StoreDocument(DocumentLayout):
+    """A store's whole-document answer: its records (``_records``) read through ``_inner``,
+    in time order."""
+
+    WHAT = ""  # what the document is, for the error when it is not
+    _records: staticmethod[[Any], list[Any] | None]
+    _inner: staticmethod[[Any], Inner]
+
+    def unwrap(self, block: bytes, first: int, stats: ParseStats, options: ParseOptions,
+               times: bool) -> Unwrapped:
+        """The lines of the document's records, in time order."""
+        recs = _whole(block, first, stats, options, self.WHAT, self._records)
+        return _unwrap_records(recs, self._inner, stats, options, times, True)
+
+    @staticmethod
+    def host_of(path: str, head: bytes) -> str | None:
+        """None: an answer may hold many hosts (each record says its own)."""
+        return None
+
+
+class _StoreLines(LineLayout):
+    """A store's records one a line: each line's JSON read through ``_inner``."""
+
+    WHAT = ""  # what a line is, for the reject of one that is not JSON
+    #: Put a block's records in time order (the store prints newest first).
+    IN_TIME_ORDER = False
+    _inner: staticmethod[[Any], Inner]
+
+    def unwrap(self, block: bytes, first: int, stats: ParseStats, options: ParseOptions,
+               times: bool) -> Unwrapped:
+        """The lines of a block of records (in file order, or time order within the block
+        when ``IN_TIME_ORDER``)."""
+        recs = json_lines(block, first, stats, options, f"not valid JSON ({self.WHAT} expected)")
+        return _unwrap_records(recs, self._inner, stats, options, times, self.IN_TIME_ORDER)
+
+
 # --- Elasticsearch / OpenSearch ----------------------------------------------------------
 
 _ECS_HOST = ("host.name", "host.hostname", "agent.hostname", "agent.name")
@@ -294,11 +314,12 @@ def _hits(doc: Any) -> list[Any] | None:
     return None
 
 
-class _Elastic:
+class _Elastic(_StoreDocument):
     NAME = "elasticsearch"
     DESCRIPTION = ("Elasticsearch/OpenSearch _search answer (hits.hits[]._source, ECS), or "
                    "an array of its hits")
-    LINES = False
+    WHAT = "an Elasticsearch _search answer"
+    _records, _inner = staticmethod(_hits), staticmethod(_ecs_inner)
 
     @staticmethod
     def sniff(head: bytes) -> bool:
@@ -319,29 +340,13 @@ class _Elastic:
             rb'"hits"\s*:\s*\[')
         return json.dumps({"hits": {"hits": _items(head, array)}}).encode()
 
-    @staticmethod
-    def continued(record: bytes) -> bool:
-        """Not used (read whole)."""
-        return False
-
-    @staticmethod
-    def unwrap(block: bytes, first: int, stats: ParseStats, options: ParseOptions,
-               times: bool) -> Unwrapped:
-        """The lines of the answer's hits, in time order."""
-        recs = _whole(block, first, stats, options, "an Elasticsearch _search answer", _hits)
-        return _unwrap_records(recs, _ecs_inner, stats, options, times, True)
-
-    @staticmethod
-    def host_of(path: str, head: bytes) -> str | None:
-        """None: a search answer may hold many hosts (each event says its own)."""
-        return None
 
 
-class _ElasticLines:
+class _ElasticLines(_StoreLines):
     NAME = "elasticsearch-ndjson"
     DESCRIPTION = "Elasticsearch/OpenSearch documents one a line (elasticdump, ECS)"
-    LINES = True
-    head_block = staticmethod(line_head)
+    WHAT = "an Elasticsearch document"
+    _inner = staticmethod(_ecs_inner)
 
     @staticmethod
     def sniff(head: bytes) -> bool:
@@ -365,23 +370,10 @@ class _ElasticLines:
                 or _get(src, "agent.type") is not None)))
 
     @staticmethod
-    def continued(record: bytes) -> bool:
-        """Never: a document is one line."""
-        return False
-
-    @staticmethod
-    def unwrap(block: bytes, first: int, stats: ParseStats, options: ParseOptions,
-               times: bool) -> Unwrapped:
-        """The lines of a block of documents (in file order)."""
-        recs = _lines_records(block, first, stats, options, "an Elasticsearch document")
-        return _unwrap_records(recs, _ecs_inner, stats, options, times, False)
-
-    @staticmethod
     def host_of(path: str, head: bytes) -> str | None:
         """The first document's ``host.name``."""
-        first = head.lstrip().split(b"\n", 1)[0]
         try:
-            doc = json.loads(first)
+            doc = json.loads(first_line(head))
         except ValueError:
             return None
         res = _ecs_inner(doc)
@@ -433,10 +425,11 @@ def _logcli_inner(rec: Any) -> Inner:
     return rec["line"].encode("utf-8", "surrogatepass"), ts, _label_host(rec.get("labels")), ""
 
 
-class _LokiApi:
+class _LokiApi(_StoreDocument):
     NAME = "loki-api"
     DESCRIPTION = "Grafana Loki query API answer (data.result[].stream + values)"
-    LINES = False
+    WHAT = "a Loki query answer"
+    _records, _inner = staticmethod(_loki_values), staticmethod(_loki_inner)
 
     @staticmethod
     def sniff(head: bytes) -> bool:
@@ -453,48 +446,21 @@ class _LokiApi:
         return json.dumps({"data": {"resultType": "streams", "result": [
             {"stream": labels, "values": values}]}}).encode()
 
-    @staticmethod
-    def continued(record: bytes) -> bool:
-        """Not used (read whole)."""
-        return False
-
-    @staticmethod
-    def unwrap(block: bytes, first: int, stats: ParseStats, options: ParseOptions,
-               times: bool) -> Unwrapped:
-        """The lines of every stream, in time order."""
-        recs = _whole(block, first, stats, options, "a Loki query answer", _loki_values)
-        return _unwrap_records(recs, _loki_inner, stats, options, times, True)
-
-    @staticmethod
-    def host_of(path: str, head: bytes) -> str | None:
-        """None: an answer may hold many streams (each event says its own host)."""
-        return None
 
 
-class _LogcliJsonl:
+class _LogcliJsonl(_StoreLines):
     NAME = "loki-jsonl"
     DESCRIPTION = "Grafana Loki logcli --output=jsonl (labels, line, timestamp)"
-    LINES = True
-    head_block = staticmethod(line_head)
+    WHAT = "a logcli entry"
+    # logcli prints newest first: put in time order within the block.
+    IN_TIME_ORDER = True
+    _inner = staticmethod(_logcli_inner)
 
     @staticmethod
     def sniff(head: bytes) -> bool:
         """The first line has ``line`` and ``timestamp`` (and maybe ``labels``)."""
-        first = head.lstrip().split(b"\n", 1)[0]
+        first = first_line(head)
         return (first.startswith(b"{") and b'"line":' in first and b'"timestamp":' in first)
-
-    @staticmethod
-    def continued(record: bytes) -> bool:
-        """Never: an entry is one line."""
-        return False
-
-    @staticmethod
-    def unwrap(block: bytes, first: int, stats: ParseStats, options: ParseOptions,
-               times: bool) -> Unwrapped:
-        """The lines of a block of entries (logcli prints newest first: put in time order
-        within the block)."""
-        recs = _lines_records(block, first, stats, options, "a logcli entry")
-        return _unwrap_records(recs, _logcli_inner, stats, options, times, True)
 
     @staticmethod
     def host_of(path: str, head: bytes) -> str | None:
@@ -524,10 +490,11 @@ def _cw_inner(rec: Any) -> Inner:
         rec.get("logStreamName")), ""
 
 
-class _CloudWatch:
+class _CloudWatch(_StoreDocument):
     NAME = "cloudwatch-logs"
     DESCRIPTION = "aws logs filter-log-events / get-log-events answer (events[])"
-    LINES = False
+    WHAT = "a CloudWatch Logs answer"
+    _records, _inner = staticmethod(_cw_events), staticmethod(_cw_inner)
 
     @staticmethod
     def sniff(head: bytes) -> bool:
@@ -541,18 +508,6 @@ class _CloudWatch:
     def head_block(head: bytes) -> bytes:
         """The head's first complete events, as an answer."""
         return json.dumps({"events": _items(head, rb'"events"\s*:\s*\[')}).encode()
-
-    @staticmethod
-    def continued(record: bytes) -> bool:
-        """Not used (read whole)."""
-        return False
-
-    @staticmethod
-    def unwrap(block: bytes, first: int, stats: ParseStats, options: ParseOptions,
-               times: bool) -> Unwrapped:
-        """The lines of the events, in time order."""
-        recs = _whole(block, first, stats, options, "a CloudWatch Logs answer", _cw_events)
-        return _unwrap_records(recs, _cw_inner, stats, options, times, True)
 
     @staticmethod
     def host_of(path: str, head: bytes) -> str | None:
@@ -617,10 +572,11 @@ def _gcp_like(text: bytes) -> bool:
         b'"httpRequest"' in text or b'"textPayload"' in text or b'"jsonPayload"' in text)
 
 
-class _Gcp:
+class _Gcp(_StoreDocument):
     NAME = "gcp-logging"
     DESCRIPTION = "Google Cloud Logging entries (gcloud logging read --format=json)"
-    LINES = False
+    WHAT = "a Cloud Logging export"
+    _records, _inner = staticmethod(_gcp_list), staticmethod(_gcp_inner)
 
     @staticmethod
     def sniff(head: bytes) -> bool:
@@ -633,53 +589,25 @@ class _Gcp:
         """The head's first complete entries, as an array."""
         return json.dumps(_items(head, rb"\A[\xef\xbb\xbf \t\r\n]*\[")).encode()
 
-    @staticmethod
-    def continued(record: bytes) -> bool:
-        """Not used (read whole)."""
-        return False
-
-    @staticmethod
-    def unwrap(block: bytes, first: int, stats: ParseStats, options: ParseOptions,
-               times: bool) -> Unwrapped:
-        """The lines of the entries, in time order."""
-        recs = _whole(block, first, stats, options, "a Cloud Logging export", _gcp_list)
-        return _unwrap_records(recs, _gcp_inner, stats, options, times, True)
-
-    @staticmethod
-    def host_of(path: str, head: bytes) -> str | None:
-        """None: an export may hold many resources (each event says its own host)."""
-        return None
 
 
-class _GcpLines:
+class _GcpLines(_StoreLines):
     NAME = "gcp-logging-jsonl"
     DESCRIPTION = "Google Cloud Logging entries one a line (a sink's export)"
-    LINES = True
-    head_block = staticmethod(line_head)
+    WHAT = "a Cloud Logging entry"
+    _inner = staticmethod(_gcp_inner)
 
     @staticmethod
     def sniff(head: bytes) -> bool:
         """The first line is a log entry."""
-        first = head.lstrip().split(b"\n", 1)[0]
+        first = first_line(head)
         return first.startswith(b"{") and _gcp_like(first)
-
-    @staticmethod
-    def continued(record: bytes) -> bool:
-        """Never: an entry is one line."""
-        return False
-
-    @staticmethod
-    def unwrap(block: bytes, first: int, stats: ParseStats, options: ParseOptions,
-               times: bool) -> Unwrapped:
-        """The lines of a block of entries (in file order)."""
-        recs = _lines_records(block, first, stats, options, "a Cloud Logging entry")
-        return _unwrap_records(recs, _gcp_inner, stats, options, times, False)
 
     @staticmethod
     def host_of(path: str, head: bytes) -> str | None:
         """The first entry's resource."""
         try:
-            res = _gcp_inner(json.loads(head.lstrip().split(b"\n", 1)[0]))
+            res = _gcp_inner(json.loads(first_line(head)))
         except ValueError:
             return None
         return None if isinstance(res, str) or not res[2] else res[2]
