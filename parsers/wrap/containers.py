@@ -31,11 +31,13 @@ import codecs
 import json
 import re
 import warnings
+from collections.abc import Callable
 from operator import itemgetter
 from pathlib import PurePath
+from typing import TypeVar
 
 from parsers.base import ParseOptions, ParseStats, count_lines
-from parsers.wrap import JOINED_REASON, Unwrapped, line_head, utc_stamp
+from parsers.wrap import JOINED_REASON, LineLayout, Unwrapped, utc_stamp
 
 _GET_LOG, _GET_STREAM, _GET_TIME = itemgetter(0), itemgetter(1), itemgetter(2)
 
@@ -62,10 +64,12 @@ def _encode(text: str) -> bytes:
     return text.encode("utf-8", "surrogatepass")
 
 
-def _join(texts: list[str], numbers: list[int], streams: list[str], stats: ParseStats
-          ) -> tuple[list[str], list[int], list[str]]:
+def _join(texts: list[str], numbers: list[int], streams: list[str], stamps: list[bytes],
+          stats: ParseStats) -> tuple[list[str], list[int], list[str], list[bytes]]:
     """Records' texts (a complete one ends in a newline) joined into lines per stream: a
-    line is numbered by its first record; the records joined to it are skipped."""
+    line is numbered (and timed, when ``stamps`` are given) by its first record; the
+    records joined to it are skipped."""
+    index = {k: i for i, k in enumerate(numbers)} if stamps else {}
     open_: dict[str, tuple[int, list[str]]] = {}
     out: list[tuple[int, str, str]] = []
     for text, n, s in zip(texts, numbers, streams, strict=True):
@@ -81,14 +85,42 @@ def _join(texts: list[str], numbers: list[int], streams: list[str], stats: Parse
     for s, (n, parts) in open_.items():  # the end of the input inside a long line
         out.append((n, s, "".join(parts)))
     out.sort(key=itemgetter(0))
-    return [t for _, _, t in out], [n for n, _, _ in out], [s for _, s, _ in out]
+    joined = [n for n, _, _ in out]
+    return ([t for _, _, t in out], joined, [s for _, s, _ in out],
+            [stamps[index[k]] for k in joined] if stamps else [])
 
 
-class _Docker:
+def _unwrapped(lines: list[bytes], numbers: list[int], stamps: list[bytes],
+               streams: list[str]) -> Unwrapped:
+    """The records' lines, with their times (as the records write them) in UTC."""
+    return Unwrapped(lines, numbers, [utc_stamp(s) for s in stamps], [], streams)
+
+
+_Row = TypeVar("_Row")
+
+
+def _slow(block: bytes, first: int, stats: ParseStats, options: ParseOptions,
+          read: Callable[[bytes], _Row | None], reason: str) -> tuple[list[_Row], list[int]]:
+    """Record by record (when a block is not all records): a blank line is skipped, a line
+    ``read`` gives no row for is rejected with ``reason``."""
+    rows: list[_Row] = []
+    numbers: list[int] = []
+    for lineno, raw in enumerate(block.split(b"\n")[: count_lines(block)], start=first):
+        if not raw.strip():
+            stats.skip("blank line")
+            continue
+        row = read(raw)
+        if row is None:
+            stats.reject(lineno, reason, raw, options)
+            continue
+        rows.append(row)
+        numbers.append(lineno)
+    return rows, numbers
+
+
+class _Docker(LineLayout):
     NAME = "docker-json"
     DESCRIPTION = "Docker json-file log ({\"log\", \"stream\", \"time\"} per line)"
-    LINES = True
-    head_block = staticmethod(line_head)
 
     @staticmethod
     def sniff(head: bytes) -> bool:
@@ -133,14 +165,9 @@ class _Docker:
         if all(t.endswith("\n") for t in texts):
             lines = _encode("".join(texts)).split(b"\n")[:-1]
         else:
-            index = {k: i for i, k in enumerate(numbers)}
-            joined, numbers, streams = _join(texts, numbers, streams, stats)
+            joined, numbers, streams, stamps = _join(texts, numbers, streams, stamps, stats)
             lines = [_encode(t) for t in joined]
-            if times:
-                stamps = [stamps[index[k]] for k in numbers]
-        if times:
-            stamps = [utc_stamp(s) for s in stamps]
-        return Unwrapped(lines, numbers, stamps, [], streams)
+        return _unwrapped(lines, numbers, stamps, streams)
 
     @staticmethod
     def host_of(path: str, head: bytes) -> str | None:
@@ -205,23 +232,22 @@ def _docker_fast(block: bytes, n: int
     return lines, streams, ends
 
 
+def _docker_row(raw: bytes) -> tuple[bytes, bytes, bytes] | None:
+    m = _DOCKER.match(raw)
+    return None if m is None else (m.group(1), m.group(2), m.group(3))
+
+
+def _docker_row_strict(raw: bytes) -> tuple[bytes, bytes, bytes] | None:
+    """A record whose ``log`` is valid JSON text too."""
+    row = _docker_row(raw)
+    return row if row is not None and _decode_strings([row[0]]) is not None else None
+
+
 def _docker_slow(block: bytes, first: int, stats: ParseStats, options: ParseOptions,
                  strict: bool = False) -> tuple[list[tuple[bytes, bytes, bytes]], list[int]]:
     """Record by record: a blank line is skipped, a line that is not a record rejected."""
-    rows: list[tuple[bytes, bytes, bytes]] = []
-    numbers: list[int] = []
-    for lineno, raw in enumerate(block.split(b"\n")[: count_lines(block)], start=first):
-        if not raw.strip():
-            stats.skip("blank line")
-            continue
-        m = _DOCKER.match(raw)
-        ok = m is not None and (not strict or _decode_strings([m.group(1)]) is not None)
-        if m is None or not ok:
-            stats.reject(lineno, "not a Docker json-file record", raw, options)
-            continue
-        rows.append((m.group(1), m.group(2), m.group(3)))
-        numbers.append(lineno)
-    return rows, numbers
+    return _slow(block, first, stats, options, _docker_row_strict if strict else _docker_row,
+                 "not a Docker json-file record")
 
 
 _CRI = re.compile(rb"^(\d{4}-\d\d-\d\dT[^ \n]+) (stdout|stderr) ([^ \n]*)(?: ([^\n]*))?$", re.M)
@@ -229,11 +255,9 @@ _CRI_SNIFF = re.compile(rb"\A\s*\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[^ \n]* std(?:out|
 _GET_TAG, _GET_TEXT = itemgetter(2), itemgetter(3)
 
 
-class _Cri:
+class _Cri(LineLayout):
     NAME = "cri"
     DESCRIPTION = "Kubernetes CRI container log (TIME STREAM F|P line; pod name as host)"
-    LINES = True
-    head_block = staticmethod(line_head)
 
     @staticmethod
     def sniff(head: bytes) -> bool:
@@ -255,24 +279,20 @@ class _Cri:
         rows = _CRI.findall(block)
         numbers: list[int] = list(range(first, first + n))
         if len(rows) != n:
-            rows, numbers = _cri_slow(block, first, stats, options)
+            rows, numbers = _slow(block, first, stats, options, _cri_row,
+                                  "not a CRI log record")
         streams = [s.decode() for s in map(_GET_STREAM, rows)]
         stamps = list(map(_GET_LOG, rows)) if times else []
         tags = list(map(_GET_TAG, rows))
         if tags.count(b"F") == len(tags):
             lines = [t.rstrip(b"\r") for t in map(_GET_TEXT, rows)]
         else:
-            index = {k: i for i, k in enumerate(numbers)}
             texts = [t.decode("utf-8", "surrogateescape")
                      + ("" if b"P" in tag.split(b":") else "\n")
                      for t, tag in zip(map(_GET_TEXT, rows), tags, strict=True)]
-            joined, numbers, streams = _join(texts, numbers, streams, stats)
+            joined, numbers, streams, stamps = _join(texts, numbers, streams, stamps, stats)
             lines = [t.encode("utf-8", "surrogateescape") for t in joined]
-            if times:
-                stamps = [stamps[index[k]] for k in numbers]
-        if times:
-            stamps = [utc_stamp(s) for s in stamps]
-        return Unwrapped(lines, numbers, stamps, [], streams)
+        return _unwrapped(lines, numbers, stamps, streams)
 
     @staticmethod
     def host_of(path: str, head: bytes) -> str | None:
@@ -290,21 +310,9 @@ class _Cri:
         return None
 
 
-def _cri_slow(block: bytes, first: int, stats: ParseStats, options: ParseOptions
-              ) -> tuple[list[tuple[bytes, bytes, bytes, bytes]], list[int]]:
-    rows: list[tuple[bytes, bytes, bytes, bytes]] = []
-    numbers: list[int] = []
-    for lineno, raw in enumerate(block.split(b"\n")[: count_lines(block)], start=first):
-        if not raw.strip():
-            stats.skip("blank line")
-            continue
-        m = _CRI.match(raw)
-        if m is None:
-            stats.reject(lineno, "not a CRI log record", raw, options)
-            continue
-        rows.append((m.group(1), m.group(2), m.group(3), m.group(4) or b""))
-        numbers.append(lineno)
-    return rows, numbers
+def _cri_row(raw: bytes) -> tuple[bytes, bytes, bytes, bytes] | None:
+    m = _CRI.match(raw)
+    return None if m is None else (m.group(1), m.group(2), m.group(3), m.group(4) or b"")
 
 
 # kubectl logs --timestamps / docker logs -t: an RFC 3339 time, a space, the line. Not
@@ -317,12 +325,15 @@ _STAMPED = re.compile(
 _SYSLOGISH = re.compile(rb"[^\s:]+ [^\s:\[]+(?:\[\d+\])?: ")
 
 
-class _Timestamped:
+def _stamped_row(raw: bytes) -> tuple[bytes, bytes] | None:
+    m = _STAMPED.match(raw)
+    return None if m is None else (m.group(1), m.group(2))
+
+
+class _Timestamped(LineLayout):
     NAME = "timestamped"
     DESCRIPTION = ("kubectl logs --timestamps, docker logs -t, CloudWatch's S3 export, logcli "
                    "(RFC 3339 time, then the line)")
-    LINES = True
-    head_block = staticmethod(line_head)
 
     @staticmethod
     def sniff(head: bytes) -> bool:
@@ -336,11 +347,6 @@ class _Timestamped:
         return bool(lines) and hits * 2 > len(lines)
 
     @staticmethod
-    def continued(record: bytes) -> bool:
-        """Never: the lines are whole."""
-        return False
-
-    @staticmethod
     def unwrap(block: bytes, first: int, stats: ParseStats, options: ParseOptions,
                times: bool) -> Unwrapped:
         """The lines of a block; a line without the time is rejected."""
@@ -349,18 +355,9 @@ class _Timestamped:
         rows = _STAMPED.findall(block)
         numbers = list(range(first, first + n))
         if len(rows) != n:
-            rows, numbers = [], []
-            for lineno, raw in enumerate(block.split(b"\n")[:n], start=first):
-                m = _STAMPED.match(raw)
-                if m is None:
-                    if raw.strip():
-                        stats.reject(lineno, "no RFC 3339 time in front of the line", raw,
-                                     options)
-                    else:
-                        stats.skip("blank line")
-                    continue
-                rows.append(m.groups())
-                numbers.append(lineno)
+            # (A blank line has no time: skipped as blank, as _STAMPED cannot match it.)
+            rows, numbers = _slow(block, first, stats, options, _stamped_row,
+                                  "no RFC 3339 time in front of the line")
         lines = [t.rstrip(b"\r") for t in map(itemgetter(1), rows)]
         stamps = [utc_stamp(s) for s in map(_GET_LOG, rows)] if times else []
         return Unwrapped(lines, numbers, stamps, [], [])

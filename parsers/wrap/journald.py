@@ -15,12 +15,18 @@ the message) or its stderr under systemd or Docker's journald driver.
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
-from parsers.base import ParseOptions, ParseStats, count_lines
-from parsers.wrap import Unwrapped, epoch_stamp, line_head
+from parsers.base import ParseOptions, ParseStats
+from parsers.wrap import (
+    DocumentLayout,
+    LineLayout,
+    Unwrapped,
+    epoch_stamp,
+    first_line,
+    json_lines,
+)
 
 _NAMES = ("SYSLOG_IDENTIFIER", "_COMM", "_SYSTEMD_UNIT", "CONTAINER_NAME")
 # An access line's time, an error line's head, Nginx's stderr.
@@ -84,49 +90,23 @@ class _Entries:
                 self.out.stamps.append(stamp)
 
 
-class _Json:
+class _Json(LineLayout):
     NAME = "journald-json"
     DESCRIPTION = "journalctl -o json (MESSAGE, __REALTIME_TIMESTAMP, _HOSTNAME per line)"
-    LINES = True
-    head_block = staticmethod(line_head)
 
     @staticmethod
     def sniff(head: bytes) -> bool:
         """The first line is an object with ``__REALTIME_TIMESTAMP`` and ``MESSAGE``."""
-        first = head.lstrip().split(b"\n", 1)[0]
+        first = first_line(head)
         return (first.startswith(b"{") and b'"__REALTIME_TIMESTAMP"' in first
                 and b'"MESSAGE"' in first)
-
-    @staticmethod
-    def continued(record: bytes) -> bool:
-        """Never: an entry is one line."""
-        return False
 
     @staticmethod
     def unwrap(block: bytes, first: int, stats: ParseStats, options: ParseOptions,
                times: bool) -> Unwrapped:
         """The Nginx lines of a block of entries."""
-        n = count_lines(block)
-        stats.lines += n
-        raws = block.split(b"\n")[:n]
-        try:
-            docs = json.loads(b"[" + b",".join(raws) + b"]")
-        except ValueError:
-            docs = None
         entries = _Entries(stats, options, times)
-        for i, raw in enumerate(raws):
-            number = first + i
-            if docs is not None:
-                doc = docs[i]
-            elif not raw.strip():
-                stats.skip("blank line")
-                continue
-            else:
-                try:
-                    doc = json.loads(raw)
-                except ValueError:
-                    stats.reject(number, "not valid JSON", raw, options)
-                    continue
+        for number, doc, raw in json_lines(block, first, stats, options, "not valid JSON"):
             if not isinstance(doc, dict):
                 stats.reject(number, "not a journald entry (JSON object)", raw, options)
                 continue
@@ -143,10 +123,9 @@ class _Json:
 _EXPORT_SNIFF = re.compile(rb"\A(?:[A-Z0-9_]+(?:=[^\n]*)?\n){0,40}?__REALTIME_TIMESTAMP=\d+\n")
 
 
-class _Export:
+class _Export(DocumentLayout):
     NAME = "journald-export"
     DESCRIPTION = "journalctl -o export (systemd's Journal Export Format)"
-    LINES = False
 
     @staticmethod
     def head_block(head: bytes) -> bytes:
@@ -159,11 +138,6 @@ class _Export:
         """``KEY=value`` lines with ``__REALTIME_TIMESTAMP`` in the first entry."""
         return head.startswith((b"__CURSOR=", b"__REALTIME_TIMESTAMP=")) and bool(
             _EXPORT_SNIFF.match(head))
-
-    @staticmethod
-    def continued(record: bytes) -> bool:
-        """Not used (read whole)."""
-        return False
 
     @staticmethod
     def unwrap(block: bytes, first: int, stats: ParseStats, options: ParseOptions,

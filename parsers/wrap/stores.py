@@ -145,6 +145,11 @@ def _document(block: bytes, options: ParseOptions, what: str) -> Any:
                          "(export the whole answer, or JSON lines)") from None
 
 
+def _body(head: bytes) -> bytes:
+    """A document's first bytes without a byte order mark and leading blank space."""
+    return head.lstrip(b"\xef\xbb\xbf \t\r\n")
+
+
 def _items(head: bytes, array: bytes) -> list[Any]:
     """The complete items of the first JSON array that ``array`` (a pattern ending at its
     ``[``) finds in a document's first bytes (a head cut anywhere): for sniffing a
@@ -325,7 +330,7 @@ class _Elastic(_StoreDocument):
     def sniff(head: bytes) -> bool:
         """A JSON object with ``hits`` and a ``_source`` in it, or an array of hits or ECS
         documents (``jq .hits.hits``, Filebeat's own test output)."""
-        body = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+        body = _body(head)
         if body[:1] == b"[":
             return b'"_source"' in body[:4096] or (
                 b'"@timestamp"' in body[:4096] and re.search(
@@ -339,7 +344,6 @@ class _Elastic(_StoreDocument):
         array = rb"\A[\xef\xbb\xbf \t\r\n]*\[" if head.lstrip()[:1] == b"[" else (
             rb'"hits"\s*:\s*\[')
         return json.dumps({"hits": {"hits": _items(head, array)}}).encode()
-
 
 
 class _ElasticLines(_StoreLines):
@@ -434,7 +438,7 @@ class _LokiApi(_StoreDocument):
     @staticmethod
     def sniff(head: bytes) -> bool:
         """A JSON object with ``resultType`` ``streams``."""
-        body = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+        body = _body(head)
         return body[:1] == b"{" and re.search(rb'"resultType"\s*:\s*"streams"', body) is not None
 
     @staticmethod
@@ -445,7 +449,6 @@ class _LokiApi(_StoreDocument):
         values = _items(head, rb'"values"\s*:\s*\[')
         return json.dumps({"data": {"resultType": "streams", "result": [
             {"stream": labels, "values": values}]}}).encode()
-
 
 
 class _LogcliJsonl(_StoreLines):
@@ -499,7 +502,7 @@ class _CloudWatch(_StoreDocument):
     @staticmethod
     def sniff(head: bytes) -> bool:
         """A JSON object with ``events`` whose items have ``timestamp`` and ``message``."""
-        body = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+        body = _body(head)
         return (body[:1] == b"{" and re.search(rb'"events"\s*:\s*\[', body) is not None
                 and b'"message"' in body and (b'"ingestionTime"' in body
                                               or b'"logStreamName"' in body))
@@ -581,14 +584,13 @@ class _Gcp(_StoreDocument):
     @staticmethod
     def sniff(head: bytes) -> bool:
         """A JSON array of log entries."""
-        body = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+        body = _body(head)
         return body[:1] == b"[" and _gcp_like(body[:4096])
 
     @staticmethod
     def head_block(head: bytes) -> bytes:
         """The head's first complete entries, as an array."""
         return json.dumps(_items(head, rb"\A[\xef\xbb\xbf \t\r\n]*\[")).encode()
-
 
 
 class _GcpLines(_StoreLines):
