@@ -179,7 +179,51 @@ def narrate(inc: Incident, dataset: Dataset, rows: pd.DataFrame, bins: Bins) -> 
             "request_start", "timeout_assumed", "silence", "error_burst") else ""),
         start_edge.source if start_edge is not None else ""))
 
-    # Alerts.
+    # Alerts, and the pages' acknowledgements.
+    entries += _alert_entries(inc, events, hi)
+
+    # Actions: reloads, restarts; those shortly before the start are possible triggers.
+    actions = [a for a in _actions(events) if lo <= a.ts <= hi] if not events.empty else []
+    for a in actions:
+        flag = "possible trigger" if _may_trigger(a, inc, bin_s) else ""
+        entries.append(Entry(a.ts, a.what, f"{a.host}: {a.detail}" if a.host else a.detail,
+                             a.source, a.host, flag))
+
+    # Error-log messages that are unusual in the window (not the background).
+    groups = _error_groups(events, inc) if not events.empty else []
+    group_entries = [Entry(g.first_ts, g.kind, g.text, g.source, g.host) for g in groups]
+    entries += group_entries
+
+    # Cross-host links: the backend host behind each upstream address the proxies failed
+    # to reach, and what that host's own logs show when the errors begin.
+    links = _link_upstreams(inc, dataset, rows, groups, group_entries, actions, events, bin_s,
+                            entries)
+
+    if inc.peak_ts is not None:
+        pct = 100.0 * inc.peak_failed / inc.peak_total if inc.peak_total else 0.0
+        entries.append(Entry(inc.peak_ts, "peak",
+                             f"Peak: {inc.peak_failed} of {inc.peak_total} requests failed "
+                             f"({pct:.0f}%) in the {bin_s // 60}-minute bin from "
+                             f"{fmt_hms(inc.peak_ts)}", inc.peak_source))
+    entries += _recovery_entries(inc, dataset, req)
+    entries.append(Entry(inc.end, "end", "Incident ends: " + (
+        end_edge.note if end_edge is not None and end_edge.note else
+        "last failing request or end of silence"),
+        end_edge.source if end_edge is not None else ""))
+    explain.annotate(inc, links)
+    entries += explain.join_entries(inc, links)
+    order = {"start": 0, "end": 9}
+    entries.sort(key=lambda e: (e.ts, order.get(e.kind, 5), e.host, e.text))
+    inc.timeline = entries
+    _causes(inc, actions, groups, events, bins,
+            _served_share_of_failing_routes(req, inc), links)
+    explain.apply_rules(inc, links)
+
+
+def _alert_entries(inc: Incident, events: pd.DataFrame, hi: float) -> list[Entry]:
+    """The related alerts firing and resolving (a flood counted past ``MAX_ALERTS``), the
+    pages' acknowledgements; sets the incident's alerts, first alert and page times."""
+    entries: list[Entry] = []
     alerts = relevant_alerts(events, inc) if not events.empty else events
     ordered = alerts.sort_values("ts", kind="stable")
     if len(alerts) > MAX_ALERTS:
@@ -229,30 +273,12 @@ def narrate(inc: Incident, dataset: Dataset, rows: pd.DataFrame, bins: Bins) -> 
             res = ev["attrs"].get("resolved_at")
             if res is not None and inc.time_to_resolve_s is None:
                 inc.time_to_resolve_s = float(res) - float(ev["ts"])
+    return entries
 
-    # Actions: reloads, restarts; those shortly before the start are possible triggers.
-    actions = [a for a in _actions(events) if lo <= a.ts <= hi] if not events.empty else []
-    for a in actions:
-        flag = "possible trigger" if _may_trigger(a, inc, bin_s) else ""
-        entries.append(Entry(a.ts, a.what, f"{a.host}: {a.detail}" if a.host else a.detail,
-                             a.source, a.host, flag))
 
-    # Error-log messages that are unusual in the window (not the background).
-    groups = _error_groups(events, inc) if not events.empty else []
-    group_entries = [Entry(g.first_ts, g.kind, g.text, g.source, g.host) for g in groups]
-    entries += group_entries
-
-    # Cross-host links: the backend host behind each upstream address the proxies failed
-    # to reach, and what that host's own logs show when the errors begin.
-    links = _link_upstreams(inc, dataset, rows, groups, group_entries, actions, events, bin_s,
-                            entries)
-
-    if inc.peak_ts is not None:
-        pct = 100.0 * inc.peak_failed / inc.peak_total if inc.peak_total else 0.0
-        entries.append(Entry(inc.peak_ts, "peak",
-                             f"Peak: {inc.peak_failed} of {inc.peak_total} requests failed "
-                             f"({pct:.0f}%) in the {bin_s // 60}-minute bin from "
-                             f"{fmt_hms(inc.peak_ts)}", inc.peak_source))
+def _recovery_entries(inc: Incident, dataset: Dataset, req: pd.DataFrame) -> list[Entry]:
+    """When each host that went silent served a request again, with that request's line."""
+    entries: list[Entry] = []
     for host in inc.affected_hosts:
         mine = req[(req["host"] == host) & (req["ts"] > inc.start)]
         if not mine.empty:
@@ -270,18 +296,7 @@ def narrate(inc: Incident, dataset: Dataset, rows: pd.DataFrame, bins: Bins) -> 
                                  f"{host} serves requests again",
                                  f"{dataset.sources[int(first['source'])].path}:"
                                  f"{int(first['line_min'])}", host))
-    entries.append(Entry(inc.end, "end", "Incident ends: " + (
-        end_edge.note if end_edge is not None and end_edge.note else
-        "last failing request or end of silence"),
-        end_edge.source if end_edge is not None else ""))
-    explain.annotate(inc, links)
-    entries += explain.join_entries(inc, links)
-    order = {"start": 0, "end": 9}
-    entries.sort(key=lambda e: (e.ts, order.get(e.kind, 5), e.host, e.text))
-    inc.timeline = entries
-    _causes(inc, actions, groups, events, bins,
-            _served_share_of_failing_routes(req, inc), links)
-    explain.apply_rules(inc, links)
+    return entries
 
 
 def _link_upstreams(
