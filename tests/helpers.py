@@ -83,3 +83,17 @@ def check_stats(
         assert stats.variant == variant
     if skips is not None:
         assert stats.skip_reasons == dict(skips)
+
+
+def rejected(stats: ParseStats) -> list[tuple[int, str]]:
+    """The rejected lines' (line, reason) pairs, in file order."""
+    return [(r.line, r.reason) for r in stats.rejects]
+
+
+def check_all_rejected(
+    parsed: tuple[list[Any], ParseStats], expected: list[tuple[int, str]]
+) -> None:
+    """A file every record of which is rejected: no events, and these (line, reason)."""
+    events, stats = parsed
+    assert events == []
+    assert rejected(stats) == expected

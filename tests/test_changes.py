@@ -9,7 +9,14 @@ from pathlib import Path
 import pytest
 
 from parsers import changes
-from tests.helpers import ALERT_ATTRS, check_stats, parse_error, parse_events
+from tests.helpers import (
+    ALERT_ATTRS,
+    check_all_rejected,
+    check_stats,
+    parse_error,
+    parse_events,
+    rejected,
+)
 
 DATA = Path(__file__).parent / "data" / "changes"
 
@@ -27,7 +34,7 @@ run = partial(parse_events, changes, kinds=changes.KINDS, attrs=(*ALERT_ATTRS, "
 def test_csv_sample() -> None:
     events, stats = run(DATA / "changes.csv")
     check_stats(stats, (8, 7, 1, 0), variant="csv")
-    assert [(r.line, r.reason) for r in stats.rejects] == [(7, "bad time 'not-a-time'")]
+    assert rejected(stats) == [(7, "bad time 'not-a-time'")]
     assert stats.notes == [
         "times without a zone read as UTC",
         "1 changes had a kind not recognised, read as other: 'dns'",
@@ -63,7 +70,7 @@ def test_csv_sample() -> None:
 def test_json_sample() -> None:
     events, stats = run(DATA / "changes.json")
     check_stats(stats, (3, 2, 1, 0), variant="json")
-    assert [(r.line, r.reason) for r in stats.rejects] == [(3, "missing description")]
+    assert rejected(stats) == [(3, "missing description")]
     flag, failover = events
     assert (flag["kind"], flag["attrs"]["change_kind_raw"]) == ("feature_flag", "Feature-Flag")
     assert flag["ts"] == utc(10, 44) and flag["end"] is None
@@ -106,7 +113,7 @@ def test_semicolon_csv_with_bom_and_crlf(tmp_path: Path) -> None:
     )
     events, stats = run(path)
     assert (stats.lines, stats.parsed, stats.rejected) == (2, 1, 1)
-    assert [(r.line, r.reason) for r in stats.rejects] == [(4, "missing kind")]
+    assert rejected(stats) == [(4, "missing kind")]
     (event,) = events
     assert (event["kind"], event["ts"], event["host"]) == ("deploy", utc(10, 0, 0, 500000), "web-1")
 
@@ -120,14 +127,12 @@ def test_row_rejects(tmp_path: Path) -> None:
         ",,deploy,no time\n"
         "0,,deploy,epoch zero\n"
     )
-    events, stats = run(path)
-    assert events == []
-    assert [(r.line, r.reason) for r in stats.rejects] == [
+    check_all_rejected(run(path), [
         (2, "end is before time"),
         (3, "bad end 'later'"),
         (4, "missing time"),
         (5, "bad time '0'"),
-    ]
+    ])
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from parsers import cloudwatch
-from tests.helpers import ALERT_ATTRS, check_stats, parse_events
+from tests.helpers import ALERT_ATTRS, check_all_rejected, check_stats, parse_events
 
 DATA = Path(__file__).parent / "data" / "cloudwatch"
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "alerts"
@@ -128,15 +128,13 @@ def test_rejects(tmp_path: Path) -> None:
             "not an object",
         ],
     )
-    events, stats = run(path)
-    assert events == []
-    assert [(r.line, r.reason) for r in stats.rejects] == [
+    check_all_rejected(run(path), [
         (1, "history item has no AlarmName"),
         (2, "bad Timestamp"),
         (3, "state change without old and new state"),
         (4, "unknown state OK -> PANIC"),
         (5, "history item is not a JSON object"),
-    ]
+    ])
 
 
 def test_bare_array_of_items(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from parsers import datadog
-from tests.helpers import ALERT_ATTRS, check_stats, parse_events
+from tests.helpers import ALERT_ATTRS, check_stats, parse_events, rejected
 
 DATA = Path(__file__).parent / "data" / "datadog"
 
@@ -170,7 +170,7 @@ def test_field_names_in_any_case_and_dates(tmp_path: Path) -> None:
         ],
     )
     events, stats = run(path)
-    assert [(r.line, r.reason) for r in stats.rejects] == [
+    assert rejected(stats) == [
         (3, "notification has no date"),
         (4, "bad date 'soon'"),
     ]

@@ -12,7 +12,7 @@ import pytest
 
 from parsers import grafana
 from parsers.base import BadLineError
-from tests.helpers import ALERT_ATTRS, check_stats, parse_events
+from tests.helpers import ALERT_ATTRS, check_stats, parse_events, rejected
 
 DATA = Path(__file__).parent / "data" / "grafana"
 
@@ -214,7 +214,7 @@ def test_state_history_rejects(tmp_path: Path) -> None:
     ]
     events, stats = run(write(tmp_path / "history.json", doc))
     assert (stats.lines, stats.parsed, stats.rejected) == (4, 1, 3)
-    assert [(r.line, r.reason) for r in stats.rejects] == [
+    assert rejected(stats) == [
         (1, "annotation has no time"),
         (2, "unknown newState 'Exploded'"),
         (3, "item is neither a webhook payload nor an annotation"),

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from parsers import opsgenie
-from tests.helpers import ALERT_ATTRS, check_stats, parse_events
+from tests.helpers import ALERT_ATTRS, check_stats, parse_events, rejected
 
 DATA = Path(__file__).parent / "data" / "opsgenie"
 
@@ -108,7 +108,7 @@ def test_webhook_rejects(tmp_path: Path) -> None:
     path.write_text(json.dumps([good, no_id, bad_time, {"unrelated": True}]))
     events, stats = run(path)
     assert (stats.lines, stats.parsed, stats.rejected) == (4, 1, 3)
-    assert [(r.line, r.reason) for r in stats.rejects] == [
+    assert rejected(stats) == [
         (2, "alert has no alertId"),
         (3, "bad epoch time 'yesterday'"),
         (4, "item is not a webhook payload"),

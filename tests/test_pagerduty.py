@@ -10,7 +10,14 @@ from pathlib import Path
 import pytest
 
 from parsers import pagerduty
-from tests.helpers import ALERT_ATTRS, check_stats, parse_error, parse_events
+from tests.helpers import (
+    ALERT_ATTRS,
+    check_all_rejected,
+    check_stats,
+    parse_error,
+    parse_events,
+    rejected,
+)
 
 DATA = Path(__file__).parent / "data" / "pagerduty"
 
@@ -141,14 +148,12 @@ def test_log_entry_rejects(tmp_path: Path) -> None:
     ]
     path = tmp_path / "log.json"
     path.write_text(json.dumps({"log_entries": entries}))
-    events, stats = run(path)
-    assert events == []
-    assert [(r.line, r.reason) for r in stats.rejects] == [
+    check_all_rejected(run(path), [
         (1, "log entry has no incident.id"),
         (2, "bad timestamp 'soon'"),
         (3, "log entry has no created_at"),
         (4, "log entry is not a JSON object"),
-    ]
+    ])
 
 
 # --- CSV -------------------------------------------------------------------------------------
@@ -157,7 +162,7 @@ def test_log_entry_rejects(tmp_path: Path) -> None:
 def test_incidents_csv() -> None:
     events, stats = run(DATA / "incidents.csv")
     check_stats(stats, (4, 3, 1, 0), variant="incidents csv")
-    assert [(r.line, r.reason) for r in stats.rejects] == [(5, "bad timestamp 'yesterday'")]
+    assert rejected(stats) == [(5, "bad timestamp 'yesterday'")]
     assert stats.notes == ["times without a zone read as UTC"]
     assert [
         (
