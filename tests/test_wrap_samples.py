@@ -107,3 +107,24 @@ def test_samples_are_the_sources_documents() -> None:
         assert len(json.loads((DATA / name).read_text())) == n
     _, stats = _read("filebeat-nginx-error.json", nginx_error, "elasticsearch")
     assert _counts(stats) == (6, 6, 0, 0)
+
+
+def test_loki_docs_query_range_answer() -> None:
+    # The HTTP API page's query_range answer: one stream, two entries ("foo", "bar"), neither
+    # an Nginx line, so each is a rejected line (numbered in the answer's order).
+    _, stats = _read("loki-query-range.json", nginx_access, "loki-api")
+    assert _counts(stats) == (2, 0, 2, 0)
+    assert [(r.line, r.reason, r.excerpt) for r in stats.rejects] == [
+        (1, "does not match combined/main", "foo"), (2, "does not match combined/main", "bar")]
+
+
+def test_gcp_load_balancer_entries_without_a_status() -> None:
+    # Two load balancer entries of TLS handshakes that failed (mTLS): httpRequest holds only
+    # remoteIp and latency (no status, no request), jsonPayload no message, so neither entry
+    # has an access line to build or a text to read: both are rejected with the reason.
+    _, stats = _read("gcp-lb-mtls-entries.json", nginx_access, "gcp-logging")
+    assert _counts(stats) == (2, 0, 2, 0)
+    assert [r.line for r in stats.rejects] == [1, 2]
+    assert {r.reason for r in stats.rejects} == {
+        "Cloud Logging entry without httpRequest, textPayload or jsonPayload.message"}
+    assert len(json.loads((DATA / "gcp-lb-mtls-entries.json").read_text())) == 2
