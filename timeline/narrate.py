@@ -252,7 +252,7 @@ def _alert_entries(inc: Incident, events: pd.DataFrame, hi: float) -> list[Entry
             source = f"{ev['source_file']}:{end_line}" if end_line else _src(ev)
             entries.append(Entry(end, "alert_resolved", f"Alert {name} resolved", source, host))
     if not alerts.empty:
-        first = alerts.sort_values("ts", kind="stable").iloc[0]
+        first = ordered.iloc[0]  # the alerts kept are a prefix of ordered
         inc.first_alert = float(first["ts"])
         inc.first_alert_name = str(first["attrs"].get("alertname", ""))
         inc.first_alert_source = f"{first['source_file']}:{first['line']}"
