@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import shutil
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -59,3 +60,39 @@ def test_workers_leave_ctrl_c_to_the_parent() -> None:
     assert pid != os.getpid()
     assert sigint == signal.SIG_IGN
     assert sigterm == signal.SIG_DFL
+
+
+class _Stop(BaseException):
+    pass
+
+
+def test_a_stop_signal_while_the_pool_starts_unwinds_cleanly(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """CI saw "internal error: RuntimeError: cannot join thread before it is started" from a
+    SIGTERM that arrived while the pool was starting its manager thread. The signal is
+    sent here at the worst moment: after the executor has recorded the thread, before the
+    thread is started. The build must stop with the signal's own exception, workers gone."""
+    import multiprocessing
+    import os
+    import signal
+    from concurrent.futures import process
+
+    def stop(_signum: int, _frame: object) -> None:
+        raise _Stop
+
+    real_start = process._ExecutorManagerThread.start
+
+    def start_after_a_signal(self: threading.Thread) -> None:
+        os.kill(os.getpid(), signal.SIGTERM)
+        real_start(self)
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    monkeypatch.setattr(process._ExecutorManagerThread, "start", start_after_a_signal)
+    try:
+        with pytest.raises(_Stop), process_pool(2) as pool:
+            pool.submit(int).result(timeout=60)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    for child in multiprocessing.active_children():
+        child.join(timeout=60)
+    assert multiprocessing.active_children() == []

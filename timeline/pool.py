@@ -127,12 +127,47 @@ def kill_workers(pool: ProcessPoolExecutor) -> None:
 
 
 @contextlib.contextmanager
+def _stop_signals_held() -> Iterator[None]:
+    """Hold the stop signals that arrive inside the block and deliver them after it.
+
+    Starting a pool is not interruptible: ``ProcessPoolExecutor`` records its manager thread
+    before starting it, and a stop signal raised between the two (or while ``start()``
+    waits for the thread) leaves a thread that ``shutdown`` cannot join ("cannot join thread
+    before it is started"): the interrupted build would end in an internal error instead of
+    its clean stop. Python runs signal handlers in the main thread only, so swapping the
+    handlers there for ones that take note is enough; elsewhere the block runs as it is.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held: list[int] = []
+
+    def note(signum: int, _frame: object) -> None:
+        held.append(signum)
+
+    previous = {sig: signal.signal(sig, note) for sig in sorted(_STOP_SIGNALS)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        if held:  # the first one decides, as it would have without the hold
+            signal.raise_signal(held[0])
+
+
+@contextlib.contextmanager
 def process_pool(workers: int) -> Iterator[ProcessPoolExecutor]:
     """A process pool whose workers die with this process; on an exception (an interrupt
-    included) they are killed rather than waited for."""
+    included) they are killed rather than waited for.
+
+    The pool is started (manager thread and workers) before it is handed out, with the stop
+    signals held (:func:`_stop_signals_held`), so an interrupt always finds it whole.
+    """
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=_masked_context(),
                                initializer=init_worker, initargs=(os.getpid(),))
     try:
+        with _stop_signals_held():
+            pool.submit(int)  # the first submit starts the manager thread and the workers
         yield pool
     except BaseException:
         kill_workers(pool)
