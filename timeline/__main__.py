@@ -1,5 +1,5 @@
 """``python -m timeline``."""
 
-from timeline.cli import main
+from timeline.entry import main
 
 main()

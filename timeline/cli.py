@@ -6,8 +6,6 @@ what the command line can do, a caller of the library can do too.
 
 from __future__ import annotations
 
-import os
-import signal
 import sys
 from enum import IntEnum, StrEnum
 from pathlib import Path
@@ -17,6 +15,7 @@ import typer
 
 import parsers
 import timeline
+from timeline.entry import main as entry_main
 from timeline.report import report_lock
 from timeline.report.escape import terminal
 from timeline.report.lint import lint as lint_text
@@ -375,38 +374,6 @@ def lint_command(
         raise typer.Exit(code=int(ExitCode.LINT))
 
 
-class Terminated(BaseException):
-    """SIGTERM or SIGHUP arrived: unwind like Ctrl-C (workers killed, partial output removed).
-
-    A BaseException, as KeyboardInterrupt is, so that no ``except Exception`` swallows it.
-    """
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(signum)
-        self.signum = signum
-
-
-def _terminate(signum: int, _frame: object) -> None:
-    raise Terminated(signum)
-
-
-def main() -> None:
-    """Entry point of the ``incident-timeline`` console script."""
-    for sig in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, _terminate)
-    try:
-        app()
-    except BrokenPipeError:
-        sys.exit(0)
-    except KeyboardInterrupt:
-        sys.exit(130)
-    except Terminated as exc:
-        typer.echo(f"incident-timeline: stopped by {signal.Signals(exc.signum).name}", err=True)
-        sys.exit(128 + exc.signum)
-    except Exception as exc:  # noqa: BLE001 - the promise is "never a traceback"
-        if os.environ.get("INCIDENT_TIMELINE_DEBUG"):
-            raise
-        typer.echo(f"incident-timeline: internal error: {type(exc).__name__}: "
-                   f"{terminal(exc)} (set INCIDENT_TIMELINE_DEBUG=1 for a traceback, and "
-                   "please report it)", err=True)
-        sys.exit(int(ExitCode.INTERNAL))
+#: Kept for callers of ``timeline.cli.main``; the console script enters at
+#: :func:`timeline.entry.main`, which installs the stop handlers before this module loads.
+main = entry_main

@@ -1,0 +1,89 @@
+"""The console script's entry point: the stop signals first, then the command line.
+
+Importing the command line loads pandas, numpy and matplotlib (a second or more on a cold
+or busy machine). A Ctrl-C or SIGTERM in that second must stop the build as cleanly as one
+during parsing, so this module imports nothing heavy: it installs the handlers, then imports
+and runs :mod:`timeline.cli` inside the one ``try`` that maps every way out to its exit code.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+
+#: Exit code of an unexpected internal error (``timeline.cli.ExitCode.INTERNAL``).
+INTERNAL = 1
+
+
+class Terminated(BaseException):
+    """SIGTERM or SIGHUP arrived: unwind like Ctrl-C (workers killed, partial output removed).
+
+    A BaseException, as KeyboardInterrupt is, so that no ``except Exception`` swallows it.
+    """
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _terminate(signum: int, _frame: object) -> None:
+    raise Terminated(signum)
+
+
+def stop_behind(exc: BaseException) -> BaseException | None:
+    """The stop (Ctrl-C or :class:`Terminated`) that ``exc`` was raised while unwinding.
+
+    A signal can land inside a library's ``try``/``finally`` whose clean-up then fails on the
+    half-done state (matplotlib's tight bounding box raised ``ValueError: Invalid bounding
+    box`` from a SIGHUP while drawing): the exception that reaches us is that one, with the
+    stop in its context. The user stopped the build; that is what they are told.
+    """
+    seen: set[int] = set()
+    cur: BaseException | None = exc
+    while cur is not None and id(cur) not in seen:
+        if isinstance(cur, (KeyboardInterrupt, Terminated)):
+            return cur
+        seen.add(id(cur))
+        cur = cur.__context__ or cur.__cause__
+    return None
+
+
+def _plain(text: object) -> str:
+    """Printable text without the CLI's imports (which may be what failed)."""
+    try:
+        from timeline.report.escape import terminal
+    except BaseException:  # noqa: BLE001 - a message must still come out
+        return "".join(c if c.isprintable() else "?" for c in str(text))
+    return terminal(text)
+
+
+def _exit_for(stop: BaseException) -> None:
+    if isinstance(stop, Terminated):
+        sys.stderr.write(f"incident-timeline: stopped by {signal.Signals(stop.signum).name}\n")
+        sys.exit(128 + stop.signum)
+    sys.exit(130)
+
+
+def main() -> None:
+    """Entry point of the ``incident-timeline`` console script."""
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _terminate)
+    try:
+        from timeline.cli import app
+
+        app()
+    except BrokenPipeError:
+        sys.exit(0)
+    except (KeyboardInterrupt, Terminated) as stop:
+        _exit_for(stop)
+    except Exception as exc:  # noqa: BLE001 - the promise is "never a traceback"
+        behind = stop_behind(exc)
+        if behind is not None:
+            _exit_for(behind)
+        if os.environ.get("INCIDENT_TIMELINE_DEBUG"):
+            raise
+        sys.stderr.write(f"incident-timeline: internal error: {type(exc).__name__}: "
+                         f"{_plain(exc)} (set INCIDENT_TIMELINE_DEBUG=1 for a traceback, and "
+                         "please report it)\n")
+        sys.exit(INTERNAL)
