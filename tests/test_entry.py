@@ -85,3 +85,64 @@ def test_the_console_script_enters_before_the_heavy_imports() -> None:
     done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True,
                           text=True, timeout=120, check=True)
     assert done.stdout.strip() == "[]"
+
+
+def test_a_stop_that_something_swallowed_still_stops_the_build(tmp_path: Path) -> None:
+    """A handler's exception raised inside a weakref callback is printed and dropped by
+    Python ("Exception ignored in ..."); the build went on, published and exited 0. The
+    request is remembered: no new report, and the signal's exit status."""
+    probe = f"""
+import signal, sys
+from timeline import stopping
+import timeline.report.atomic as atomic
+real = atomic._swap_in
+def swallowed(*args):
+    try:
+        signal.raise_signal(signal.SIGTERM)
+    except BaseException:
+        pass  # as a weakref callback would
+    return real(*args)
+atomic._swap_in = swallowed
+out = {str(tmp_path / "r")!r}
+sys.argv = ["incident-timeline", "build", "sample_logs/seed-outage", "-o", out, "-q"]
+from timeline.entry import main
+main()
+"""
+    done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True,
+                          timeout=300, check=False)
+    assert done.returncode == 143, done.stderr
+    assert b"stopped by SIGTERM" in done.stderr
+
+
+def test_python_says_nothing_of_a_stop_it_had_to_drop() -> None:
+    """A weakref callback or ``__del__`` cannot raise: Python prints "Exception ignored in"
+    with a traceback. For a stop it is noise (the stop is remembered); for anything else
+    Python's own report stays."""
+    probe = """
+import gc, signal
+from timeline import stopping
+stopping.install()
+class Dropped:
+    def __del__(self):
+        signal.raise_signal(signal.SIGTERM)
+class Other:
+    def __del__(self):
+        raise ValueError("a real bug")
+Dropped(); Other(); gc.collect()
+print("requested", stopping.requested())
+"""
+    done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120, check=False)
+    assert "requested 15" in done.stdout
+    assert "Terminated" not in done.stderr and "ValueError: a real bug" in done.stderr
+
+
+def test_an_ignored_signal_stays_ignored() -> None:
+    """``nohup incident-timeline build ...`` must survive the terminal closing."""
+    probe = ("import signal; signal.signal(signal.SIGHUP, signal.SIG_IGN); "
+             "from timeline import stopping; stopping.install(); "
+             "print(signal.getsignal(signal.SIGHUP) is signal.SIG_IGN, "
+             "signal.getsignal(signal.SIGTERM) is stopping._request)")
+    done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120, check=True)
+    assert done.stdout.split() == ["True", "True"]

@@ -29,6 +29,7 @@ import numpy as np
 import parsers
 from parsers import wrap
 from parsers.base import Columns, Event, ParseOptions, ParseStats
+from timeline import stopping
 from timeline.aggregate import Partial
 from timeline.clients import parse_exclusions
 from timeline.errors import InputError
@@ -582,6 +583,7 @@ def run(tasks: Sequence[Task], executor: Executor | None,
     def collect() -> None:
         fut, size = pending.popleft()
         results.append(fut.result())
+        stopping.check()
         if progress is not None:
             progress(size)
 

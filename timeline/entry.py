@@ -12,23 +12,11 @@ import os
 import signal
 import sys
 
+from timeline import stopping
+from timeline.stopping import Terminated
+
 #: Exit code of an unexpected internal error (``timeline.cli.ExitCode.INTERNAL``).
 INTERNAL = 1
-
-
-class Terminated(BaseException):
-    """SIGTERM or SIGHUP arrived: unwind like Ctrl-C (workers killed, partial output removed).
-
-    A BaseException, as KeyboardInterrupt is, so that no ``except Exception`` swallows it.
-    """
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(signum)
-        self.signum = signum
-
-
-def _terminate(signum: int, _frame: object) -> None:
-    raise Terminated(signum)
 
 
 def stop_behind(exc: BaseException) -> BaseException | None:
@@ -67,12 +55,17 @@ def _exit_for(stop: BaseException) -> None:
 
 def main() -> None:
     """Entry point of the ``incident-timeline`` console script."""
-    for sig in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, _terminate)
+    stopping.install()
     try:
         from timeline.cli import app
 
-        app()
+        try:
+            app()
+        except SystemExit as done:
+            if not done.code:  # a stop that something swallowed still decides the outcome
+                stopping.check()
+            raise
+        stopping.check()
     except BrokenPipeError:
         sys.exit(0)
     except (KeyboardInterrupt, Terminated) as stop:

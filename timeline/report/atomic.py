@@ -37,6 +37,7 @@ import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path, PurePosixPath
 
+from timeline import stopping
 from timeline.errors import InputError
 
 #: Names, one a line, of what the last build wrote into the folder (the folder's own files).
@@ -213,6 +214,7 @@ def publish(outdir: Path, fill: Callable[[Stage], object]) -> list[Path]:
             fill(stage)
             (stage_dir / MANIFEST).write_text("".join(f"{n}\n" for n in stage.names),
                                               encoding="utf-8")
+            stopping.check()  # a stopped build must not replace the report
             _swap_in(stage_dir, real, stage.names)
         finally:
             shutil.rmtree(stage_dir, ignore_errors=True)
