@@ -562,3 +562,29 @@ def test_lone_surrogate_escape_in_an_export_is_replaced_not_crashed() -> None:
     events, stats = _parse(alertmanager, data)
     assert events and all(str(e["sample"]).encode() for e in events)
     assert any(e["attrs"].get("alertname") == "A\ufffdB" for e in events)
+
+
+def test_file_and_host_names_that_are_not_utf8_are_shown_not_fatal(tmp_path: Path) -> None:
+    """A file name's bytes need not be UTF-8 (a log copied from a Latin-1 system); Python
+    keeps them as lone surrogates, which no output encoding can write: the build stopped
+    with "internal error: UnicodeEncodeError". They are shown as their bytes (``\\xff``) in
+    the Markdown, HTML and terminal, and as ``\\udcff`` escapes in the JSON."""
+    import json
+    import os
+
+    d = tmp_path / "d"
+    shutil.copytree(SEED, d)
+    os.rename(bytes(d / "web-1" / "access.log"), bytes(d / "web-1") + b"/acc\xff\x1b[31mess.log")
+    os.rename(bytes(d / "web-2"), bytes(d) + b"/web\xfe2")
+    out = tmp_path / "o"
+    result = runner.invoke(app, ["build", str(d), "-o", str(out), "-q",
+                                 "--format", "md,json,jsonl,html,svg,png"])
+    assert result.exit_code == 0, result.output
+    md = (out / "postmortem.md").read_text(encoding="utf-8")
+    assert "12:30:00" in md and "\x1b" not in md
+    doc = json.loads((out / "timeline.json").read_text(encoding="utf-8"))
+    paths = [s["path"] for s in doc["sources"]]
+    assert any(p.endswith("acc\udcff\x1bess.log".replace("\x1b", "\x1b[31m")) for p in paths)
+    assert doc["incidents"][0]["impact"]["users_affected"] == 60
+    html = (out / "report.html").read_text(encoding="utf-8")
+    assert "web\\xfe2" in html or "web\\xfe2" in md

@@ -96,3 +96,32 @@ def test_a_stop_signal_while_the_pool_starts_unwinds_cleanly(
     for child in multiprocessing.active_children():
         child.join(timeout=60)
     assert multiprocessing.active_children() == []
+
+
+_KILLED_MID_RESULT = """
+import time
+from timeline.pool import process_pool
+def big(n):
+    return b"x" * n
+try:
+    with process_pool(2) as pool:
+        pool.submit(big, 300_000_000)
+        time.sleep({delay})
+        raise KeyboardInterrupt
+except KeyboardInterrupt:
+    print("unwound", flush=True)
+"""
+
+
+@pytest.mark.parametrize("delay", [0.3, 0.8])
+def test_an_interrupt_while_a_worker_sends_its_result_does_not_hang(delay: float) -> None:
+    """Found by 150 random-moment signals: one SIGTERM landed while a worker was writing a
+    large result. Killed mid-message, the worker left the pool's manager thread waiting for
+    the rest of it for ever, and the build hung in ``shutdown`` (and would have at exit)."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", _KILLED_MID_RESULT.format(delay=delay)],
+                          cwd=Path(__file__).resolve().parents[1], capture_output=True,
+                          text=True, timeout=120, check=False)
+    assert done.returncode == 0 and done.stdout.strip() == "unwound", done.stderr

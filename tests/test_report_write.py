@@ -35,8 +35,8 @@ def _contents(folder: Path) -> dict[str, str]:
 
 
 def _leftovers(parent: Path, name: str) -> list[str]:
-    return sorted(p.name for p in parent.iterdir()
-                  if p.name.startswith(f".{name}.") and not p.name.endswith(".lock"))
+    # The lock file included: it is removed with the lock (nothing is left beside the folder).
+    return sorted(p.name for p in parent.iterdir() if p.name.startswith(f".{name}."))
 
 
 def test_a_new_report_replaces_the_old_one_whole(tmp_path: Path) -> None:
@@ -114,7 +114,7 @@ def test_a_second_build_into_a_folder_being_written_is_refused(tmp_path: Path) -
     out = tmp_path / "rep"
     publish(out, _report("old"))
     # Another process's lock: a separate open file description on the same lock file.
-    fd = os.open(tmp_path / ".rep.lock", os.O_RDWR)
+    fd = os.open(tmp_path / ".rep.lock", os.O_RDWR | os.O_CREAT)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         os.pwrite(fd, b"4242\n", 0)
@@ -181,3 +181,31 @@ def test_stage_refuses_names_outside_it(tmp_path: Path) -> None:
         with pytest.raises(ValueError):
             stage.path(bad)
 
+
+
+def test_a_lock_file_removed_under_a_waiting_build_is_taken_again(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The lock file is removed when its build ends. A build that opened it just before
+    holds a descriptor of a file no longer at its name; its flock would succeed, and a third
+    build creating the name anew would lock too. It must see that and open the name again."""
+    out = tmp_path / "rep"
+    lock = tmp_path / ".rep.lock"
+    stale = os.open(lock, os.O_RDWR | os.O_CREAT)
+    os.unlink(lock)  # what the holder does as it ends
+    opened: list[int] = []
+    real_open = os.open
+
+    def opener(path: object, flags: int, mode: int = 0o777, **kw: object) -> int:
+        if Path(str(path)) == lock and not opened:
+            opened.append(stale)
+            return stale
+        fd = real_open(path, flags, mode, **kw)  # type: ignore[arg-type]
+        if Path(str(path)) == lock:
+            opened.append(fd)
+        return fd
+
+    monkeypatch.setattr(os, "open", opener)
+    publish(out, _report("new"))
+    assert len(opened) == 2, "the stale lock file was not given up"
+    assert (out / "postmortem.md").read_text() == "new"
+    assert _leftovers(tmp_path, "rep") == []

@@ -8,9 +8,12 @@ and runs :mod:`timeline.cli` inside the one ``try`` that maps every way out to i
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import os
 import signal
 import sys
+import threading
 
 from timeline import stopping
 from timeline.stopping import Terminated
@@ -49,8 +52,30 @@ def _plain(text: object) -> str:
 def _exit_for(stop: BaseException) -> None:
     if isinstance(stop, Terminated):
         sys.stderr.write(f"incident-timeline: stopped by {signal.Signals(stop.signum).name}\n")
-        sys.exit(128 + stop.signum)
-    sys.exit(130)
+        code = 128 + stop.signum
+    else:
+        code = 130
+    _leave(code)
+
+
+def _leave(code: int) -> None:
+    """Exit with ``code`` after a stop, even if the interrupted work left a thread behind.
+
+    The interpreter's exit joins every non-daemon thread; one that the interrupted work
+    left blocked (a process pool's manager thread waiting on a killed worker) would make a
+    stopped build hang instead of ending. The pool releases its own (timeline.pool); this
+    is the guarantee for any other: the exit handlers run, the streams are flushed, and the
+    process ends without waiting for the threads.
+    """
+    main_thread = threading.main_thread()
+    if not any(t.is_alive() and not t.daemon and t is not main_thread
+               for t in threading.enumerate()):
+        sys.exit(code)
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    os._exit(code)
 
 
 def main() -> None:

@@ -171,6 +171,34 @@ def process_pool(workers: int) -> Iterator[ProcessPoolExecutor]:
         yield pool
     except BaseException:
         kill_workers(pool)
-        pool.shutdown(wait=True, cancel_futures=True)
+        _release_manager(pool)
+        manager = getattr(pool, "_executor_manager_thread", None)  # shutdown forgets it
+        pool.shutdown(wait=False, cancel_futures=True)
+        if isinstance(manager, threading.Thread) and manager.ident is not None:
+            manager.join(timeout=MANAGER_JOIN_S)
         raise
     pool.shutdown(wait=True)
+
+
+#: How long an interrupted pool's manager thread is waited for once released.
+MANAGER_JOIN_S = 10.0
+
+
+def _release_manager(pool: ProcessPoolExecutor) -> None:
+    """Let the pool's manager thread finish after its workers were killed.
+
+    A worker killed while it wrote a result leaves half a message in the result pipe, and
+    the manager thread blocked reading the rest of it: no end of file comes, because this
+    process holds the pipe's write end too, so ``shutdown(wait=True)`` (and the interpreter's
+    exit, which joins that thread) would wait for ever. Made non-blocking and given one more
+    byte, the read wakes, finds nothing after it, fails, and the thread marks the pool
+    broken and ends, as it does when a worker dies between results.
+    """
+    queue = getattr(pool, "_result_queue", None)
+    reader = getattr(queue, "_reader", None)
+    writer = getattr(queue, "_writer", None)
+    if reader is None or writer is None:
+        return
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        os.set_blocking(reader.fileno(), False)
+        os.write(writer.fileno(), b"\0")

@@ -113,9 +113,23 @@ def _rotation_key(path: Path) -> tuple[str, str, int]:
     return (str(path.parent), m.group("base"), -n)
 
 
+def host_label(name: str) -> str:
+    """A host name taken from a folder or a wrapper's record, as text every output can hold.
+
+    A folder name need not be UTF-8 (copied from a Latin-1 system): Python keeps its odd
+    bytes as lone surrogates, which pandas cannot hash and no output can encode. Such a byte
+    becomes its ``\\xHH`` spelling, the same one the reports use for file names.
+    """
+    try:
+        raw = name.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # a surrogate that stands for no byte (a JSON \\ud800 escape)
+        raw = name.encode("utf-8", "backslashreplace")
+    return raw.decode("utf-8", "backslashreplace")
+
+
 def _host_for(file: Path, host: str | None) -> str:
     """The host a file belongs to: ``--host``, else the name of the folder holding it."""
-    return host or file.parent.resolve().name or "localhost"
+    return host_label(host or file.parent.resolve().name) or "localhost"
 
 
 def _names() -> list[str]:
@@ -389,7 +403,7 @@ def _unwrap_head(src: Source, head: bytes, host: str | None) -> bytes:
         return head
     src.wrapper = found.wrapper.NAME
     if found.host and not host:
-        src.host = found.host
+        src.host = host_label(found.host)
     src.notes.append(f"lines read from {found.wrapper.DESCRIPTION} records")
     return found.inner_head
 

@@ -74,9 +74,14 @@ class Stage:
         return target
 
     def write_text(self, name: str, text: str) -> Path:
-        """Write a UTF-8 text output."""
+        """Write a UTF-8 text output.
+
+        The writers escape what they take from the input (escape.strip_control, json_safe);
+        should a lone surrogate slip through one of them anyway, it is written as its
+        ``\\udcxx`` escape rather than failing the whole report.
+        """
         p = self.path(name)
-        p.write_text(text, encoding="utf-8")
+        p.write_bytes(text.encode("utf-8", "backslashreplace"))
         return p
 
     def write_bytes(self, name: str, data: bytes) -> Path:
@@ -114,19 +119,8 @@ def report_lock(outdir: Path) -> Iterator[None]:
             _held[real] = (fd, depth - 1)
         return
     lock = _lock_path(real)
+    fd = _take_lock(lock, outdir)
     try:
-        real.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
-    except OSError as exc:
-        raise InputError(f"{outdir}: cannot write the report: {exc.strerror}") from None
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            owner = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "?"
-            raise ReportBusyError(
-                f"{outdir}: another build (pid {owner}) is writing this report folder; "
-                "wait for it to finish, or give another -o folder") from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         _held[real] = (fd, 1)
@@ -134,8 +128,44 @@ def report_lock(outdir: Path) -> Iterator[None]:
             yield
         finally:
             del _held[real]
+            # Removed while still held, so the folder's parent is left as it was found. A
+            # build that opened the file just before sees, once it has the lock, that the
+            # name no longer leads to it, and starts again (_take_lock).
+            with contextlib.suppress(OSError):
+                os.unlink(lock)
     finally:
         os.close(fd)  # closing the last descriptor releases the flock
+
+
+def _take_lock(lock: Path, outdir: Path) -> int:
+    """Open and flock ``lock``; the descriptor of a lock file that is still at its name."""
+    try:
+        lock.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"{outdir}: cannot write the report: {exc.strerror}") from None
+    while True:
+        try:
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+        except OSError as exc:
+            raise InputError(f"{outdir}: cannot write the report: {exc.strerror}") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            owner = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "?"
+            os.close(fd)
+            raise ReportBusyError(
+                f"{outdir}: another build (pid {owner}) is writing this report folder; "
+                "wait for it to finish, or give another -o folder") from None
+        except BaseException:
+            os.close(fd)
+            raise
+        try:
+            same = os.stat(lock, follow_symlinks=False).st_ino == os.fstat(fd).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            return fd
+        os.close(fd)  # the holder removed it between our open and our flock: again
 
 
 def _exchange(a: Path, b: Path) -> bool:

@@ -29,6 +29,7 @@ from timeline.model import (
     end_of,
     records,
 )
+from timeline.report.escape import json_safe
 
 SCHEMA_VERSION = 1
 
@@ -319,4 +320,4 @@ def to_json(analysis: Analysis, *, redacted: bool = False) -> str:
         "incidents": [incident_dict(i, measure(analysis, i)) for i in analysis.incidents],
         "events": events_list(analysis),
     }
-    return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+    return json_safe(json.dumps(doc, indent=2, ensure_ascii=False)) + "\n"

@@ -14,6 +14,7 @@ import json
 import pandas as pd
 
 from timeline.model import ACTION_KINDS, Analysis, Entry
+from timeline.report.escape import json_safe
 
 #: What an entry's time is, by its kind (Timesketch shows it beside the time).
 TIMESTAMP_DESC = {
@@ -61,6 +62,6 @@ def _line(entry: Entry, incident: int) -> dict[str, object]:
 
 def to_jsonl(analysis: Analysis) -> str:
     """One JSON object a line for every timeline entry of every incident, in order."""
-    lines = [json.dumps(_line(e, n), ensure_ascii=False, sort_keys=False)
+    lines = [json_safe(json.dumps(_line(e, n), ensure_ascii=False, sort_keys=False))
              for n, inc in enumerate(analysis.incidents, start=1) for e in inc.timeline]
     return "".join(line + "\n" for line in lines)
