@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import bz2
 import difflib
 import gzip
 import json
+import lzma
 import os
 import re
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -161,11 +164,33 @@ def test_unreadable_file(tmp_path: Path) -> None:
 
 def test_unreadable_compressed_file(tmp_path: Path) -> None:
     f = tmp_path / "access.log.gz"
-    f.write_bytes(b"not gzip at all")
+    f.write_bytes(b"\x1f\x8b\x08\x00 a gzip header, then no deflate stream")
     result = runner.invoke(app, ["build", str(f), "-o", str(tmp_path / "o")])
     assert result.exit_code == ExitCode.INPUT
     assert "access.log.gz: cannot read" in result.output
     assert result.output.strip().count("\n") == 0
+
+
+@pytest.mark.parametrize(("name", "pack", "note"), [
+    ("access.log.gz", bytes, "named .gz but not gz data: read as plain text"),
+    ("access.log.1", lambda b: gzip.compress(b, mtime=0), "gz data under a plain name"),
+    ("access.log.2", bz2.compress, "bz2 data under a plain name"),
+    ("access.log.bz2", lzma.compress, "xz data under a plain name"),
+])
+def test_compression_is_read_from_the_content_not_the_name(
+        tmp_path: Path, name: str, pack: Callable[[bytes], bytes], note: str) -> None:
+    """A log named .gz that holds plain lines stopped the build ("not a gzipped file"); a
+    rotated log gzipped under a plain name was skipped as unrecognised. Both are read, with
+    a note that says what the name got wrong."""
+    host = tmp_path / "web-1"
+    host.mkdir()
+    (host / name).write_bytes(pack((SEED / "web-1" / "access.log").read_bytes()))
+    out = tmp_path / "o"
+    result = runner.invoke(app, ["build", str(host), "-o", str(out), "-q"])
+    assert result.exit_code == 0, result.output
+    [src] = json.loads((out / "timeline.json").read_text())["sources"]
+    assert src["parsed"] == src["lines"] > 1000 and src["rejected"] == 0
+    assert any(note in n for n in src["notes"]), src["notes"]
 
 
 @pytest.mark.parametrize("jobs", ["1", "2"])

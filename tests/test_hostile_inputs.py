@@ -63,7 +63,8 @@ def test_unrecognised_file_with_carriage_return_is_skipped(tmp_path: Path,
     assert res.exit_code == ExitCode.OK, res.output
     notes = _sources(tmp_path / "o")["notes.txt"]
     assert notes["format"] == "unknown"
-    assert any("not a recognised format" in n for n in notes["notes"])
+    assert any("not a recognised format" in n or "does not inflate" in n
+               for n in notes["notes"])
 
 
 def test_change_sniffer_survives_carriage_return_in_the_first_line() -> None:
@@ -588,3 +589,24 @@ def test_file_and_host_names_that_are_not_utf8_are_shown_not_fatal(tmp_path: Pat
     assert doc["incidents"][0]["impact"]["users_affected"] == 60
     html = (out / "report.html").read_text(encoding="utf-8")
     assert "web\\xfe2" in html or "web\\xfe2" in md
+
+
+def test_a_report_written_inside_the_input_is_not_read_back(tmp_path: Path) -> None:
+    """``build outage -o outage/report`` run twice: the second build read the first one's
+    report as a dozen unrecognised input files. A folder holding a report's manifest is
+    listed once, as skipped with its reason, and the figures do not move."""
+    import json
+
+    d = tmp_path / "d"
+    shutil.copytree(SEED, d)
+    out = d / "report"
+    docs = []
+    for _ in range(2):
+        result = runner.invoke(app, ["build", str(d), "-o", str(out), "-q"])
+        assert result.exit_code == 0, result.output
+        docs.append(json.loads((out / "timeline.json").read_text()))
+    paths = [s["path"] for s in docs[1]["sources"]]
+    assert not [p for p in paths if "/report/" in p]
+    [mine] = [s for s in docs[1]["sources"] if s["path"].endswith("/report")]
+    assert "report folder written by incident-timeline" in mine["notes"][0]
+    assert docs[0]["incidents"] == docs[1]["incidents"]

@@ -76,18 +76,63 @@ class Source:
         return self.parser.NAME if self.parser is not None else "unknown"
 
 
+#: How each compressed format starts (RFC 1952; bzip2's "BZh", level, block or end magic;
+#: the xz stream header).
+_MAGIC = re.compile(rb"(\x1f\x8b)|(BZh[1-9](?:1AY&SY|\x17rE8P\x90))|(\xfd7zXZ\x00)")
+_BY_GROUP = (".gz", ".bz2", ".xz")
+#: Enough bytes for any of them.
+MAGIC_BYTES = 10
+
+
+def compression_of(head: bytes) -> str:
+    """The compression a file's first bytes show (".gz", ".bz2", ".xz"), or "".
+
+    Decided by content, not by name, as ``file`` and lnav do: a rotated log gzipped under a
+    plain name is read, and a file named ``.gz`` that holds plain lines (copied after
+    ``gunzip -k``, or written by a tool that names before it compresses) is read as it is,
+    instead of failing the build with "not a gzipped file".
+    """
+    m = _MAGIC.match(head)
+    if m is None:
+        return ""
+    return _BY_GROUP[(m.lastindex or 1) - 1]
+
+
+def compression(path: Path) -> str:
+    """The compression of a regular file, from its first bytes (see :func:`compression_of`).
+
+    A file that cannot be read falls back to its name; the open that follows reports why.
+    """
+    try:
+        with open(path, "rb") as fh:
+            return compression_of(fh.read(MAGIC_BYTES))
+    except OSError:
+        return path.suffix if path.suffix in _OPENERS else ""
+
+
 def is_compressed(path: Path) -> bool:
     """Whether :func:`open_binary` decompresses this file (its bytes cannot be cut)."""
-    return path.suffix in _OPENERS
+    return compression(path) != ""
 
 
 def open_binary(path: Path) -> BinaryIO:
-    """Open a log file for binary reading, decompressing ``.gz``, ``.bz2`` and ``.xz``."""
-    opener = _OPENERS.get(path.suffix)
+    """Open a log file for binary reading, decompressing gzip, bzip2 and xz (by content)."""
+    opener = _OPENERS.get(compression(path))
     if opener is not None:
         fh: BinaryIO = opener(path, "rb")
         return fh
     return open(path, "rb")
+
+
+def _naming_note(path: Path) -> str:
+    """A note when a file's name and content disagree about compression, else ""."""
+    named = path.suffix if path.suffix in _OPENERS else ""
+    found = compression(path)
+    if named == found:
+        return ""
+    if not found:
+        return f"named {named} but not {named[1:]} data: read as plain text"
+    return f"{found[1:]} data under a plain name: decompressed"
 
 
 def read_head(path: Path, size: int = parsers.SNIFF_BYTES) -> bytes:
@@ -225,6 +270,10 @@ def _missing(path: Path) -> str:
     return "no such file or directory"
 
 
+#: The file a report folder holds (its list of outputs): written by timeline.report.atomic,
+#: and the mark by which a walk knows a report folder, to leave it out of the inputs.
+REPORT_MANIFEST = ".incident-timeline-report"
+
 #: Why a special file inside a folder is not read.
 SPECIAL_NOTE = "read only when named as a path (it may block or never end)"
 
@@ -282,6 +331,11 @@ def _classify(p: Path, e: os.DirEntry[str]) -> _Found | None:
                           "as a path to read it")
         if is_link:
             return _Found(p, "symlink to a folder: not followed (give the folder as a path)")
+        if os.path.isfile(p / REPORT_MANIFEST):
+            # A report written into the folder it reads (-o outage/report) would otherwise
+            # be read back by the next build as a dozen unrecognised files.
+            return _Found(p, "a report folder written by incident-timeline: not read (give "
+                          "a file in it as a path to read it)")
         return None
     if hidden:
         return _Found(p, "hidden file (its name starts with a dot): not read; give it as a "
@@ -421,7 +475,19 @@ class _Sniffing:
 def _sniff_file(src: Source, how: _Sniffing) -> None:
     """Decide a regular file's format from its head."""
     assert src.path is not None
-    _sniff_head(src, read_head(src.path), how)
+    if note := _naming_note(src.path):
+        src.notes.append(note)
+    try:
+        head = read_head(src.path)
+    except InputError:
+        found = compression(src.path)
+        if not found or src.path.suffix == found:
+            raise  # a damaged archive the user named as one fails closed, naming it
+        # A stray blob that merely starts like gzip (a core dump, a cache file) is not a
+        # log anybody handed us: skipped with the reason, never fatal.
+        src.skip_reason = f"starts like {found[1:]} data but does not inflate: not read"
+        return
+    _sniff_head(src, head, how)
 
 
 def _sniff_head(src: Source, head: bytes, how: _Sniffing) -> None:
@@ -464,7 +530,7 @@ def _from_stream(path: Path | None, display: str, host: str, spool: Spool,
         raise InputError(f"{display}: cannot read: {exc.strerror}") from None
     try:
         head = _read_up_to(fh, parsers.SNIFF_BYTES)
-        suffix = path.suffix if path is not None and is_compressed(path) else ""
+        suffix = compression_of(head)
         if not suffix:  # compressed bytes are sniffed from what they inflate to, below
             _sniff_head(src, head, how)
             if src.parser is None:

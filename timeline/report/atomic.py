@@ -39,9 +39,10 @@ from pathlib import Path, PurePosixPath
 
 from timeline import stopping
 from timeline.errors import InputError
+from timeline.sources import REPORT_MANIFEST
 
 #: Names, one a line, of what the last build wrote into the folder (the folder's own files).
-MANIFEST = ".incident-timeline-report"
+MANIFEST = REPORT_MANIFEST
 #: Report names of builds from before the manifest existed: treated as the tool's own.
 LEGACY_NAMES = frozenset({"postmortem.md", "timeline.json", "timeline.png"})
 
