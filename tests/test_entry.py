@@ -146,3 +146,26 @@ def test_an_ignored_signal_stays_ignored() -> None:
     done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True,
                           text=True, timeout=120, check=True)
     assert done.stdout.split() == ["True", "True"]
+
+
+@pytest.mark.parametrize("args", [["inspect", "sample_logs/seed-outage"], ["--help"],
+                                  ["build", "sample_logs/seed-outage", "-o", "{out}"]])
+def test_a_reader_that_leaves_early_is_not_an_error(tmp_path: Path, args: list[str]) -> None:
+    """``incident-timeline inspect DIR | head -1``: the write after ``head`` has gone got
+    exit status 1, the README's "internal error". The command finishes its work (a build
+    still publishes its report) and exits 0, saying nothing on stderr."""
+    import os
+
+    out = tmp_path / "r"
+    reader, writer = os.pipe()
+    os.close(reader)  # the reader is gone before the first line is written
+    try:
+        done = subprocess.run([sys.executable, "-m", "timeline",
+                               *[a.format(out=out) for a in args]], cwd=ROOT, stdout=writer,
+                              stderr=subprocess.PIPE, timeout=300, check=False)
+    finally:
+        os.close(writer)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == b""
+    if args[0] == "build":
+        assert (out / "postmortem.md").is_file()

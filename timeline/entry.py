@@ -14,6 +14,7 @@ import os
 import signal
 import sys
 import threading
+from typing import TextIO
 
 from timeline import stopping
 from timeline.stopping import Terminated
@@ -78,9 +79,50 @@ def _leave(code: int) -> None:
     os._exit(code)
 
 
+class _PipeSafe:
+    """Standard output that a reader may close early (``inspect ... | head``).
+
+    The first write after the reader is gone raises BrokenPipeError; click turns that into
+    exit status 1, which the README reserves for internal errors, and Python would print
+    "Exception ignored" when it flushes at exit. Here the stream's descriptor is pointed at
+    /dev/null instead (the recipe in Python's signal documentation): the rest of the output
+    goes nowhere, the command finishes its work (a build still publishes its report), and
+    the exit status is the command's own.
+    """
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+
+    def _gone(self) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, self._stream.fileno())
+            os.close(devnull)
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except BrokenPipeError:
+            self._gone()
+            return len(text)
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            self._gone()
+            with contextlib.suppress(OSError, ValueError):
+                self._stream.flush()  # what was buffered now goes to /dev/null
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._stream, name)
+
+
 def main() -> None:
     """Entry point of the ``incident-timeline`` console script."""
     stopping.install()
+    if sys.stdout is not None:
+        sys.stdout = _PipeSafe(sys.stdout)
     try:
         from timeline.cli import app
 
