@@ -126,5 +126,6 @@ def test_gcp_load_balancer_entries_without_a_status() -> None:
     assert _counts(stats) == (2, 0, 2, 0)
     assert [r.line for r in stats.rejects] == [1, 2]
     assert {r.reason for r in stats.rejects} == {
-        "Cloud Logging entry without httpRequest, textPayload or jsonPayload.message"}
+        "Cloud Logging httpRequest without a status (no response was sent, e.g. a TLS "
+        "handshake that failed)"}
     assert len(json.loads((DATA / "gcp-lb-mtls-entries.json").read_text())) == 2

@@ -541,6 +541,11 @@ def _gcp_inner(rec: Any) -> Inner:
         return _gcp_access(req, ts), ts, host, stream
     if isinstance(text, str):
         return text.encode("utf-8", "surrogatepass"), ts, host, stream
+    if isinstance(req, dict):  # say which part is missing: the request is there
+        if ts is None:
+            return "Cloud Logging httpRequest entry without a timestamp or receiveTimestamp"
+        return ("Cloud Logging httpRequest without a status (no response was sent, e.g. a "
+                "TLS handshake that failed)")
     return "Cloud Logging entry without httpRequest, textPayload or jsonPayload.message"
 
 
