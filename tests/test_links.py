@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -132,6 +133,25 @@ def test_linked_by_nginx_conf_upstream_block(traffic: Traffic, tmp_path: Path) -
     assert (link.address, link.host, link.how) == ("shop", "web-3", "nginx_conf")
     assert link.mapping_source == "nginx.conf:4"
     assert "every server of upstream shop is on web-3 (nginx.conf:4)" in link.text
+
+
+def test_upstreams_in_a_site_linked_by_an_absolute_symlink(tmp_path: Path) -> None:
+    """Debian's ``sites-enabled/shop -> /etc/nginx/sites-available/shop``, in a copy. The
+    config walk maps the absolute target into the copy; the upstream search parsed the
+    file again by its name, so the operating system followed the link to the analysing
+    machine's /etc/nginx: the upstream block was lost (or another machine's was read)."""
+    copy = tmp_path / "nginx"
+    (copy / "sites-available").mkdir(parents=True)
+    (copy / "sites-enabled").mkdir()
+    (copy / "nginx.conf").write_text(
+        "events {}\nhttp {\n    include /etc/nginx/sites-enabled/*;\n}\n")
+    (copy / "sites-available" / "shop").write_text(
+        "upstream shop {\n    server web-3:80;\n}\n"
+        "server { listen 80; location / { proxy_pass http://shop; } }\n")
+    os.symlink("/etc/nginx/sites-available/shop", copy / "sites-enabled" / "shop")
+    tree = read_nginx_conf(copy / "nginx.conf")
+    assert [(s.group, s.address, s.where) for s in upstream_servers(tree)] == [
+        ("shop", "web-3:80", "sites-enabled/shop:2")]
 
 
 def test_a_group_on_several_hosts_is_not_tied(traffic: Traffic, tmp_path: Path) -> None:

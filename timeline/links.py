@@ -32,7 +32,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-import crossplane  # type: ignore[import-untyped]
 import numpy as np
 import pandas as pd
 
@@ -181,8 +180,8 @@ def hosts_named(name: str, hosts: Sequence[str]) -> list[str]:
 def upstream_servers(conf: NginxConf | None) -> list[UpstreamServer]:
     """The ``server`` lines of the ``upstream {}`` blocks of the ``--nginx-conf`` tree.
 
-    Each file the config read (the same files, in the same order) is parsed again with
-    crossplane for its ``upstream`` blocks. Blocks inside ``stream {}`` are TCP/UDP proxies
+    Each file the config read is searched, as the config walk parsed it, for its
+    ``upstream`` blocks. Blocks inside ``stream {}`` are TCP/UDP proxies
     and left out (an included file's context is unknown, so its blocks are kept).
 
     Returns:
@@ -192,14 +191,13 @@ def upstream_servers(conf: NginxConf | None) -> list[UpstreamServer]:
         return []
     folder = Path(conf.files[0]).parent if conf.files else Path(".")
     out: list[UpstreamServer] = []
-    for name in conf.files:
+    for name, stmts in zip(conf.files, conf.statements, strict=True):
         path = Path(name)
         try:
             shown = path.relative_to(folder).as_posix()
         except ValueError:
             shown = str(path)
-        payload = crossplane.parse(str(path), single=True, catch_errors=True, check_ctx=False)
-        _collect_upstreams(payload["config"][0]["parsed"], shown, (), out)
+        _collect_upstreams(stmts, shown, (), out)
     return out
 
 

@@ -122,6 +122,10 @@ class NginxConf:
     unlinked_sites: list[str] = field(default_factory=list)
     #: Config files read, in the order Nginx includes them (as found, symlinks not followed).
     files: list[str] = field(default_factory=list)
+    #: Each of ``files`` as crossplane parsed it (same order), for readers that look for
+    #: more than this walk collects (timeline.links: the ``upstream`` blocks). Kept, not
+    #: parsed again: a second parse by name would follow a symlink the walk refused.
+    statements: list[list[Stmt]] = field(default_factory=list)
     #: Parse errors as ``file:line: message``.
     errors: list[str] = field(default_factory=list)
     #: Observations that are not errors (logs sent to syslog, includes matching nothing...).
@@ -272,6 +276,7 @@ class _Reader:
             stmts = list(config["parsed"])
             self.parsed[real] = stmts
             self.conf.files.append(str(path))
+            self.conf.statements.append(stmts)
         self.stack.append(real)
         try:
             self.walk(stmts, ctx, shown)
