@@ -82,8 +82,27 @@ def _hostile_copy(dest: Path) -> Path:
 def reports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     base = tmp_path_factory.mktemp("html")
     hostile = _hostile_copy(base)
-    return {"seed": _build(base / "seed", SEED, args=("--format", "html,svg,md,json")),
-            "hostile": _build(base / "hostile-out", hostile, args=("--format", "html,md"))}
+    built = {"seed": _build(base / "seed", SEED, args=("--format", "html,svg,md,json")),
+             "hostile": _build(base / "hostile-out", hostile, args=("--format", "html,md"))}
+    for name in TEMPLATES:
+        built[f"seed-{name}"] = _build(base / f"seed-{name}", SEED,
+                                       args=("--format", "html,md", "--template", name))
+        built[f"hostile-{name}"] = _build(base / f"hostile-{name}", hostile,
+                                          args=("--format", "html,md", "--template", name))
+    return built
+
+
+#: The other built-in templates and the sections their report.html must show (the ones
+#: their Markdown has, in its order).
+TEMPLATES = {
+    "google-sre": ("Summary", "Impact", "Root Causes", "Trigger", "Resolution", "Detection",
+                   "Action Items", "Lessons Learned", "Timeline", "Supporting information"),
+    "pagerduty": ("Overview", "What Happened", "Resolution", "Impact", "Responders",
+                  "Timeline", "Root Cause(s)", "How'd We Do?", "Action Items", "Messaging"),
+    "atlassian": ("Incident summary", "Leadup", "Fault", "Impact", "Detection", "Response",
+                  "Recovery", "Timeline", "Five whys", "Root cause", "Lessons learned",
+                  "Corrective actions"),
+}
 
 
 @pytest.fixture(scope="module")
@@ -230,6 +249,49 @@ def test_hostile_input_shows_as_text_and_runs_nothing(browser: Any,
         titles = page.eval_on_selector_all("svg.tl-chart title",
                                            "els => els.map(e => e.textContent).join('\\n')")
         assert f"Alert {ALERT} firing" in titles
+    finally:
+        v.close()
+
+
+@pytest.mark.parametrize("name", sorted(TEMPLATES))
+def test_each_template_gives_its_own_sections_in_the_page(
+        browser: Any, reports: dict[str, Path], name: str) -> None:
+    """``--template google-sre`` wrote google-sre's Markdown but the default page: the
+    page now shows the chosen template's text (the same as postmortem.md) and the chart."""
+    v = Visit(browser, reports[f"seed-{name}"] / "report.html",
+              viewport={"width": 1100, "height": 900})
+    try:
+        assert v.errors == [] and v.requests == [v.url]
+        headings = v.page.eval_on_selector_all("main h2", "els => els.map(e => e.textContent)")
+        assert [h for h in headings if h in TEMPLATES[name]] == list(TEMPLATES[name])
+        assert v.page.locator("section#chart svg.tl-chart").count() == 1
+        assert v.page.locator("table").count() >= 2  # the Markdown tables became tables
+        text = v.page.inner_text("body")
+        assert "12:30:00" in text and "TODO" in text
+        shot = _pixels(v.page.screenshot(full_page=True))
+        assert shot.std() > 0.05, "the page rendered blank"
+    finally:
+        v.close()
+
+
+@pytest.mark.parametrize("name", sorted(TEMPLATES))
+def test_hostile_input_runs_nothing_in_any_template(browser: Any, reports: dict[str, Path],
+                                                    name: str) -> None:
+    v = Visit(browser, reports[f"hostile-{name}"] / "report.html")
+    try:
+        page = v.page
+        assert page.evaluate("typeof window.__pwned") == "undefined"
+        assert v.errors == [] and v.requests == [v.url]
+        assert page.evaluate("document.querySelectorAll('script, img, iframe, object, "
+                             "embed, foreignObject, svg svg').length") == 0
+        handlers = page.evaluate("[...document.querySelectorAll('*')].flatMap(e => "
+                                 "[...e.attributes].map(a => a.name))"
+                                 ".filter(n => n.startsWith('on'))")
+        assert handlers == []
+        hrefs = page.eval_on_selector_all("a[href]", "els => els.map(e => e.href)")
+        assert not [h for h in hrefs if h.lower().startswith("javascript:")], hrefs
+        text = page.inner_text("body")
+        assert HOST in text  # the failing host's name, as text
     finally:
         v.close()
 

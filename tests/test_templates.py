@@ -115,6 +115,23 @@ def test_user_markdown_template_is_escaped_and_sandboxed(tmp_path: Path) -> None
     assert code == ExitCode.USAGE and "--template" in output and not out2.exists()
 
 
+def test_user_markdown_template_is_the_html_page_too(tmp_path: Path) -> None:
+    """A user's Markdown template gives report.html its own text (it had the default
+    page's); raw HTML that the template lets through (``|raw``) shows as text there, and a
+    redaction note the template leaves out is still on the page."""
+    tpl = tmp_path / "mine.md.j2"
+    tpl.write_text("# Ours: {{ title }}\n\n## What we saw\n\n{{ '<img src=x onerror=y>' | raw }}"
+                   "\n\n## When\n\n| t | what |\n|---|---|\n"
+                   "{% for e in timeline %}| {{ e.t_plus }} | {{ e.text }} |\n{% endfor %}")
+    code, output, out = _build(tmp_path, "--template", str(tpl), "--redact")
+    assert code == 0, output
+    page = (out / "report.html").read_text()
+    assert "<h1>Ours: " in page and "<h2>What we saw</h2>" in page and "<h2>When</h2>" in page
+    assert "&lt;img src=x onerror=y&gt;" in page and "<img" not in page
+    assert page.count("<tr>") > 3 and 'class="tl-chart' in page
+    assert "Redacted with" in page
+
+
 def test_user_html_template_autoescapes(tmp_path: Path) -> None:
     tpl = tmp_path / "mine.html"
     tpl.write_text("<h1>{{ title }}</h1><p>{{ '<script>x</script>' }}</p>"

@@ -97,7 +97,8 @@ def write_report(analysis: Analysis, outdir: Path, *, chart: bool = True,
         "png": lambda st, name: write_chart(analysis, st.path(name), clock, chart_once()),
         "svg": lambda st, name: st.write_text(name, to_svg(chart_once(), clock)),
         "html": lambda st, name: st.write_text(
-            name, to_html(analysis, clock, chart_once(), redaction_note=note)),
+            name, to_html(analysis, clock, chart_once(), redaction_note=note,
+                          template=template, markdown=draft[1] or None)),
     }
 
     def fill(stage: Stage) -> None:

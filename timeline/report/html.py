@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import jinja2
+from markdown_it import MarkdownIt
 from markupsafe import Markup
 
 from timeline.model import Analysis
@@ -25,6 +26,7 @@ from timeline.report.chart import ChartData, chart_data
 from timeline.report.clock import UTC, Clock
 from timeline.report.context import ReportContext, build_context
 from timeline.report.escape import html, strip_control
+from timeline.report.markdown import is_html_template, render
 from timeline.report.svg import to_svg
 
 
@@ -99,8 +101,40 @@ def _environment() -> jinja2.Environment:
     return env
 
 
+def _markdown_renderer() -> MarkdownIt:
+    """CommonMark with tables, and raw HTML off: a ``<script>`` that reached the Markdown
+    (escaped there as ``\\<script\\>``, or raw from a user's template) is shown as text;
+    markdown-it also refuses ``javascript:``, ``vbscript:`` and ``data:`` link targets
+    (other than images)."""
+    return MarkdownIt("commonmark", {"html": False}).enable("table")
+
+
+def markdown_page(markdown: str, ctx: ReportContext, chart: Markup, template: str) -> str:
+    """``report.html`` for a Markdown template other than the default: the draft's own text
+    (the same as ``postmortem.md``), rendered, with the chart after its title and lede (at
+    its first second-level heading) and the page's styles, zone note and redaction note.
+
+    The default template has a hand-made page (evidence links, hover titles on every row);
+    a template chosen by name or written by a user gets its sections as they are.
+    """
+    md = _markdown_renderer()
+    tokens = md.parse(markdown)
+    cut = next((i for i, t in enumerate(tokens)
+                if t.type == "heading_open" and t.tag == "h2" and t.level == 0), len(tokens))
+    return _environment().get_template("report_markdown.html.j2").render(
+        **ctx.as_mapping(),
+        template_name=template,
+        # A user's template may leave out the note; the page must still say it.
+        show_redaction_note=ctx.redacted and ctx.redaction_note not in markdown,
+        before_chart=Markup(md.renderer.render(tokens[:cut], md.options, {})),
+        after_chart=Markup(md.renderer.render(tokens[cut:], md.options, {})),
+        chart=chart,
+    )
+
+
 def to_html(analysis: Analysis, clock: Clock = UTC, data: ChartData | None = None, *,
-            redaction_note: str = "") -> str:
+            redaction_note: str = "", template: str = "default",
+            markdown: str | None = None) -> str:
     """Render ``report.html`` from the report context (deterministic for the same input).
 
     Args:
@@ -108,9 +142,18 @@ def to_html(analysis: Analysis, clock: Clock = UTC, data: ChartData | None = Non
         clock: The zone times are shown in.
         data: The chart's data, when the caller has it already.
         redaction_note: What ``--redact`` replaced, in words ("" when not redacted).
+        template: ``--template``: the default and a user's HTML template (which writes its
+            own ``postmortem.html``) get the hand-made page; any other Markdown template
+            gets its own text as the page (:func:`markdown_page`).
+        markdown: That template's draft, when the caller has rendered it already.
     """
     ctx = build_context(analysis, redaction_note=redaction_note, display_tz=clock.zone)
     data = data if data is not None else chart_data(analysis)
+    if template != "default" and not is_html_template(template):
+        if markdown is None:
+            markdown = render(ctx, template)
+        return markdown_page(markdown, ctx, Markup(to_svg(data, clock, standalone=False)),
+                             template)
     return _environment().get_template("report.html.j2").render(
         **ctx.as_mapping(),
         evidence=evidence_index(ctx),
