@@ -33,6 +33,11 @@ CHUNK_ROWS = 65536
 #: (large_client_header_buffers: 4 x 8k by default), so 1 MiB leaves room for any real
 #: line while keeping memory bounded.
 MAX_LINE_BYTES = 1 << 20
+#: The largest document read by default (``--max-export-bytes``): a JSON or CSV export, or
+#: a log store's answer, is parsed whole, in memory a few times its size (measured: a 300
+#: MB JSON took 1.9 GB), so one inflated from a small ``.gz`` could take all the memory
+#: there is. Real exports are far smaller (a year of PagerDuty incidents is tens of MB).
+MAX_DOCUMENT_BYTES = 256 << 20
 
 OnBadLines = Literal["warn", "skip", "error"]
 
@@ -106,6 +111,8 @@ class ParseOptions:
     year_hint: int | None = None
     #: Lines (and CSV fields) longer than this many bytes are rejected with their length.
     max_line_bytes: int = MAX_LINE_BYTES
+    #: A document (export, log store answer) longer than this many bytes is not read.
+    max_document_bytes: int = MAX_DOCUMENT_BYTES
     #: Compact chunks also carry ``client`` (raw bytes): the first pass needs the address
     #: when some clients are excluded by address (``--exclude-client 10.0.0.0/8``).
     want_client: bool = False

@@ -610,3 +610,33 @@ def test_a_report_written_inside_the_input_is_not_read_back(tmp_path: Path) -> N
     [mine] = [s for s in docs[1]["sources"] if s["path"].endswith("/report")]
     assert "report folder written by incident-timeline" in mine["notes"][0]
     assert docs[0]["incidents"] == docs[1]["incidents"]
+
+
+@pytest.mark.parametrize("shape", ["one-line", "pretty", "jsonl", "csv"])
+def test_an_export_inflating_past_the_cap_stops_with_its_name(tmp_path: Path,
+                                                               shape: str) -> None:
+    """A JSON or CSV export is parsed whole; a 300 KB .gz holding a 300 MB alert took 1.9 GB
+    and a larger one would take all the memory there is. Over --max-export-bytes (256 MiB by
+    default; 1 MB here) the read stops at the cap, naming the file and the option; under
+    it, the same file is read."""
+    import gzip
+
+    summary = "a" * 2_000_000
+    alert = {"status": "firing", "labels": {"alertname": "Big"}, "startsAt":
+             "2023-03-20T12:40:00Z", "endsAt": "0001-01-01T00:00:00Z",
+             "annotations": {"summary": summary}}
+    doc = {"receiver": "r", "status": "firing", "alerts": [alert]}
+    body = {"one-line": json.dumps(doc), "pretty": json.dumps(doc, indent=2),
+            "jsonl": "\n".join(json.dumps(doc) for _ in range(2)),
+            "csv": "time,kind,description\n" + "".join(
+                f"2023-03-20T12:{i % 60:02d}:00Z,deploy,{'x' * 900}\n" for i in range(2500)),
+            }[shape]
+    d = _seed_copy(tmp_path)
+    name = "changes.csv.gz" if shape == "csv" else "big.json.gz"
+    (d / "alertmanager" / name).write_bytes(gzip.compress(body.encode(), mtime=0))
+    res = _build(str(d), "-o", str(tmp_path / "o"), "--max-export-bytes", "1000000")
+    assert res.exit_code == ExitCode.BAD_DATA, res.output
+    assert f"{name}: longer than 1,000,000 bytes (--max-export-bytes)" in res.output
+    assert res.output.strip().count("\n") == 0 and "Traceback" not in res.output
+    res = _build(str(d), "-o", str(tmp_path / "o"), "--max-export-bytes", "10000000")
+    assert res.exit_code == ExitCode.OK, res.output

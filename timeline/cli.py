@@ -131,6 +131,10 @@ MaxLineOpt = Annotated[int, typer.Option(
     "--max-line-bytes", help="Longest line read, in bytes: a longer line is rejected with "
     "its length (never held in memory whole). JSON and CSV exports are read as documents; "
     "a CSV field is capped alike.")]
+MaxExportOpt = Annotated[int, typer.Option(
+    "--max-export-bytes", help="Largest JSON or CSV export (or log store answer) read: they "
+    "are parsed whole, in memory a few times their size; a longer one stops the build with "
+    "its name.")]
 NoSkewOpt = Annotated[bool, typer.Option(
     "--no-skew-correction", help="Keep every host's times as logged, even when a backend's "
     "clock is over a second off its proxy's (the offset is still reported).")]
@@ -230,6 +234,7 @@ def build(
     template: TemplateOpt = "default",
     redact: RedactOpt = False,
     max_line_bytes: MaxLineOpt = parsers.base.MAX_LINE_BYTES,
+    max_export_bytes: MaxExportOpt = parsers.base.MAX_DOCUMENT_BYTES,
     no_skew_correction: NoSkewOpt = False,
 ) -> None:
     """Find the incident in the logs and write postmortem.md, timeline.json, timeline.png
@@ -252,7 +257,8 @@ def build(
             host=host, tz=tz, on_bad_lines=on_bad_lines.policy, jobs=jobs,
             log_format=log_format, host_from_line=host_from_line, since=_epoch(since),
             until=_epoch(until), nginx_conf=nginx_conf, scheduler=scheduler,
-            exclude_client=options.exclude_client, max_line_bytes=max_line_bytes)
+            exclude_client=options.exclude_client, max_line_bytes=max_line_bytes,
+            max_document_bytes=max_export_bytes)
     except timeline.UsageError as exc:
         raise _fail(ExitCode.USAGE, str(exc)) from None
     try:
@@ -309,6 +315,7 @@ def inspect(
     log_format: LogFormatOpt = None,
     nginx_conf: NginxConfOpt = None,
     max_line_bytes: MaxLineOpt = parsers.base.MAX_LINE_BYTES,
+    max_export_bytes: MaxExportOpt = parsers.base.MAX_DOCUMENT_BYTES,
 ) -> None:
     """Show, per file: format, host, lines, parsed, rejected (first reasons), time range, zone.
 
@@ -321,7 +328,8 @@ def inspect(
     try:
         read_options = timeline.ReadOptions(host=host, tz=tz, on_bad_lines=on_bad_lines.policy,
                                             log_format=log_format, nginx_conf=nginx_conf,
-                                            max_line_bytes=max_line_bytes)
+                                            max_line_bytes=max_line_bytes,
+                                            max_document_bytes=max_export_bytes)
     except timeline.UsageError as exc:
         raise _fail(ExitCode.USAGE, str(exc)) from None
     data = _read(paths, read_options, quiet=True)

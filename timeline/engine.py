@@ -357,7 +357,7 @@ def _blocks_of(task: Task, long: list[tuple[int, int]]) -> Iterator[Iterable[byt
     else:
         with open_binary(Path(task.path)) as fh:
             if _document(task):  # a log store's answer: one document, not cut by the cap
-                yield _document_blocks(fh)
+                yield _document_blocks(fh, task.options)
                 return
             reader = _Capped(fh, cap)
             try:
@@ -367,12 +367,39 @@ def _blocks_of(task: Task, long: list[tuple[int, int]]) -> Iterator[Iterable[byt
                 long.append((0, reader.holes))
 
 
-def _document_blocks(fh: BinaryIO) -> Iterator[bytes]:
-    """A document in blocks of whole lines (the reader joins them)."""
-    while block := fh.read(READ_BYTES):
-        if not block.endswith(b"\n"):
-            block += fh.readline()
+def _document_blocks(fh: BinaryIO, popts: ParseOptions) -> Iterator[bytes]:
+    """A document in blocks of whole lines (the reader joins them), at most
+    ``popts.max_document_bytes`` of it."""
+    cap = popts.max_document_bytes
+    total = 0
+    while block := fh.read(min(READ_BYTES, cap - total + 1)):
+        if not block.endswith(b"\n") and len(block) + total <= cap:
+            block += fh.readline(cap - total - len(block) + 1)
+        total += len(block)
+        if total > cap:
+            raise _too_big(popts)
         yield block
+
+
+def _document_lines(fh: BinaryIO, popts: ParseOptions) -> Iterator[bytes]:
+    """A document's lines (an export parser joins them), at most
+    ``popts.max_document_bytes`` of them: never a line longer than what is left."""
+    cap = popts.max_document_bytes
+    total = 0
+    while line := fh.readline(cap - total + 1):
+        total += len(line)
+        if total > cap:
+            raise _too_big(popts)
+        yield line
+
+
+def _too_big(popts: ParseOptions) -> parsers.ParseError:
+    cap = popts.max_document_bytes
+    size = f"{cap >> 20} MiB" if cap % (1 << 20) == 0 else f"{cap:,} bytes"
+    return parsers.ParseError(
+        f"{popts.display_path}: longer than {size} (--max-export-bytes): an export or a "
+        "log store's answer is parsed whole, in memory a few times its size; raise "
+        "--max-export-bytes to read it, or export a shorter time range")
 
 
 @contextmanager
@@ -382,7 +409,7 @@ def _lines(task: Task, long: list[tuple[int, int]]) -> Iterator[Iterable[bytes]]
     \\n). Whole documents (exports) are not cut by the line cap."""
     if task.data is None and task.end is None and _document(task):
         with open_binary(Path(task.path)) as fh:
-            yield fh
+            yield _document_lines(fh, task.options)
         return
     with _blocks_of(task, long) as blocks:
         # io.BytesIO iterates a block's lines in C: no Python code per line.

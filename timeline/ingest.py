@@ -18,6 +18,7 @@ import pandas as pd
 import parsers
 from parsers.base import (
     EVENT_KEYS,
+    MAX_DOCUMENT_BYTES,
     MAX_LINE_BYTES,
     CompactChunk,
     Event,
@@ -131,6 +132,9 @@ class ReadOptions:
     exclude_client: tuple[str, ...] = ()
     #: Lines longer than this many bytes are rejected with their length, never held whole.
     max_line_bytes: int = MAX_LINE_BYTES
+    #: An export (or log store answer) longer than this many bytes stops the read with its
+    #: name: exports are parsed whole (``--max-export-bytes``).
+    max_document_bytes: int = MAX_DOCUMENT_BYTES
 
     def __post_init__(self) -> None:
         """Check the options that can be checked before any input is read.
@@ -283,6 +287,9 @@ def plan_read(paths: Sequence[str], options: ReadOptions | None = None) -> ReadP
         UsageError: an option value is invalid.
     """
     options = options or ReadOptions()
+    if options.max_document_bytes < 1:
+        raise UsageError(f"--max-export-bytes {options.max_document_bytes}: give a positive "
+                         "number of bytes")
     if options.max_line_bytes < 1:
         raise UsageError(f"--max-line-bytes {options.max_line_bytes}: give a positive number "
                          "of bytes (default 1048576)")
@@ -304,7 +311,7 @@ def plan_read(paths: Sequence[str], options: ReadOptions | None = None) -> ReadP
             # Only the error log has headers without a year (syslog, journald).
             year_hint=hint if src.parser.NAME == "nginx_error" else None,
             want_client=want_client, max_line_bytes=options.max_line_bytes,
-            wrapper=src.wrapper)
+            max_document_bytes=options.max_document_bytes, wrapper=src.wrapper)
         assert src.path is not None  # streams were spooled into a file by discover
         whole[i] = Task(i, str(src.path), src.parser.NAME, popts,
                         exclude=options.exclude_client, local=src.spooled,
