@@ -23,6 +23,9 @@ ROOT = Path(__file__).resolve().parents[1]
 #: Runs the entry point with a signal sent to itself while ``timeline.cli`` is imported.
 _SIGNAL_DURING_IMPORT = """
 import builtins, os, signal, sys
+# As started from a terminal: whoever runs the tests may ignore SIGHUP (nohup) or SIGINT
+# (a background job), and an ignored signal stays ignored (tested below).
+signal.signal(signal.{sig}, signal.SIG_DFL)
 real = builtins.__import__
 def spy(name, *args, **kwargs):
     if name == "timeline.cli":

@@ -1317,6 +1317,22 @@ def _per_minute(pairs: Sequence[tuple[float, int]]) -> dict[str, dict[str, int]]
     return out
 
 
+def _explained(log_pm: dict[str, dict[str, int]], cli_pm: dict[str, dict[str, int]],
+                unanswered: int) -> bool:
+    """The log's errors per minute equal the clients', or exceed them only by errors whose
+    client had stopped listening (at most ``unanswered`` of them; see :func:`self_check`)."""
+    if log_pm == cli_pm:
+        return True
+    extra = 0
+    for minute in set(log_pm) | set(cli_pm):
+        logged, seen = log_pm.get(minute, {}), cli_pm.get(minute, {})
+        for status in set(logged) | set(seen):
+            if seen.get(status, 0) > logged.get(status, 0):
+                return False  # a client saw an error that the log does not show
+            extra += logged.get(status, 0) - seen.get(status, 0)
+    return extra <= unanswered
+
+
 def self_check(
     access_log: Path | Sequence[Path],
     outcomes: Sequence[Outcome],
@@ -1329,6 +1345,14 @@ def self_check(
     Clients whose request got no answer (refused, reset, timeout) are not compared: Nginx
     was down or dropped the connection and wrote no line for them. Lines of the ``exclude``
     addresses (slow clients that are not users) are left out.
+
+    One race is allowed for: a client that gave up (timeout) or whose connection was reset
+    or closed may have had its error response logged by Nginx all the same (Nginx writes
+    the line when it has sent the answer, which the client no longer read; seen in CI on a
+    loaded machine: one 500 in the log, none among the clients, one client timeout). So
+    the two views also agree when every error a client received is in the log, minute by
+    minute, and the log's extra errors are no more than the clients that got no answer
+    but could have reached Nginx (not refused).
     """
     skip = set(exclude)
     lines = [(t, s) for t, s, a in access_records(access_log) if a not in skip]
@@ -1338,8 +1362,10 @@ def self_check(
     cli5 = Counter(int(o.ts // 60) * 60 for o in outcomes if o.status >= 500)
     untimed = sum(1 for o in outcomes if o.status and not o.nginx_clock)
     log_pm, cli_pm = _per_minute(log_err), _per_minute(cli_err)
+    unanswered = sum(1 for o in outcomes if not o.status and o.error in ("timeout", "reset",
+                                                                         "closed"))
     return {
-        "equal": log_pm == cli_pm and untimed == 0,
+        "equal": untimed == 0 and _explained(log_pm, cli_pm, unanswered),
         "log_errors_per_minute": log_pm,
         "client_errors_per_minute": cli_pm,
         "log_5xx_per_minute": {iso(k)[11:16]: v for k, v in sorted(log5.items())},

@@ -86,3 +86,17 @@ def test_two_faults_are_matched_to_two_incidents() -> None:
     wrong_host = [dict(i, causes=[{"kind": i["causes"][0]["kind"], "host": "web-2"}]) for i in incs]
     res = compare(truth, {"incidents": wrong_host})
     assert not res["checks"]["culprit_host_1"] and not res["checks"]["culprit_host_2"]
+
+
+def test_self_check_allows_an_error_logged_for_a_client_that_gave_up() -> None:
+    """CI on a loaded machine: Nginx logged one 500 that its client, timed out, never read.
+    That is not a harness fault; a client error missing from the log, or more extra log
+    errors than clients without an answer, still is."""
+    from tests.e2e.harness import _explained
+
+    log = {"12:12": {"500": 3}}
+    assert _explained(log, {"12:12": {"500": 2}}, unanswered=1)
+    assert not _explained(log, {"12:12": {"500": 1}}, unanswered=1)
+    assert not _explained({"12:12": {"500": 1}}, {"12:12": {"500": 2}}, unanswered=5)
+    assert not _explained(log, {"12:12": {"502": 3}}, unanswered=3)
+    assert _explained(log, log, unanswered=0)
