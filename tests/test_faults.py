@@ -43,6 +43,15 @@ def _cmd(inputs: list[str], out: Path, *extra: str) -> list[str]:
     return [sys.executable, "-m", "timeline", "build", *inputs, "-o", str(out), "-q", *extra]
 
 
+def _as_from_a_terminal() -> None:
+    """The build's signals as a shell in a terminal leaves them. Whoever runs the suite may
+    ignore some (a non-interactive shell's background job ignores SIGINT, nohup SIGHUP),
+    and the build rightly keeps an ignored signal ignored: the SIGINT cases would then test
+    nothing (CI run in the background here: the build finished despite the SIGINT)."""
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_DFL)
+
+
 def _env() -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": str(ROOT)}
 
@@ -118,7 +127,8 @@ def test_a_killed_build_leaves_no_process_and_a_whole_report(
     inputs = [str(refs["big"])] if moment == "parsing" else [SEED]
     proc = subprocess.Popen(_cmd(inputs, out, "-j", "2"), cwd=ROOT, env=_env(),
                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, start_new_session=True)
+                            stderr=subprocess.PIPE, start_new_session=True,
+                            preexec_fn=_as_from_a_terminal)
     try:
         reached = _wait_for(moment, _moments(tmp_path, proc.pid)[moment], proc)
         if reached:
