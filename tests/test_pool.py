@@ -125,3 +125,23 @@ def test_an_interrupt_while_a_worker_sends_its_result_does_not_hang(delay: float
                           cwd=Path(__file__).resolve().parents[1], capture_output=True,
                           text=True, timeout=120, check=False)
     assert done.returncode == 0 and done.stdout.strip() == "unwound", done.stderr
+
+
+def _die_by(sig: int) -> None:
+    import os
+
+    os.kill(os.getpid(), sig)
+
+
+@pytest.mark.parametrize(("sig", "said"), [
+    (9, "was killed by SIGKILL, as the kernel's out-of-memory killer does"),
+    (15, "was killed by SIGTERM")])
+def test_a_worker_killed_from_outside_is_named_not_an_internal_error(sig: int,
+                                                                     said: str) -> None:
+    """The out-of-memory killer takes a worker of a big parse: the build said "internal
+    error: BrokenProcessPool ... please report it". It says what happened and what to do."""
+    from timeline.errors import WorkerLostError
+
+    with pytest.raises(WorkerLostError) as lost, process_pool(2) as pool:
+        pool.submit(_die_by, sig).result(timeout=60)
+    assert said in str(lost.value) and "--jobs 1" in str(lost.value)

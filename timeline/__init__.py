@@ -18,7 +18,13 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from timeline.analyze import build
-    from timeline.errors import InputError, NothingRecognisedError, TimelineError, UsageError
+    from timeline.errors import (
+        InputError,
+        NothingRecognisedError,
+        TimelineError,
+        UsageError,
+        WorkerLostError,
+    )
     from timeline.ingest import Dataset, ReadOptions, ReadPlan, SourceReport, plan_read, read
     from timeline.model import Analysis, AnalysisOptions, Cause, Entry, Impact, Incident
     from timeline.report import to_json, to_markdown, write_report
@@ -32,6 +38,7 @@ _HOMES = {
     "NothingRecognisedError": "timeline.errors",
     "TimelineError": "timeline.errors",
     "UsageError": "timeline.errors",
+    "WorkerLostError": "timeline.errors",
     "Dataset": "timeline.ingest",
     "ReadOptions": "timeline.ingest",
     "ReadPlan": "timeline.ingest",
@@ -74,6 +81,7 @@ __all__ = [
     "SourceReport",
     "TimelineError",
     "UsageError",
+    "WorkerLostError",
     "build",
     "plan_read",
     "read",

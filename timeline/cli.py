@@ -38,6 +38,8 @@ class ExitCode(IntEnum):
     BAD_DATA = 5
     #: ``lint``: the draft has faults (listed with their line numbers).
     LINT = 6
+    #: A worker process of the parse was killed from outside (out of memory, most often).
+    WORKER_LOST = 7
 
 
 app = typer.Typer(
@@ -188,6 +190,8 @@ def _read(paths: list[str], options: timeline.ReadOptions, quiet: bool) -> timel
         raise _fail(ExitCode.USAGE, str(exc)) from None
     except parsers.ParseError as exc:
         raise _fail(ExitCode.BAD_DATA, str(exc)) from None
+    except timeline.WorkerLostError as exc:
+        raise _fail(ExitCode.WORKER_LOST, str(exc)) from None
 
 
 def _window(text: str | None) -> tuple[float, float] | None:
@@ -273,6 +277,8 @@ def build(
         raise _fail(ExitCode.USAGE, str(exc)) from None
     except timeline.InputError as exc:
         raise _fail(ExitCode.INPUT, str(exc)) from None
+    except timeline.WorkerLostError as exc:  # the second pass runs in the pool too
+        raise _fail(ExitCode.WORKER_LOST, str(exc)) from None
     except OSError as exc:
         raise _fail(ExitCode.INPUT, f"{out}: cannot write the report: {exc.strerror}") from None
     # Every draft written is linted; a fault is a warning here (the draft is still useful).

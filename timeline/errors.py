@@ -17,3 +17,9 @@ class NothingRecognisedError(TimelineError):
 
 class UsageError(TimelineError):
     """An option value is invalid (bad zone, bad window...)."""
+
+
+class WorkerLostError(TimelineError):
+    """A worker process of the parse ended abruptly (killed from outside: most often the
+    kernel's out-of-memory killer). Not a bug in the input or the tool: run again with
+    fewer jobs or more memory."""

@@ -27,6 +27,9 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+
+from timeline.errors import WorkerLostError
 
 #: ``PR_SET_PDEATHSIG`` from <linux/prctl.h>.
 _PR_SET_PDEATHSIG = 1
@@ -165,10 +168,18 @@ def process_pool(workers: int) -> Iterator[ProcessPoolExecutor]:
     """
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=_masked_context(),
                                initializer=init_worker, initargs=(os.getpid(),))
+    workers_seen: list[multiprocessing.process.BaseProcess] = []
     try:
         with _stop_signals_held():
             pool.submit(int)  # the first submit starts the manager thread and the workers
+        # Kept here: the pool forgets its workers once it is broken, with their exit codes.
+        workers_seen.extend(dict(getattr(pool, "_processes", None) or {}).values())
         yield pool
+    except BrokenProcessPool:
+        kill_workers(pool)
+        _release_manager(pool)
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise WorkerLostError(_lost(workers_seen)) from None
     except BaseException:
         kill_workers(pool)
         _release_manager(pool)
@@ -178,6 +189,30 @@ def process_pool(workers: int) -> Iterator[ProcessPoolExecutor]:
             manager.join(timeout=MANAGER_JOIN_S)
         raise
     pool.shutdown(wait=True)
+
+
+def _lost(workers: list[multiprocessing.process.BaseProcess]) -> str:
+    """Why the pool broke, in words: which worker ended and how."""
+    for proc in workers:
+        with contextlib.suppress(ValueError, AttributeError, AssertionError):
+            proc.join(timeout=5)
+    ended = [(p.pid, p.exitcode) for p in workers if p.exitcode is not None]
+    how = "ended abruptly"
+    for pid, code in ended:
+        if code < 0:
+            try:
+                name = signal.Signals(-code).name
+            except ValueError:
+                name = f"signal {-code}"
+            how = f"(pid {pid}) was killed by {name}"
+            if -code == signal.SIGKILL:
+                how += ", as the kernel's out-of-memory killer does when memory runs out"
+            break
+        if code != 0:
+            how = f"(pid {pid}) exited with status {code}"
+            break
+    return (f"a parsing worker process {how}; run again with --jobs 1 (one process, less "
+            "memory) or with more memory")
 
 
 #: How long an interrupted pool's manager thread is waited for once released.
