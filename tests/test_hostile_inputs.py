@@ -591,25 +591,27 @@ def test_file_and_host_names_that_are_not_utf8_are_shown_not_fatal(tmp_path: Pat
     assert "web\\xfe2" in html or "web\\xfe2" in md
 
 
-def test_a_report_written_inside_the_input_is_not_read_back(tmp_path: Path) -> None:
-    """``build outage -o outage/report`` run twice: the second build read the first one's
-    report as a dozen unrecognised input files. A folder holding a report's manifest is
-    listed once, as skipped with its reason, and the figures do not move."""
-    import json
-
+@pytest.mark.parametrize("inside", ["report", "."])
+def test_a_report_written_inside_the_input_is_not_read_back(tmp_path: Path,
+                                                            inside: str) -> None:
+    """``build outage -o outage/report`` (or ``-o outage``) run twice: the second build read
+    the first one's outputs as unrecognised inputs. The files a report's manifest lists are
+    skipped with that reason, the logs beside them are read, and the figures do not move."""
     d = tmp_path / "d"
     shutil.copytree(SEED, d)
-    out = d / "report"
+    out = d / inside
     docs = []
     for _ in range(2):
         result = runner.invoke(app, ["build", str(d), "-o", str(out), "-q"])
         assert result.exit_code == 0, result.output
         docs.append(json.loads((out / "timeline.json").read_text()))
-    paths = [s["path"] for s in docs[1]["sources"]]
-    assert not [p for p in paths if "/report/" in p]
-    [mine] = [s for s in docs[1]["sources"] if s["path"].endswith("/report")]
-    assert "report folder written by incident-timeline" in mine["notes"][0]
+    outputs = {"postmortem.md", "timeline.json", "timeline.png", "report.html"}
+    mine = [s for s in docs[1]["sources"] if s["path"].rsplit("/", 1)[-1] in outputs]
+    assert len(mine) == 4
+    assert all("written by incident-timeline" in s["notes"][0] for s in mine)
     assert docs[0]["incidents"] == docs[1]["incidents"]
+    assert sum(s["parsed"] for s in docs[0]["sources"]) == sum(
+        s["parsed"] for s in docs[1]["sources"]) == 17955
 
 
 @pytest.mark.parametrize("shape", ["one-line", "pretty", "jsonl", "csv"])

@@ -17,7 +17,7 @@ import tempfile
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from types import ModuleType
 from typing import Any, BinaryIO
 
@@ -304,15 +304,38 @@ def _walk(root: Path) -> list[_Found]:
                                 "(make it readable to include its files)"))
             continue
         subdirs = []
+        ours = _report_outputs(folder) if any(e.name == REPORT_MANIFEST for e in entries) \
+            else set()
         for e in entries:
             p = Path(e.path)
-            item = _classify(p, e)
+            item = _Found(p, _OWN_OUTPUT) if e.name in ours else _classify(p, e)
             if item is None:
                 subdirs.append(p)
             else:
                 found.append(item)
         stack.extend(reversed(subdirs))
     return found
+
+
+#: Why a file of a report of this tool, met while walking the inputs, is not read.
+_OWN_OUTPUT = ("written by incident-timeline (an output of an earlier build, listed in "
+               f"{REPORT_MANIFEST}): not read; give it as a path to read it")
+
+
+def _report_outputs(folder: Path) -> set[str]:
+    """The names a report written into ``folder`` holds (its manifest's first parts).
+
+    A report written into the folder it reads (``-o outage`` or ``-o outage/report``) would
+    otherwise be read back by the next build as a handful of unrecognised files. The
+    manifest is small; a few KiB of it are enough.
+    """
+    try:
+        with open(folder / REPORT_MANIFEST, "rb") as fh:
+            text = fh.read(64 << 10).decode("utf-8", "replace")
+    except OSError:
+        return set()
+    return {PurePosixPath(line).parts[0] for line in text.splitlines()
+            if line.strip() and not PurePosixPath(line).is_absolute()}
 
 
 def _classify(p: Path, e: os.DirEntry[str]) -> _Found | None:
@@ -331,11 +354,6 @@ def _classify(p: Path, e: os.DirEntry[str]) -> _Found | None:
                           "as a path to read it")
         if is_link:
             return _Found(p, "symlink to a folder: not followed (give the folder as a path)")
-        if os.path.isfile(p / REPORT_MANIFEST):
-            # A report written into the folder it reads (-o outage/report) would otherwise
-            # be read back by the next build as a dozen unrecognised files.
-            return _Found(p, "a report folder written by incident-timeline: not read (give "
-                          "a file in it as a path to read it)")
         return None
     if hidden:
         return _Found(p, "hidden file (its name starts with a dot): not read; give it as a "
