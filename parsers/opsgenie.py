@@ -191,11 +191,13 @@ class _Reader(RecordReader):
             "closed" if status == "closed" else "acknowledged" if acknowledged else status
         )
         attrs["acknowledged"] = acknowledged
-        if _is_number(ack_ms):
-            attrs["acknowledged_at"] = _plus_ms(created, ack_ms)
+        acked_at = _plus_ms(created, ack_ms) if _is_number(ack_ms) else None
+        if acked_at is not None:
+            attrs["acknowledged_at"] = acked_at
             attrs["acknowledged_by"] = as_text(report.get("acknowledgedBy"))
-        if status == "closed" and _is_number(close_ms):
-            event["end"] = attrs["resolved_at"] = _plus_ms(created, close_ms)
+        closed_at = _plus_ms(created, close_ms) if _is_number(close_ms) else None
+        if status == "closed" and closed_at is not None:
+            event["end"] = attrs["resolved_at"] = closed_at
             attrs["closed_by"] = as_text(report.get("closedBy"))
         integration = alert.get("integration")
         attrs["integration_name"] = (
@@ -293,10 +295,15 @@ def _is_number(value: Any) -> TypeGuard[float]:
     return export.finite_number(value) and value >= 0
 
 
-def _plus_ms(t: float, ms: float) -> float:
+def _plus_ms(t: float, ms: float) -> float | None:
     """``t`` plus a duration in ms (finite: :func:`_is_number`), summed in whole
-    microseconds (no float drift)."""
-    return (round(t * 1_000_000) + round(ms * 1000)) / 1_000_000
+    microseconds (no float drift); None when the sum is no time at all (a fuzzed or broken
+    export's ``"closeTime": 1e308``: the alert is kept, without that time)."""
+    try:
+        end = export.plus_seconds(t, ms / 1000)
+    except ValueError:
+        return None
+    return end if export.time_in_range(end) else None
 
 
 def _epoch(value: Any) -> float | None:

@@ -173,6 +173,20 @@ def test_rest_open_alert_has_no_end_even_with_close_time(tmp_path: Path) -> None
     assert event["end"] is None and "resolved_at" not in event["attrs"]
 
 
+@pytest.mark.parametrize("key", ["closeTime", "ackTime"])
+def test_a_report_duration_past_any_time_is_left_out(tmp_path: Path, key: str) -> None:
+    """Found by the long fuzz run: ``"closeTime": 1e+308`` (ms) overflowed the sum and the
+    build ended in an internal error. The alert is kept, without that time."""
+    doc = json.loads((DATA / "alert_get.json").read_text())
+    doc["data"]["report"] = {key: 1e308, "closedBy": "carol", "acknowledgedBy": "bob"}
+    path = tmp_path / "alert.json"
+    path.write_text(json.dumps(doc))
+    (event,), stats = run(path)
+    assert stats.parsed == 1 and event["ts"] == utc(10, 10)
+    assert event["end"] is None and "resolved_at" not in event["attrs"]
+    assert "acknowledged_at" not in event["attrs"]
+
+
 # --- malformed documents ---------------------------------------------------------------------
 
 
