@@ -228,21 +228,27 @@ def test_dark_setting_and_print_pages(browser: Any, reports: dict[str, Path]) ->
         dark.close()
 
 
+def _ran_nothing(v: Visit) -> None:
+    """No planted script ran, nothing was fetched, and nothing from the input became an
+    element or an event handler."""
+    page = v.page
+    assert page.evaluate("typeof window.__pwned") == "undefined"
+    assert v.errors == []
+    assert v.requests == [v.url]
+    assert page.evaluate("document.querySelectorAll('script, img, iframe, object, "
+                         "embed, foreignObject, svg svg').length") == 0
+    handlers = page.evaluate("[...document.querySelectorAll('*')].flatMap(e => "
+                             "[...e.attributes].map(a => a.name))"
+                             ".filter(n => n.startsWith('on'))")
+    assert handlers == []
+
+
 def test_hostile_input_shows_as_text_and_runs_nothing(browser: Any,
                                                       reports: dict[str, Path]) -> None:
     v = Visit(browser, reports["hostile"] / "report.html")
     try:
         page = v.page
-        assert page.evaluate("typeof window.__pwned") == "undefined"
-        assert v.errors == []
-        assert v.requests == [v.url]
-        # Nothing from the input became an element or an event handler.
-        assert page.evaluate("document.querySelectorAll('script, img, iframe, object, "
-                             "embed, foreignObject, svg svg').length") == 0
-        handlers = page.evaluate("[...document.querySelectorAll('*')].flatMap(e => "
-                                 "[...e.attributes].map(a => a.name))"
-                                 ".filter(n => n.startsWith('on'))")
-        assert handlers == []
+        _ran_nothing(v)
         text = page.inner_text("body")
         for planted in (SCRIPT, HOST, ALERT, "javascript:window.__pwned=1", "onerror="):
             assert planted in text, planted
@@ -280,14 +286,7 @@ def test_hostile_input_runs_nothing_in_any_template(browser: Any, reports: dict[
     v = Visit(browser, reports[f"hostile-{name}"] / "report.html")
     try:
         page = v.page
-        assert page.evaluate("typeof window.__pwned") == "undefined"
-        assert v.errors == [] and v.requests == [v.url]
-        assert page.evaluate("document.querySelectorAll('script, img, iframe, object, "
-                             "embed, foreignObject, svg svg').length") == 0
-        handlers = page.evaluate("[...document.querySelectorAll('*')].flatMap(e => "
-                                 "[...e.attributes].map(a => a.name))"
-                                 ".filter(n => n.startsWith('on'))")
-        assert handlers == []
+        _ran_nothing(v)
         hrefs = page.eval_on_selector_all("a[href]", "els => els.map(e => e.href)")
         assert not [h for h in hrefs if h.lower().startswith("javascript:")], hrefs
         text = page.inner_text("body")

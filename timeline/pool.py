@@ -176,19 +176,23 @@ def process_pool(workers: int) -> Iterator[ProcessPoolExecutor]:
         workers_seen.extend(dict(getattr(pool, "_processes", None) or {}).values())
         yield pool
     except BrokenProcessPool:
-        kill_workers(pool)
-        _release_manager(pool)
-        pool.shutdown(wait=False, cancel_futures=True)
+        _abandon(pool)
         raise WorkerLostError(_lost(workers_seen)) from None
     except BaseException:
-        kill_workers(pool)
-        _release_manager(pool)
-        manager = getattr(pool, "_executor_manager_thread", None)  # shutdown forgets it
-        pool.shutdown(wait=False, cancel_futures=True)
-        if isinstance(manager, threading.Thread) and manager.ident is not None:
-            manager.join(timeout=MANAGER_JOIN_S)
+        _abandon(pool)
         raise
     pool.shutdown(wait=True)
+
+
+def _abandon(pool: ProcessPoolExecutor) -> None:
+    """End a pool whose results are not wanted: workers killed, the manager thread
+    released and waited for with a bound, never for ever."""
+    kill_workers(pool)
+    _release_manager(pool)
+    manager = getattr(pool, "_executor_manager_thread", None)  # shutdown forgets it
+    pool.shutdown(wait=False, cancel_futures=True)
+    if isinstance(manager, threading.Thread) and manager.ident is not None:
+        manager.join(timeout=MANAGER_JOIN_S)
 
 
 def _lost(workers: list[multiprocessing.process.BaseProcess]) -> str:
