@@ -276,6 +276,20 @@ def test_usual_latency_noise_is_not_an_incident(traffic: Traffic) -> None:
     assert build(make_dataset(rows)).incidents == []
 
 
+@pytest.mark.parametrize(("minutes", "incidents"), [(2, 0), (4, 0), (5, 1)])
+def test_latency_alone_must_last_five_minutes(traffic: Traffic, minutes: int,
+                                              incidents: int) -> None:
+    """Slow responses with nothing failing: a few slow minutes are routine, five are an
+    incident (docs/method.md, "Latency as a signal")."""
+    lo = T0 + 60 * 60
+    rows = _timed(traffic(), lambda ts: lo <= ts < lo + minutes * 60)
+    found = build(make_dataset(rows)).incidents
+    assert len(found) == incidents
+    if found:
+        assert found[0].signals == ["latency"]
+        assert abs(found[0].start - lo) <= 60 and abs(found[0].end - (lo + 300)) <= 60
+
+
 def test_latency_quantile_from_buckets() -> None:
     from timeline.aggregate import LATENCY_EDGES
     from timeline.detect import latency_quantile

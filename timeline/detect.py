@@ -12,7 +12,8 @@ absolute deviation, MAD; Hampel's identifier, see docs/method.md):
 * bursts of serious error-log lines (connections dropped before any access line);
 * p95 latency far past the usual, when the logs carry a request time.
 
-Anomalous bins merge across short gaps; windows shorter than ``MIN_BINS`` are blips.
+Anomalous bins merge across short gaps; windows shorter than ``MIN_BINS`` are blips, and a
+window found by latency alone must last ``LATENCY_ALONE_MIN_S``.
 """
 
 from __future__ import annotations
@@ -60,6 +61,9 @@ LATENCY_FACTOR = 3.0
 LATENCY_MIN_EXCESS_S = 0.5
 #: Timed requests a bin needs for its p95 to mean something.
 LATENCY_MIN_N = 10
+#: A window found by latency alone (nothing failed, vanished or burst) must span this long:
+#: brief slowness of a few requests (a pause, a noisy neighbour) is routine, not an outage.
+LATENCY_ALONE_MIN_S = 300
 
 
 @dataclass
@@ -254,7 +258,8 @@ def detect(
     found quiet, so a long incident does not drag its own baseline up.
 
     ``latency`` (bins x latency buckets at the edge, when the logs carry a latency) adds
-    windows where responses got far slower than usual even if they did not fail.
+    windows where responses got far slower than usual even if they did not fail, when that
+    lasted ``LATENCY_ALONE_MIN_S`` at least.
     """
     edge_total, edge_failed, per_host = bins.edge_total, bins.edge_failed, bins.per_host
     edge_client_errors = bins.edge_4xx
@@ -284,6 +289,7 @@ def detect(
         mask |= low
     windows = []
     edge = set(per_host.columns if edge_hosts is None else edge_hosts)
+    alone_bins = max(MIN_BINS, math.ceil(LATENCY_ALONE_MIN_S / max(bins.width, 1)))
     for a, b in merge_bins(mask):
         if not (fail[a : b + 1].any() or client[a : b + 1].any() or burst[a : b + 1].any()
                 or slow[a : b + 1].any()) and not any(
@@ -304,5 +310,7 @@ def detect(
             if hit.size:
                 w.vanished[host] = (a + int(hit[0]), a + int(hit[-1]))
                 w.signals.add("traffic_vanished")
+        if w.signals == {"latency"} and b - a + 1 < alone_bins:
+            continue
         windows.append(w)
     return windows

@@ -18,7 +18,10 @@ all run in the same fake time. The clients and the app run in real time; the har
 real to fake time (``fake = start + 60 x elapsed``). To record client-side truth on exactly
 the clock Nginx logs with, the edge adds ``X-E2E-Msec: $msec`` to every response it sends
 (``add_header ... always``, also on its own 5xx pages); outcomes without a response
-(refused, reset, timeout) use the harness clock, which agrees with Nginx's to ~0.3 s.
+(refused, reset, timeout) use the harness clock, which agrees with Nginx's to ~0.3 s. Each
+Nginx behind the edge adds ``X-E2E-Msec-<host>`` the same way, which the edge passes on:
+every Nginx's clock starts a few real ms after its ``FAKETIME`` was set (x60, up to a
+second of log time on a busy machine), so a host's offset is measured, never assumed.
 
 Ground truth (``truth.json``, beside the ``logs/`` folder) is what the clients saw; an
 Alertmanager webhook v4 export (``logs/alerts/webhook.jsonl``) is derived from the probe.
@@ -71,6 +74,9 @@ PROBE_UA = "Blackbox Exporter/0.23.0"
 PROBE_EVERY_FAKE_S = 15.0
 #: Response header carrying Nginx's own $msec (added by the edge's config).
 CLOCK_HEADER = "x-e2e-msec"
+#: ...and each Nginx behind the edge adds its own, ``X-E2E-Msec-<host>`` (the proxy passes
+#: it on): every host's clock is measured, not assumed (see :meth:`Harness.host_clocks`).
+HOST_CLOCK_PREFIX = CLOCK_HEADER + "-"
 #: Client timeouts in real seconds: longer than any Nginx timeout used (<= 1 s real).
 CONNECT_TIMEOUT_S = 1.5
 READ_TIMEOUT_S = 4.0
@@ -484,7 +490,11 @@ class Nginx:
         added to the main context (e.g. ``worker_rlimit_nofile 96;``)."""
         user = "user root;\n" if os.geteuid() == 0 else ""  # workers must read the tmp dirs
         p = self.prefix
-        clock = "    add_header X-E2E-Msec $msec always;\n" if edge else ""
+        clock = (
+            "    add_header X-E2E-Msec $msec always;\n"
+            if edge
+            else f"    add_header X-E2E-Msec-{self.host} $msec always;\n"
+        )
         conf = f"""# {self.host} (e2e scenario; prefix {p})
 {user}daemon off;
 master_process on;
@@ -794,6 +804,8 @@ class Outcome:
     #: "" or refused / reset / timeout / closed / oserror:N
     error: str
     nginx_clock: bool
+    #: host behind the edge -> its Nginx's $msec when it answered (its own header)
+    host_clocks: dict[str, float] = field(default_factory=dict)
 
     @property
     def failed(self) -> bool:
@@ -962,9 +974,15 @@ class Traffic:
             t1 = time.time()
             msec = headers.get(CLOCK_HEADER, "")
             ts = float(msec) if msec else self.h.clock.fake(t1)
+            behind = {
+                k[len(HOST_CLOCK_PREFIX) :]: float(v)
+                for k, v in headers.items()
+                if k.startswith(HOST_CLOCK_PREFIX) and v
+            }
             self.h.record(
                 Outcome(
-                    self.name, user.addr, path, self.probe, t0, t1, ts, status, error, bool(msec)
+                    self.name, user.addr, path, self.probe, t0, t1, ts, status, error,
+                    bool(msec), behind,
                 )
             )
 
@@ -1092,6 +1110,17 @@ def clock_skew(clock: FakeClock, outcomes: Sequence[Outcome]) -> float:
         o.ts - clock.fake((o.real_start + o.real_end) / 2) for o in outcomes if o.nginx_clock
     )
     return diffs[len(diffs) // 2] if diffs else 0.0
+
+
+def host_clock_skews(clock: FakeClock, outcomes: Sequence[Outcome]) -> dict[str, float]:
+    """Per host behind the edge, the median of its $msec minus the harness's fake time at
+    the middle of the request (as :func:`clock_skew` for the edge)."""
+    diffs: dict[str, list[float]] = {}
+    for o in outcomes:
+        mid = clock.fake((o.real_start + o.real_end) / 2)
+        for host, msec in o.host_clocks.items():
+            diffs.setdefault(host, []).append(msec - mid)
+    return {h: sorted(d)[len(d) // 2] for h, d in sorted(diffs.items())}
 
 
 def compute_truth(
@@ -1611,6 +1640,9 @@ class Harness:
         # Nginx's fake clock starts a few ms after its FAKETIME was computed, so it runs
         # ~0.3-1 s behind the harness's: move the harness-clock times onto Nginx's clock.
         skew = clock_skew(self.clock, self.outcomes)
+        # The hosts behind the edge start late by their own few ms (x60): a host meant to
+        # run N s ahead runs N s +- ~1 s ahead. What each clock really read is the truth.
+        host_skews = {edge.host: skew, **host_clock_skews(self.clock, self.outcomes)}
         for o in self.outcomes:
             if not o.nginx_clock:
                 o.ts += skew
@@ -1635,6 +1667,7 @@ class Harness:
                 "start": iso(self.clock.fake0),
                 "speed": self.clock.speed,
                 "nginx_skew_s": round(skew, 3),
+                "host_skew_s": {h: round(v, 3) for h, v in sorted(host_skews.items())},
             },
             "requests_total": sum(1 for o in outcomes if not o.probe),
             "users_total": len({o.client for o in outcomes if not o.probe}),
