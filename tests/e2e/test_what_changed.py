@@ -55,7 +55,7 @@ def test_backend_clock_ahead_is_corrected(harness: Harness) -> None:
     truth = json.loads((Path(result["dir"]) / "truth.json").read_text())
     real = truth["fake_clock"]["host_skew_s"]
     ahead = {h: real[h] - real["lb-1"] for h in ("web-1", "web-2")}
-    assert abs(ahead["web-2"] - 5.0) <= 1.5, ahead
+    assert ahead["web-2"] > 2.0, ahead  # clearly ahead: the tool must correct it
     assert abs(skew["web-2"]["offset_s"] - ahead["web-2"]) <= 0.5, (skew, ahead)
     assert skew["web-2"]["corrected"] and skew["web-2"]["reference"] == "lb-1"
     assert abs(skew["web-1"]["offset_s"] - ahead["web-1"]) <= 0.5, (skew, ahead)
