@@ -242,6 +242,29 @@ def test_latency_alone_is_an_incident(traffic: Traffic) -> None:
     assert inc.causes[0].kind == "unknown" and "slowed down" in inc.causes[0].summary
 
 
+def test_latency_alone_counts_the_users_it_slowed(traffic: Traffic) -> None:
+    """Nothing fails, a third of the users wait seconds: they are the users affected, the
+    slow requests are counted, and the bar is the detector's (3x the usual p95)."""
+    lo, hi = T0 + 60 * 60, T0 + 90 * 60
+    rows = traffic()
+    rnd = random.Random(5)
+    for r in rows:
+        slow = lo <= r["ts"] < hi and int(r["client"].rsplit(".", 1)[1]) % 3 == 0
+        r["request_time"] = (2 + 7 * rnd.random()) if slow else 0.02 + 0.06 * rnd.random()
+    inc = build(make_dataset(rows)).incidents[0]
+    imp = inc.impact
+    began = [(r, r["ts"] - r["request_time"]) for r in rows]
+    window = [r for r, b in began if r["ts"] >= inc.start and b <= inc.end]
+    slowed = {r["client"] for r in window if r["request_time"] > 1.0}
+    assert inc.signals == ["latency"] and imp.requests_failed == 0
+    assert imp.users_affected == len(slowed) > 0
+    assert imp.users_total == len({r["client"] for r in window})
+    assert 25 < imp.users_pct < 45
+    assert imp.requests_slow == sum(r["request_time"] > 1.0 for r in window)
+    assert imp.slow_over_s is not None and 0.5 < imp.slow_over_s < 1.0
+    assert imp.users_affected_low == imp.users_affected_high == imp.users_affected
+
+
 def test_slow_backends_are_the_latency_cause(traffic: Traffic) -> None:
     lo, hi = T0 + 60 * 60, T0 + 90 * 60
     rows = _timed(traffic(), lambda ts: lo <= ts < hi)

@@ -44,6 +44,7 @@ from timeline.impact import (
     bound_users,
     count_exclusions,
     count_incomplete,
+    count_slowed,
     measure_impact,
     measure_latency,
     measure_slo,
@@ -359,6 +360,8 @@ class _SecondPass:
                 inc.peak_ts + bins.width, self.where)
         count_exclusions(inc, rows, rule_of, rules)
         self._latency(inc, rows, not_users)
+        if users is not None:
+            count_slowed(inc, rows, not_users, users, edge_hosts, began)
         self._explain(inc, rows)
         if options.slo is not None:
             measure_slo(inc, self.bins.table, options.slo, self.bins.width)

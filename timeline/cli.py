@@ -305,7 +305,10 @@ def build(
         typer.echo(
             f"incident {i}: {fmt_ts(inc.start)} to {fmt_ts(inc.end)}, "
             f"{inc.impact.users_pct:.1f}% of users ({inc.impact.users_affected}/"
-            f"{inc.impact.users_total}), {inc.impact.requests_pct:.1f}% of requests failed"
+            f"{inc.impact.users_total}), "
+            + (f"{inc.impact.requests_slow_pct:.1f}% of requests slower than "
+               f"{inc.impact.slow_over_s:g} s" if inc.impact.slow_over_s is not None
+               else f"{inc.impact.requests_pct:.1f}% of requests failed")
             + (f"; leading cause {cause.kind}" + (f" on {terminal(cause.host)}" if cause.host
                                                   else "") if cause else ""))
     for p in written:

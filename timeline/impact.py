@@ -11,6 +11,7 @@ import pandas as pd
 from timeline.aggregate import is_client_error, is_failed
 from timeline.bins import Bins
 from timeline.clients import ClientRule, client_address
+from timeline.detect import LATENCY_FACTOR, LATENCY_MIN_EXCESS_S
 from timeline.links import split_upstream_addr
 from timeline.model import (
     LATENCY_FIELDS,
@@ -298,6 +299,36 @@ def measure_latency(inc: Incident, rows: pd.DataFrame, skip: np.ndarray,
         imp.latency[name] = None if qw is None and qb is None else Latency(qw, qb)
     if any(imp.latency.values()) and not base.empty:
         imp.latency_baseline = (float(base["ts"].min()), float(base["ts"].max()))
+
+
+def count_slowed(inc: Incident, rows: pd.DataFrame, skip: np.ndarray, users: np.ndarray,
+                 edge_hosts: list[str], began: np.ndarray | None) -> None:
+    """In an incident of slowness alone (the ``latency`` signal, no request failed), count
+    as affected the users with a request slower than the detector's bar: ``LATENCY_FACTOR``
+    times the baseline's p95 and at least ``LATENCY_MIN_EXCESS_S`` above it, of the field
+    the detector read (``$request_time``, else ``$upstream_response_time``). Requests and
+    users in the window are those :func:`measure_impact` counted; ``skip`` marks the rows
+    that are not users'. Nothing is counted without a baseline to compare with."""
+    imp = inc.impact
+    if "latency" not in inc.signals or imp.requests_failed or rows.empty:
+        return
+    for name in LATENCY_FIELDS:
+        lat = imp.latency.get(name)
+        if lat is not None and lat.baseline is not None:
+            break
+    else:
+        return
+    base = lat.baseline.p95_s
+    bar = max(LATENCY_FACTOR * base, base + LATENCY_MIN_EXCESS_S)
+    ts = rows["ts"].to_numpy(dtype=float)
+    inwin = (ts >= inc.start) & ((ts if began is None else began) <= inc.end)
+    sel = inwin & np.isin(rows["host"].astype(str).to_numpy(), edge_hosts) & ~skip
+    slow = sel & (np.nan_to_num(_seconds(rows, name), nan=0.0) > bar)
+    hit = set(pd.unique(users[slow]).tolist())
+    imp.slow_over_s = round(bar, 3)
+    imp.requests_slow = int(slow.sum())
+    imp.users_affected = imp.users_affected_low = imp.users_affected_high = len(hit)
+    imp.users_pct_low = imp.users_pct_high = imp.users_pct
 
 
 def _seconds(frame: pd.DataFrame, name: str) -> np.ndarray:

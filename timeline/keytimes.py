@@ -102,8 +102,9 @@ def _mitigated(analysis: Analysis, inc: Incident, resolved: KeyTime) -> KeyTime:
     starts = idx[inside]
     ratio = np.where(total > 0, failed / np.maximum(total, 1.0), 0.0)
     if not len(ratio) or float(ratio.max()) <= 0.0:
+        what = "slowness" if inc.impact.slow_over_s is not None else "silence"
         return KeyTime(None, reason="no request failed at the edge during the incident (the "
-                       "impact was silence), so there is no failure ratio to fall")
+                       f"impact was {what}), so there is no failure ratio to fall")
     peak_i = int(np.argmax(ratio))
     half = float(ratio[peak_i]) / 2
     # The first bin after the peak from which every bin to the end stays under half of it.

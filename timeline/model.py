@@ -227,6 +227,10 @@ class Impact:
     requests_lost_estimate: int = 0
     #: Failures in the window at the usual background rate (statuses that did not surge).
     background_failed: int = 0
+    #: In an incident of slowness alone (nothing failed), the requests slower than
+    #: ``slow_over_s``; their users are the users affected. 0 and None otherwise.
+    requests_slow: int = 0
+    slow_over_s: float | None = None
     #: Users counted as affected because a silent edge host served them just before its
     #: silence (an estimate: nothing is logged while Nginx is down).
     users_estimated: int = 0
@@ -288,6 +292,11 @@ class Impact:
     def requests_pct(self) -> float:
         """Requests failed as a percentage (0-100) of requests in the window."""
         return 100.0 * self.requests_failed / self.requests_total if self.requests_total else 0.0
+
+    @property
+    def requests_slow_pct(self) -> float:
+        """Requests slower than ``slow_over_s`` as a percentage (0-100) of the window's."""
+        return 100.0 * self.requests_slow / self.requests_total if self.requests_total else 0.0
 
 
 @dataclass

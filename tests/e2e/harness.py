@@ -817,6 +817,11 @@ class Outcome:
         """When the request was sent, in fake time on the same clock as :attr:`ts`."""
         return self.ts - SPEED * (self.real_end - self.real_start)
 
+    @property
+    def waited_s(self) -> float:
+        """How long the client waited, in fake seconds."""
+        return SPEED * (self.real_end - self.real_start)
+
 
 def http_get(
     src: str,
@@ -1110,6 +1115,17 @@ def clock_skew(clock: FakeClock, outcomes: Sequence[Outcome]) -> float:
         o.ts - clock.fake((o.real_start + o.real_end) / 2) for o in outcomes if o.nginx_clock
     )
     return diffs[len(diffs) // 2] if diffs else 0.0
+
+
+def slow_bar(outcomes: Sequence[Outcome], before: float) -> float:
+    """The slowness bar from the clients' side: 3x the p95 of what the users waited
+    before ``before`` (fake time), and at least 0.5 s over it. It is the tool's definition
+    (docs/method.md, "Impact") applied to the clients' own clocks, not to Nginx's log."""
+    waits = sorted(o.waited_s for o in outcomes if not o.probe and o.ts < before)
+    if not waits:
+        raise RuntimeError("no request before the fault: no usual latency to compare with")
+    p95 = waits[min(len(waits) - 1, math.ceil(0.95 * len(waits)) - 1)]
+    return max(3.0 * p95, p95 + 0.5)
 
 
 def host_clock_skews(clock: FakeClock, outcomes: Sequence[Outcome]) -> dict[str, float]:
@@ -1436,10 +1452,17 @@ class Scenario:
     fake_start: float = FAKE_START
     #: The whole run in fake seconds when it is not pre + fault + post (several faults).
     total_s: float | None = None
+    #: The fault is slowness, nothing fails: a user is affected who waited longer than
+    #: :attr:`slow_bar_s` for an answer (see :func:`slow_bar`).
+    slowness: bool = False
+    #: Set by :meth:`Harness.finish` when ``slowness``: the bar, in fake seconds.
+    slow_bar_s: float | None = None
 
     def failed(self, o: Outcome) -> bool:
         """Whether the client's outcome is a failure of this scenario's fault."""
         statuses = DEFAULT_FAILED_STATUSES if self.failed_statuses is None else self.failed_statuses
+        if self.slow_bar_s is not None and o.waited_s > self.slow_bar_s:
+            return True
         return o.status in statuses
 
     @property
@@ -1648,6 +1671,8 @@ class Harness:
                 o.ts += skew
         self.faults = [[t + skew for t in f] for f in self.faults]
         outcomes = sorted(self.outcomes, key=lambda o: o.ts)
+        if scn.slowness:
+            scn.slow_bar_s = slow_bar(outcomes, self.faults[0][0])
         per_fault = [
             {"expected_cause": cause, **compute_truth(outcomes, a, b, scn.failed)}
             for (a, b), cause in zip(self.faults, scn.causes, strict=True)
@@ -1682,6 +1707,8 @@ class Harness:
             truth["faults"] = per_fault
         if scn.culprit_host:
             truth["culprit_host"] = scn.culprit_host
+        if scn.slow_bar_s is not None:
+            truth["slow_bar_s"] = round(scn.slow_bar_s, 3)
         if self.slow_clients:
             truth["slow_clients"] = {
                 "addresses": self.excluded_clients,

@@ -7,6 +7,7 @@ fault, 6 after), so each runs in ~25 real seconds.
 from __future__ import annotations
 
 import calendar
+import json
 from pathlib import Path
 
 import pytest
@@ -446,3 +447,30 @@ def test_fd_exhaustion_slow_clients(harness: Harness) -> None:
     h.begin(scn)
     lb.start()
     check(run_phases(h, scn, lb, burst, calm, threads=96))
+
+
+# -- slowness alone --------------------------------------------------------------------
+
+
+@pytest.mark.e2e
+def test_product_pages_slow_nothing_fails(harness: Harness) -> None:
+    """The app answers every ``/products/`` request after 0.05 real s (3 s of log time,
+    ten times the usual p95) for six minutes; every request still gets its 200. Nginx logs
+    nothing but the time (``$request_time``, ``$upstream_response_time``): no error line,
+    no failed status. The incident is the slowness, its users those who waited past the
+    bar (3x the p95 the clients saw before, and 0.5 s over it), counted from the clients'
+    own clocks; the backend's own time is where it went."""
+    h = harness
+    scn = Scenario("product_pages_slow", "upstream_timeout", pre_s=PRE, fault_s=FAULT,
+                   post_s=POST, slowness=True)
+    app, lb = _single_app_edge(h, log_format=TIMED_FORMAT)
+    h.begin(scn)
+    lb.start()
+    result = run_phases(h, scn, lb, lambda: app.set("slow", "/products/", "0.05"), app.set)
+    check(result)
+    truth = json.loads((Path(result["dir"]) / "truth.json").read_text())
+    assert 0.5 < truth["slow_bar_s"] < 3.0, truth["slow_bar_s"]
+    assert truth["outcomes_in_fault"].keys() == {"200"}, truth["outcomes_in_fault"]
+    assert 20 < truth["users_pct"] < 80, truth["users_pct"]
+    (inc,) = result["tool"]
+    assert inc["requests_failed"] == 0

@@ -375,9 +375,13 @@ def _summary(inc: Incident | None, fmt_ts: Callable[[float], str]) -> Marked:
     if inc is None:
         return Marked("no incident found in the inputs", "measured")
     imp = inc.impact
-    text = (f"From {fmt_ts(inc.start)} to {fmt_ts(inc.end)} ({duration(inc.duration_s)}), "
+    hurt = (f"{imp.requests_slow} of {imp.requests_total} requests took longer than "
+            f"{imp.slow_over_s:g} s ({imp.requests_slow_pct:.1f}%, none failed)"
+            if imp.slow_over_s is not None else
             f"{imp.requests_failed} of {imp.requests_total} requests failed "
-            f"({imp.requests_pct:.1f}%) and {imp.users_pct:.1f}% of users "
+            f"({imp.requests_pct:.1f}%)")
+    text = (f"From {fmt_ts(inc.start)} to {fmt_ts(inc.end)} ({duration(inc.duration_s)}), "
+            f"{hurt} and {imp.users_pct:.1f}% of users "
             f"({imp.users_affected} of {imp.users_total}) were affected; leading candidate "
             f"cause: {inc.causes[0].summary}.")
     return Marked(text, "measured", inc.start_edge.source if inc.start_edge else "")

@@ -172,6 +172,8 @@ def incident_dict(inc: Incident, kt: KeyTimes | None = None) -> dict[str, Any]:
             "incomplete_networks": [{"network": n, "clients": c, "requests": r}
                                     for n, c, r in imp.incomplete_networks],
             "requests_failed_background": imp.background_failed,
+            "requests_slow": imp.requests_slow,
+            "slow_over_s": _num(imp.slow_over_s) if imp.slow_over_s is not None else None,
             "failing_statuses": imp.failing_statuses,
             "by_host": imp.by_host,
             "by_upstream": [_breakdown(b) for b in imp.by_upstream],
