@@ -265,6 +265,28 @@ def test_latency_alone_counts_the_users_it_slowed(traffic: Traffic) -> None:
     assert imp.users_affected_low == imp.users_affected_high == imp.users_affected
 
 
+def test_a_slow_incident_beside_a_failing_one_is_reported_as_slow(traffic: Traffic) -> None:
+    """Failures first, slowness an hour later: each incident's impact is told in its own
+    terms, in the other-incidents lines of the Markdown and the HTML as well."""
+    from timeline.report.context import build_context
+    from timeline.report.html import to_html
+    from timeline.report.markdown import render
+
+    def fail(ts: float, user: str) -> bool:
+        return T0 + 1800 <= ts < T0 + 2400
+
+    rows = _timed(traffic(fail=fail), lambda ts: T0 + 5400 <= ts < T0 + 6600)
+    a = build(make_dataset(rows))
+    failing, slow = a.incidents
+    assert failing.impact.requests_failed > 0 and failing.impact.slow_over_s is None
+    assert slow.signals == ["latency"] and slow.impact.requests_failed == 0
+    assert slow.impact.requests_slow > 0 and slow.impact.slow_over_s is not None
+    line = (f"{slow.impact.requests_slow} requests slower than "
+            f"{slow.impact.slow_over_s} s; leading cause")
+    assert line in render(build_context(a), "default")
+    assert line in to_html(a)
+
+
 def test_slow_backends_are_the_latency_cause(traffic: Traffic) -> None:
     lo, hi = T0 + 60 * 60, T0 + 90 * 60
     rows = _timed(traffic(), lambda ts: lo <= ts < hi)
