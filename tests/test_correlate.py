@@ -287,6 +287,38 @@ def test_a_slow_incident_beside_a_failing_one_is_reported_as_slow(traffic: Traff
     assert line in to_html(a)
 
 
+@pytest.mark.parametrize("slow_hosts", [("web-2",), ("web-1", "web-2")])
+def test_the_host_behind_the_edge_that_slowed_is_named(traffic: Traffic,
+                                                       slow_hosts: tuple[str, ...]) -> None:
+    """lb-1 over web-1 and web-2, each logging its own $request_time. When only web-2's
+    requests slow down, its own log shows it and web-1's does not: the cause names web-2.
+    When both slow (a shared dependency), no one host is named, both are listed."""
+    lo, hi = T0 + 60 * 60, T0 + 90 * 60
+    rows = []
+    rnd = random.Random(11)
+    for i, r in enumerate(traffic(minutes=150)):
+        web = ("web-1", "web-2")[i % 2]
+        slow = lo <= r["ts"] < hi and web in slow_hosts
+        took = (2 + 3 * rnd.random()) if slow else 0.02 + 0.06 * rnd.random()
+        back = request_row(r["ts"] - 0.001, "10.0.0.10", r["status"], web, xff=r["client"],
+                           path=r["path"])
+        back["request_time"] = took
+        r["request_time"] = took + 0.001
+        r["upstream_time"] = took
+        rows += [r, back]
+    inc = build(make_dataset(rows)).incidents[0]
+    cause = inc.causes[0]
+    assert inc.signals == ["latency"] and cause.kind == "upstream_timeout"
+    assert {h.host: h.slowed for h in inc.impact.latency_behind} == {
+        "web-1": "web-1" in slow_hosts, "web-2": True}
+    if slow_hosts == ("web-2",):
+        assert cause.host == "web-2"
+        assert "web-2's own p95" in cause.summary and "web-1 kept its usual" in cause.summary
+    else:
+        assert cause.host == ""
+        assert "web-1's own p95" in cause.summary and "web-2's own p95" in cause.summary
+
+
 def test_slow_backends_are_the_latency_cause(traffic: Traffic) -> None:
     lo, hi = T0 + 60 * 60, T0 + 90 * 60
     rows = _timed(traffic(), lambda ts: lo <= ts < hi)

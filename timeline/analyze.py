@@ -45,6 +45,7 @@ from timeline.impact import (
     count_exclusions,
     count_incomplete,
     count_slowed,
+    measure_behind,
     measure_impact,
     measure_latency,
     measure_slo,
@@ -384,8 +385,10 @@ class _SecondPass:
         first = self.dataset.agg.span()
         lo = max(inc.start - BASELINE_S, first[0] if first else inc.start)
         base_rows = self.dataset.load_rows(lo, inc.start) if timed else rows.iloc[:0]
-        measure_latency(inc, rows, not_users, base_rows,
-                        _not_users(base_rows, self.options.rules), self.edge_hosts)
+        base_skip = _not_users(base_rows, self.options.rules)
+        measure_latency(inc, rows, not_users, base_rows, base_skip, self.edge_hosts)
+        if "latency" in inc.signals:
+            measure_behind(inc, rows, not_users, base_rows, base_skip, self.edge_hosts)
 
     def _explain(self, inc: Incident, rows: pd.DataFrame) -> None:
         """What changed against the baseline (:mod:`timeline.shift`) and the error-log

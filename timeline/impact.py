@@ -18,6 +18,7 @@ from timeline.model import (
     BinSeries,
     Breakdown,
     Exclusion,
+    HostLatency,
     Impact,
     Incident,
     Latency,
@@ -318,8 +319,7 @@ def count_slowed(inc: Incident, rows: pd.DataFrame, skip: np.ndarray, users: np.
             break
     else:
         return
-    base = lat.baseline.p95_s
-    bar = max(LATENCY_FACTOR * base, base + LATENCY_MIN_EXCESS_S)
+    bar = slow_bar(lat.baseline.p95_s)
     ts = rows["ts"].to_numpy(dtype=float)
     inwin = (ts >= inc.start) & ((ts if began is None else began) <= inc.end)
     sel = inwin & np.isin(rows["host"].astype(str).to_numpy(), edge_hosts) & ~skip
@@ -329,6 +329,44 @@ def count_slowed(inc: Incident, rows: pd.DataFrame, skip: np.ndarray, users: np.
     imp.requests_slow = int(slow.sum())
     imp.users_affected = imp.users_affected_low = imp.users_affected_high = len(hit)
     imp.users_pct_low = imp.users_pct_high = imp.users_pct
+
+
+def slow_bar(baseline_p95: float) -> float:
+    """The latency signal's bar over a usual p95: ``LATENCY_FACTOR`` times it and at least
+    ``LATENCY_MIN_EXCESS_S`` above it."""
+    return max(LATENCY_FACTOR * baseline_p95, baseline_p95 + LATENCY_MIN_EXCESS_S)
+
+
+def measure_behind(inc: Incident, rows: pd.DataFrame, skip: np.ndarray,
+                   baseline: pd.DataFrame, baseline_skip: np.ndarray,
+                   edge_hosts: list[str]) -> None:
+    """Fill ``inc.impact.latency_behind``: for each host behind the edge whose own log
+    carries a latency, its p95 in the window against the baseline, and whether it grew
+    past :func:`slow_bar` (the backend that slowed, as its own log shows it)."""
+    out = []
+
+    def mine(frame: pd.DataFrame, not_users: np.ndarray, host: str, lo: float,
+             hi: float) -> pd.DataFrame:
+        ts = frame["ts"].to_numpy(dtype=float)
+        keep = ((ts >= lo) & (ts <= hi) & ~not_users
+                & (frame["host"].astype(str).to_numpy() == host))
+        picked: pd.DataFrame = frame[keep]
+        return picked
+
+    if rows.empty or baseline.empty:
+        return
+    hosts = sorted(set(rows["host"].astype(str).tolist()) - set(edge_hosts))
+    before = np.nextafter(inc.start, -np.inf)
+    for host in hosts:
+        win = mine(rows, skip, host, inc.start, inc.end)
+        base = mine(baseline, baseline_skip, host, -np.inf, before)
+        for name in LATENCY_FIELDS:
+            qw, qb = quantiles(_seconds(win, name)), quantiles(_seconds(base, name))
+            if qw is not None and qb is not None:
+                out.append(HostLatency(host, name, qw.p95_s, qb.p95_s,
+                                       qw.p95_s > slow_bar(qb.p95_s)))
+                break
+    inc.impact.latency_behind = out
 
 
 def _seconds(frame: pd.DataFrame, name: str) -> np.ndarray:

@@ -186,6 +186,18 @@ LATENCY_FIELDS = ("request_time", "upstream_time")
 
 
 @dataclass
+class HostLatency:
+    """A host behind the edge, in its own log: p95 of ``field`` in the window and in the
+    baseline, and whether it grew past the latency signal's bar."""
+
+    host: str
+    field: str
+    window_p95_s: float
+    baseline_p95_s: float
+    slowed: bool
+
+
+@dataclass
 class SloReport:
     """Error budget and burn rates of an incident against an availability target.
 
@@ -231,6 +243,9 @@ class Impact:
     #: ``slow_over_s``; their users are the users affected. 0 and None otherwise.
     requests_slow: int = 0
     slow_over_s: float | None = None
+    #: The hosts behind the edge whose own logs carry a latency, in the window against the
+    #: baseline (filled for incidents with the ``latency`` signal), by host name.
+    latency_behind: list[HostLatency] = field(default_factory=list)
     #: Users counted as affected because a silent edge host served them just before its
     #: silence (an estimate: nothing is logged while Nginx is down).
     users_estimated: int = 0

@@ -20,7 +20,17 @@ from timeline.links import (
     resolve_links,
     worth_linking,
 )
-from timeline.model import Cause, Entry, ErrorGroup, Impact, Incident, Link, end_of, records
+from timeline.model import (
+    Cause,
+    Entry,
+    ErrorGroup,
+    HostLatency,
+    Impact,
+    Incident,
+    Link,
+    end_of,
+    records,
+)
 from timeline.routes import routes_of
 from timeline.timefmt import fmt_hms
 
@@ -596,14 +606,40 @@ def _slow_cause(inc: Incident) -> Cause:
     shown = total or upstream
     text = (f"p95 {shown[0]:.2f} s in the window against {shown[1]:.2f} s before"
             if shown else "p95 far above the quiet bins'")
+    behind, host = _slowed_behind(inc)
     if upstream is not None and upstream[0] > 2 * upstream[1]:
         return Cause("upstream_timeout", "Responses slowed down (" + text + "), and the "
                      f"backends' own time with them (upstream p95 {upstream[0]:.2f} s against "
-                     f"{upstream[1]:.2f} s): slow upstreams, though none timed out", 0.4,
-                     ["latency signal: $upstream_response_time per bin at the edge"])
+                     f"{upstream[1]:.2f} s): slow upstreams, though none timed out" + behind,
+                     0.4, ["latency signal: $upstream_response_time per bin at the edge"],
+                     host or "")
+    if host is not None:
+        return Cause("upstream_timeout", "Responses slowed down (" + text + ") with no error "
+                     "logged" + behind, 0.4,
+                     ["latency signal: $request_time per bin at the edge"], host)
     return Cause("unknown", "Responses slowed down (" + text + ") with no error logged; "
-                 "the logs do not say where the time went", 0.2,
+                 "the logs do not say where the time went" + behind, 0.2,
                  ["latency signal: $request_time per bin at the edge"])
+
+
+def _slowed_behind(inc: Incident) -> tuple[str, str | None]:
+    """What the hosts behind the edge say of the slowness, from their own logs: a clause
+    for the cause's summary, and the host when it is the one that slowed while the others
+    behind the edge kept their usual times (a proxy only waits for its backend)."""
+    hosts = inc.impact.latency_behind
+    slowed = [h for h in hosts if h.slowed]
+    if not slowed:
+        return "", None
+
+    def p95(h: HostLatency) -> str:
+        return f"{h.host}'s own p95 {h.window_p95_s:.2f} s against {h.baseline_p95_s:.2f} s"
+
+    kept = [h for h in hosts if not h.slowed]
+    if len(slowed) == 1:
+        rest = ("; " + ", ".join(f"{h.host} kept its usual {h.window_p95_s:.2f} s" for h in
+                                 kept[:3])) if kept else ""
+        return f"; behind the edge {p95(slowed[0])}{rest}", slowed[0].host
+    return "; behind the edge " + ", ".join(p95(h) for h in slowed[:4]), None
 
 
 #: How the cause evidence names a group of proxy errors toward one address.

@@ -474,3 +474,19 @@ def test_product_pages_slow_nothing_fails(harness: Harness) -> None:
     assert 20 < truth["users_pct"] < 80, truth["users_pct"]
     (inc,) = result["tool"]
     assert inc["requests_failed"] == 0
+
+
+@pytest.mark.e2e
+def test_lb_two_web_hosts_one_app_slow(harness: Harness) -> None:
+    """lb-1 over web-1 and web-2 as above; app-2 answers ``/products/`` after 0.05 real s
+    (3 s of log time) for six minutes, every request a 200. lb-1 sees its upstream time
+    grow; web-2's own log shows its requests slowed while web-1's kept their usual time:
+    the cause names web-2, the host behind the edge that slowed."""
+    h = harness
+    scn = Scenario("lb_two_web_hosts_one_app_slow", "upstream_timeout", pre_s=PRE,
+                   fault_s=FAULT, post_s=POST, slowness=True, culprit_host="web-2")
+    lb, app2 = _lb_over_two_web_hosts(h, scn)
+    result = run_phases(h, scn, lb, lambda: app2.set("slow", "/products/", "0.05"), app2.set)
+    check(result)
+    (inc,) = result["tool"]
+    assert inc["requests_failed"] == 0

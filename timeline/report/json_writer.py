@@ -81,6 +81,10 @@ def _latency(imp: Impact) -> dict[str, Any]:
         lat = imp.latency.get(name)
         out[name] = None if lat is None else {"window": _quantiles(lat.window),
                                               "baseline": _quantiles(lat.baseline)}
+    # The hosts behind the edge, from their own logs (incidents with the latency signal).
+    out["behind"] = [{"host": h.host, "field": h.field, "window_p95_s": _num(h.window_p95_s),
+                      "baseline_p95_s": _num(h.baseline_p95_s), "slowed": h.slowed}
+                     for h in imp.latency_behind]
     return out
 
 
