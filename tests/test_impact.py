@@ -312,7 +312,8 @@ def test_latency_not_logged(traffic: Traffic) -> None:
     md = to_markdown(a)
     assert "- request time ($request_time): not logged" in md
     lat = json.loads(to_json(a))["incidents"][0]["impact"]["latency"]
-    assert lat == {"baseline_span": None, "request_time": None, "upstream_time": None}
+    assert lat == {"baseline_span": None, "request_time": None, "upstream_time": None,
+                   "behind": []}
 
 
 def test_latency_in_the_report() -> None:
