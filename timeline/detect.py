@@ -215,6 +215,12 @@ def latency_quantile(hist: np.ndarray, q: float) -> np.ndarray:
     return out
 
 
+def slow_bar(usual_p95: float) -> float:
+    """The latency signal's bar over a usual p95: ``LATENCY_FACTOR`` times it and at least
+    ``LATENCY_MIN_EXCESS_S`` above it (the impact counts slowed users against it too)."""
+    return max(LATENCY_FACTOR * usual_p95, usual_p95 + LATENCY_MIN_EXCESS_S)
+
+
 def latency_anomalies(hist: np.ndarray, quiet: np.ndarray) -> np.ndarray:
     """Bins whose p95 latency is far past the quiet bins' usual p95: at least
     ``LATENCY_FACTOR`` times it, ``MAD_K`` scaled MADs and ``LATENCY_MIN_EXCESS_S`` above
@@ -225,7 +231,7 @@ def latency_anomalies(hist: np.ndarray, quiet: np.ndarray) -> np.ndarray:
     med, mad = robust_baseline(p95, quiet & enough)
     if not np.isfinite(med) or not (quiet & enough).any():
         return np.zeros(len(hist), dtype=bool)
-    threshold = max(med * LATENCY_FACTOR, med + MAD_K * mad, med + LATENCY_MIN_EXCESS_S)
+    threshold = max(slow_bar(med), med + MAD_K * mad)
     out: np.ndarray = enough & (np.nan_to_num(p95) > threshold)
     return out
 

@@ -11,7 +11,7 @@ import pandas as pd
 from timeline.aggregate import is_client_error, is_failed
 from timeline.bins import Bins
 from timeline.clients import ClientRule, client_address
-from timeline.detect import LATENCY_FACTOR, LATENCY_MIN_EXCESS_S
+from timeline.detect import slow_bar
 from timeline.links import split_upstream_addr
 from timeline.model import (
     LATENCY_FIELDS,
@@ -329,12 +329,6 @@ def count_slowed(inc: Incident, rows: pd.DataFrame, skip: np.ndarray, users: np.
     imp.requests_slow = int(slow.sum())
     imp.users_affected = imp.users_affected_low = imp.users_affected_high = len(hit)
     imp.users_pct_low = imp.users_pct_high = imp.users_pct
-
-
-def slow_bar(baseline_p95: float) -> float:
-    """The latency signal's bar over a usual p95: ``LATENCY_FACTOR`` times it and at least
-    ``LATENCY_MIN_EXCESS_S`` above it."""
-    return max(LATENCY_FACTOR * baseline_p95, baseline_p95 + LATENCY_MIN_EXCESS_S)
 
 
 def measure_behind(inc: Incident, rows: pd.DataFrame, skip: np.ndarray,
