@@ -200,7 +200,10 @@ def _lost(workers: list[multiprocessing.process.BaseProcess]) -> str:
     for proc in workers:
         with contextlib.suppress(ValueError, AttributeError, AssertionError):
             proc.join(timeout=5)
-    ended = [(p.pid, p.exitcode) for p in workers if p.exitcode is not None]
+    # The executor SIGTERMs the surviving workers once one is lost: name the one that died
+    # first of another cause before any of those.
+    ended = sorted(((p.pid, p.exitcode) for p in workers if p.exitcode is not None),
+                   key=lambda e: e[1] == -signal.SIGTERM)
     how = "ended abruptly"
     for pid, code in ended:
         if code < 0:
